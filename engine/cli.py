@@ -1,0 +1,72 @@
+"""The ``facecast`` command line.
+
+Each command lives in its own module that defines ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so a
+missing optional dependency of one command never breaks another.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (command path, module, help)
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("serve",), "engine.commands.serve", "serve the avatar over WebRTC + the assistant WebSocket API"),
+    (("render",), "engine.commands.render", "render audio (or text) to an mp4 offline"),
+    (("avatar", "create"), "engine.avatar.commands", "create an avatar from a portrait photo"),
+    (("avatar", "preview"), "engine.avatar.preview", "write a contact sheet of an avatar's expressions"),
+    (("data", "synth"), "engine.data.synth", "synthesize a speech corpus with phone timings + teacher motion"),
+    (("data", "align"), "engine.data.align", "teacher motion for a real recording via forced alignment"),
+    (("train", "audio2motion"), "engine.motion.a2m.train", "train the audio-to-motion diffusion model"),
+    (("eval", "audio2motion"), "engine.motion.a2m.evaluate", "evaluate the audio-to-motion model against the baseline"),
+    (("export", "audio2motion"), "engine.motion.a2m.export", "export the model to ONNX (+INT8) / TensorRT"),
+    (("bench", "pipeline"), "engine.bench.pipeline", "benchmark the streaming pipeline"),
+    (("bench", "render"), "engine.bench.render", "benchmark the renderer and tracker"),
+    (("bench", "motion"), "engine.bench.motion", "benchmark the audio-to-motion model"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facecast", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="TOML config (default: configs/default.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for path, module, help_ in COMMANDS:
+        if len(path) == 1:
+            p = sub.add_parser(path[0], help=help_)
+        else:
+            if path[0] not in groups:
+                g = sub.add_parser(path[0], help=f"{path[0]} commands")
+                groups[path[0]] = g.add_subparsers(dest="subcommand", required=True)
+            p = groups[path[0]].add_parser(path[1], help=help_)
+        p.set_defaults(_module=module)
+        p.set_defaults(_path=path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Two passes: find the command, then let its module add its own arguments.
+    known, _ = parser.parse_known_args(argv)
+    mod = importlib.import_module(known._module)
+    sub_parser = argparse.ArgumentParser(prog="facecast " + " ".join(known._path))
+    sub_parser.add_argument("--config", default=known.config)
+    mod.add_arguments(sub_parser)
+    args = sub_parser.parse_args(_strip_command(argv, known._path))
+    return int(mod.run(args) or 0)
+
+
+def _strip_command(argv: list[str], path: tuple[str, ...]) -> list[str]:
+    out, i, want = [], 0, list(path)
+    for a in argv:
+        if want and a == want[0]:
+            want.pop(0)
+            continue
+        out.append(a)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Typed, validated configuration loaded from ``configs/*.toml``.
+
+Every section is a frozen dataclass; ``load_config`` merges a TOML file (and
+optional overrides) over the defaults, checks types, ranges and unknown keys,
+and raises ``ConfigError`` naming the offending key.
+
+Each field may carry ``metadata={"min": .., "max": .., "choices": (..)}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+ASSETS_DIR = REPO_ROOT / "assets"
+
+
+class ConfigError(ValueError):
+    """A configuration value that is missing, of the wrong type or out of range."""
+
+
+def _f(default: Any, *, min: float | None = None, max: float | None = None,
+       choices: tuple | None = None, doc: str = "") -> Any:
+    md = {"min": min, "max": max, "choices": choices, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=md)
+    return field(default=default, metadata=md)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    width: int = _f(512, min=64, max=4096)
+    height: int = _f(512, min=64, max=4096)
+    fps: int = _f(25, min=1, max=120)
+    codecs: list = _f(["VP8", "H264"], doc="preferred WebRTC video codecs, in order")
+    bitrate_kbps: int = _f(1200, min=100, max=20000)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    model_sample_rate: int = _f(16000, choices=(16000,), doc="rate the motion model consumes")
+    output_sample_rate: int = _f(48000, choices=(48000,), doc="rate sent over WebRTC (Opus)")
+    input_sample_rates: list = _f([16000, 24000, 48000], doc="accepted assistant PCM rates")
+    vad_threshold_db: float = _f(-45.0, min=-90.0, max=0.0)
+    vad_hangover_ms: int = _f(300, min=0, max=5000)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    channel_capacity: int = _f(64, min=2, max=10000)
+    max_buffered_speech_s: float = _f(120.0, min=1.0, max=3600.0)
+    deadline_slack_ms: float = _f(20.0, min=0.0, max=1000.0)
+    torch_threads: int = _f(1, min=1, max=64, doc="intra-op threads per stage on the real-time path")
+    render_threads: int = _f(1, min=1, max=64)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    source: str = _f("model", choices=("model", "baseline"), doc="audio-to-motion generator")
+    backends: list = _f(["tensorrt", "onnxruntime", "torch"], doc="ordered backend fallback")
+    model_path: str = _f("assets/audio2motion.onnx")
+    lookahead_ms: int = _f(80, min=0, max=400)
+    diffusion_steps: int = _f(2, min=1, max=50)
+    seed: int = _f(0, min=0)
+    head_motion_scale: float = _f(1.0, min=0.0, max=3.0)
+    blink_rate_per_min: float = _f(17.0, min=0.0, max=120.0)
+    emotion: str = _f("neutral", choices=("neutral", "happy", "sad", "angry", "surprised"))
+    emotion_intensity: float = _f(0.0, min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    renderer: str = _f("warp", choices=("warp",))
+    backend: str = _f("auto", choices=("auto", "numpy", "cpu", "triton"),
+                      doc="kernel path: reference numpy, cpu (numba/OpenCV), triton (GPU)")
+    avatar: str = _f("assets/default.avatar")
+
+
+@dataclass(frozen=True)
+class WebRTCConfig:
+    ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _f("127.0.0.1")
+    port: int = _f(8080, min=0, max=65535)
+    max_sessions: int = _f(8, min=1, max=1000)
+    max_ws_message_bytes: int = _f(1 << 20, min=1024, max=1 << 30)
+    session_idle_timeout_s: float = _f(300.0, min=1.0)
+
+
+@dataclass(frozen=True)
+class TTSConfig:
+    engine: str = _f("espeak-ng", choices=("espeak-ng",))
+    voice: str = _f("en-us")
+    rate_wpm: int = _f(165, min=60, max=450)
+
+
+@dataclass(frozen=True)
+class Config:
+    video: VideoConfig = field(default_factory=VideoConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    tts: TTSConfig = field(default_factory=TTSConfig)
+
+    def resolve_path(self, p: str) -> Path:
+        """Paths in configs are relative to the repository root unless absolute."""
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _check_value(section: str, f: dataclasses.Field, value: Any, hint: Any) -> Any:
+    key = f"{section}.{f.name}"
+    origin = typing.get_origin(hint)
+    base = origin or hint
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if base in (int, float, str, bool, list, dict):
+        if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+            raise ConfigError(f"{key}: expected {base.__name__}, got {type(value).__name__} ({value!r})")
+    md = f.metadata
+    if md.get("min") is not None and value < md["min"]:
+        raise ConfigError(f"{key}: {value!r} is below the minimum {md['min']}")
+    if md.get("max") is not None and value > md["max"]:
+        raise ConfigError(f"{key}: {value!r} is above the maximum {md['max']}")
+    if md.get("choices") and value not in md["choices"]:
+        raise ConfigError(f"{key}: {value!r} is not one of {list(md['choices'])}")
+    return value
+
+
+def _build(cls: type, section: str, data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{section}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{section or 'config'}: unknown key(s) {sorted(unknown)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _build(hint, f.name, data[f.name])
+        else:
+            kwargs[f.name] = _check_value(section, f, data[f.name], hint)
+    return cls(**kwargs)
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load ``configs/default.toml`` (or ``path``), then apply nested ``overrides``."""
+    p = Path(path) if path else CONFIG_DIR / "default.toml"
+    try:
+        data = tomllib.loads(p.read_text()) if p.exists() else {}
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    if path and not p.exists():
+        raise ConfigError(f"config file {p} does not exist")
+    data = _merge(data, overrides or {})
+    return _build(Config, "", data)
+
+
+def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of ``cfg`` with some fields of some sections replaced, validated."""
+    data = {s.name: dataclasses.asdict(getattr(cfg, s.name)) for s in dataclasses.fields(cfg)}
+    return _build(Config, "", _merge(data, sections))

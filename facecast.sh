@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# facecast on a fresh Debian/Ubuntu machine, in one command:
+#   ./facecast.sh serve      set everything up (once), then serve the default avatar
+#   ./facecast.sh test       set everything up (once), then run the test suite
+#   ./facecast.sh setup      only set up
+#   ./facecast.sh <cmd> ...  any `facecast` command inside the project's venv
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+APT_PACKAGES=(chromium espeak-ng libespeak-ng1 flite festival festvox-us-slt-hts festvox-kallpc16k
+              festlex-cmu sox ffmpeg libgl1 libglib2.0-0)
+
+install_system() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[facecast] installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "[facecast] please install these system packages first (as root): ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+setup() {
+  install_system
+  local stamp="$VENV/.facecast-setup" want
+  want=$(cat pyproject.toml facecast.sh | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  echo "[facecast] creating the Python environment in .venv (first time takes a few minutes)"
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # torch first, pinned exactly: this version has a local CPU build; anything else pulls CUDA wheels.
+  "$VENV/bin/pip" install -q torch==2.13.0
+  "$VENV/bin/pip" install -q -e ".[dev]"
+  echo "$want" > "$stamp"
+}
+
+cmd=${1:-serve}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  serve) setup; exec "$VENV/bin/facecast" serve "$@" ;;
+  test)  setup; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+  *)     setup; exec "$VENV/bin/facecast" "$cmd" "$@" ;;
+esac
