@@ -1,0 +1,182 @@
+"""``FacecastClient``: one WebSocket, one session (see docs/protocol.md).
+
+    async with await FacecastClient.connect("ws://127.0.0.1:8080/v1/ws", sample_rate=16000) as c:
+        print("watch it:", c.session_id)
+        await c.stream_pcm(pcm_bytes)            # paced in real time
+        await c.end_segment()
+        ev = await c.wait_for("playback.finished")
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import wave
+from pathlib import Path
+from typing import AsyncIterator
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+SUPPORTED_RATES = (16000, 24000, 48000)
+
+
+class FacecastError(RuntimeError):
+    """An ``error`` event from the server (``code``, ``message``) or a lost connection."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class FacecastClient:
+    def __init__(self, ws: ClientConnection, sample_rate: int):
+        self.ws = ws
+        self.sample_rate = sample_rate
+        self.ready: dict = {}
+        self.history: list[dict] = []      # every event received, in order
+        self._queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    # ---- life cycle -------------------------------------------------------------------------
+    @classmethod
+    async def connect(cls, url: str, *, sample_rate: int = 16000, avatar: str | None = None,
+                      mode: str = "assistant", session_id: str | None = None,
+                      timeout: float = 30.0, max_size: int | None = 8 << 20) -> "FacecastClient":
+        """Open the socket and create a session (or attach to ``session_id``); wait for ``session.ready``."""
+        ws = await ws_connect(url, open_timeout=timeout, max_size=max_size)
+        client = cls(ws, sample_rate)
+        fmt = {"encoding": "s16le", "sample_rate": sample_rate, "channels": 1}
+        if session_id:
+            await client.send_json({"type": "session.attach", "session_id": session_id, "format": fmt})
+        else:
+            msg = {"type": "session.create", "mode": mode, "format": fmt}
+            if avatar:
+                msg["avatar"] = avatar
+            await client.send_json(msg)
+        try:
+            client.ready = await client.wait_for("session.ready", timeout=timeout)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    @property
+    def session_id(self) -> str:
+        return self.ready.get("session_id", "")
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        try:
+            await self._reader
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    async def __aenter__(self) -> "FacecastClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---- sending ----------------------------------------------------------------------------
+    async def send_json(self, msg: dict) -> None:
+        await self.ws.send(json.dumps(msg))
+
+    async def send_pcm(self, data: bytes) -> None:
+        """One binary message of s16le mono PCM at the session's sample rate."""
+        await self.ws.send(bytes(data))
+
+    async def send_audio(self, samples: np.ndarray) -> None:
+        """Float samples in [-1, 1] → one s16le message."""
+        await self.send_pcm(float_to_pcm16(samples))
+
+    async def stream_pcm(self, pcm: bytes, *, chunk_ms: int = 20, realtime: bool = True) -> None:
+        """Send ``pcm`` in ``chunk_ms`` pieces, paced like a live source unless ``realtime=False``."""
+        step = self.sample_rate * chunk_ms // 1000 * 2
+        start = time.monotonic()
+        for i, off in enumerate(range(0, len(pcm), step)):
+            if realtime:
+                delay = start + i * chunk_ms / 1000 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self.send_pcm(pcm[off:off + step])
+
+    async def end_segment(self) -> None:
+        await self.send_json({"type": "segment.end"})
+
+    async def interrupt(self) -> None:
+        await self.send_json({"type": "interrupt"})
+
+    async def set_state(self, state: str) -> None:
+        await self.send_json({"type": "state", "state": state})
+
+    async def speak(self, text: str, voice: str | None = None, rate_wpm: int | None = None) -> None:
+        msg: dict = {"type": "speak", "text": text}
+        if voice:
+            msg["voice"] = voice
+        if rate_wpm:
+            msg["rate_wpm"] = rate_wpm
+        await self.send_json(msg)
+
+    # ---- receiving --------------------------------------------------------------------------
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, str):
+                    event = json.loads(raw)
+                    event.setdefault("_t", time.monotonic())
+                    self.history.append(event)
+                    await self._queue.put(event)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._queue.put(None)
+
+    async def events(self) -> AsyncIterator[dict]:
+        """Events as they arrive, until the connection closes."""
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                self._queue.put_nowait(None)  # keep reporting the end to later readers
+                return
+            yield event
+
+    async def wait_for(self, *types: str, timeout: float | None = 30.0) -> dict:
+        """The next event of one of ``types``; an ``error`` event (unless asked for) raises."""
+        async def _wait() -> dict:
+            async for event in self.events():
+                if event["type"] in types:
+                    return event
+                if event["type"] == "error":
+                    raise FacecastError(event.get("code", "error"), event.get("message", ""))
+            code = self.ws.close_code
+            raise FacecastError("closed", f"connection closed (code {code}) while waiting for {types}")
+        return await asyncio.wait_for(_wait(), timeout)
+
+
+# ---- audio helpers ------------------------------------------------------------------------------
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    x = np.nan_to_num(np.asarray(samples, np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def load_wav_pcm16(path: str | Path) -> tuple[bytes, int]:
+    """A wav file as (s16le mono bytes, rate); stereo is mixed down and rates the server
+    does not take are resampled to 16 kHz (linear interpolation)."""
+    try:
+        import soundfile  # reads float / 24-bit wavs, flac, ogg as well
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except ImportError:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise ValueError(f"{path}: only 16-bit PCM wavs can be read without the soundfile package")
+            rate, ch = w.getframerate(), w.getnchannels()
+            audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, ch) / 32768.0
+    mono = audio.mean(axis=1).astype(np.float32)
+    if rate not in SUPPORTED_RATES:
+        n = int(round(len(mono) * 16000 / rate))
+        mono = np.interp(np.arange(n) * rate / 16000, np.arange(len(mono)), mono).astype(np.float32)
+        rate = 16000
+    return float_to_pcm16(mono), rate
