@@ -1,0 +1,166 @@
+"""Tracked face landmarks -> head pose + 52 ARKit weights on an avatar's rig.
+
+Per frame (``Retargeter.retarget``), for 478 landmarks in image pixels:
+1. camera space: pixels -> units of the person's inter-ocular distance (IOD) at
+   calibration, origin at their eye mid-point then, z flipped to point at the viewer
+   (the avatar's face-space axes: x right, y down, z toward the viewer);
+2. head pose: similarity alignment (Umeyama: scale, rotation, translation) of the
+   rigid points (forehead, nose bridge, eye corners, temples) onto the person's
+   calibrated neutral face, which lives in the avatar's face space;
+3. expression: the aligned landmarks minus that neutral, fitted with bounded least
+   squares against ``avatar.rig_deltas`` (``engine.motion.rig_fit``).
+The neutral is the median face of the first ``calibration_s`` seconds, each frame
+aligned onto ``avatar.rig_neutral``: the person's neutral maps to the avatar's.
+Filtering and lost-face policy live in ``engine.motion.webcam``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.motion.pose import euler_from_matrix
+from engine.motion.rig_fit import RigFitter
+from engine.motion.space import MotionFrame
+from engine.motion.tracker import NUM_LANDMARKS
+
+# face-mesh points that expressions barely move: forehead, nose bridge and tip, eye
+# corners, temples, upper cheekbones.
+RIGID_POINTS: tuple[int, ...] = (
+    10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1,
+    33, 133, 362, 263,
+    21, 251, 54, 284, 103, 332, 67, 297, 109, 338, 127, 356, 234, 454,
+    116, 345, 123, 352, 142, 371,
+)
+# eye corners (outer, inner) per eye: their mid-points define the camera-space origin / unit
+_EYE_CORNERS = ((33, 133), (263, 362))
+# mediapipe's z points away from the viewer; the avatar's face space points toward it
+_CAMERA_AXES = np.array([1.0, 1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """``dst ~= scale * rotation @ src + translation`` (Umeyama)."""
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * points @ self.rotation.T + self.translation
+
+
+def similarity_align(src: np.ndarray, dst: np.ndarray) -> Alignment:
+    """Least-squares similarity transform taking the (K, 3) ``src`` points onto ``dst``."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd(xd.T @ xs)
+    sign = np.ones(3)
+    sign[2] = np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0
+    rotation = (u * sign) @ vt
+    scale = float((sv * sign).sum() / max((xs ** 2).sum(), 1e-12))
+    return Alignment(scale, rotation, mu_d - scale * rotation @ mu_s)
+
+
+def check_landmarks(landmarks: object) -> np.ndarray:
+    """(478, 3) finite float landmarks as float64, or ValueError."""
+    if not isinstance(landmarks, np.ndarray):
+        raise ValueError(f"expected landmarks as a numpy array, got {type(landmarks).__name__}")
+    if landmarks.shape != (NUM_LANDMARKS, 3):
+        raise ValueError(f"expected ({NUM_LANDMARKS}, 3) landmarks, got {landmarks.shape}")
+    if not np.issubdtype(landmarks.dtype, np.floating):
+        raise ValueError(f"expected float landmarks, got dtype {landmarks.dtype}")
+    if not np.isfinite(landmarks).all():
+        raise ValueError("landmarks contain NaN or inf")
+    return landmarks.astype(np.float64)
+
+
+def _eye_frame(lm_px: np.ndarray) -> tuple[np.ndarray, float]:
+    """Eye mid-point (pixels) and inter-ocular distance (pixels) of one face."""
+    centers = [(lm_px[a] + lm_px[b]) / 2 for a, b in _EYE_CORNERS]
+    iod = float(np.linalg.norm((centers[1] - centers[0])[:2]))
+    return (centers[0] + centers[1]) / 2, iod
+
+
+class Retargeter:
+    """Calibrates on the first ``calibration_s`` seconds, then maps landmarks to motion.
+
+    ``retarget(landmarks_px, t)`` -> unfiltered ``MotionFrame``. Before calibration
+    completes, the neutral so far (median of the frames seen) is used, so motion is
+    available from the first frame.
+    """
+
+    def __init__(self, avatar, cfg) -> None:
+        neutral = np.asarray(avatar.rig_neutral, np.float64)
+        if neutral.shape != (NUM_LANDMARKS, 3):
+            raise ValueError(f"avatar.rig_neutral must be ({NUM_LANDMARKS}, 3), got {neutral.shape}")
+        self.rig_neutral = neutral
+        self.cfg = cfg
+        self.fitter = RigFitter(avatar.rig_deltas, ridge=cfg.fit_ridge, sparsity=cfg.fit_sparsity,
+                                eye_weight=cfg.eye_weight, iterations=cfg.fit_iterations)
+        self._rigid = np.array(RIGID_POINTS)
+        self.recalibrate()
+
+    # --- calibration --------------------------------------------------------------
+    def recalibrate(self) -> None:
+        """Forget the neutral: the next ``calibration_s`` seconds define it again."""
+        self._t0: float | None = None
+        self._origin = np.zeros(3)
+        self._unit = 1.0
+        self._cal_camera: list[np.ndarray] = []   # camera-space landmarks per frame
+        self._cal_faces: list[np.ndarray] = []    # the same, aligned onto rig_neutral
+        self.neutral: np.ndarray | None = None    # person's neutral in avatar face space
+        self._ref_rotation = np.eye(3)            # head rotation (camera <- face) at calibration
+        self._ref_position = np.zeros(3)
+        self._ref_scale = 1.0
+        self.calibrated = False
+        self._weights = np.zeros(self.fitter.gram.shape[0])
+
+    def _add_calibration_frame(self, camera: np.ndarray) -> None:
+        self._cal_camera.append(camera)
+        al = similarity_align(camera[self._rigid], self.rig_neutral[self._rigid])
+        self._cal_faces.append(al.apply(camera))
+        self.neutral = np.median(np.stack(self._cal_faces), axis=0)
+        rotations, positions, scales = [], [], []
+        for cam in self._cal_camera:
+            rot, pos, scale = self._head_pose(cam)
+            rotations.append(rot), positions.append(pos), scales.append(scale)
+        u, _, vt = np.linalg.svd(np.mean(rotations, axis=0))  # mean rotation, projected to SO(3)
+        self._ref_rotation = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
+        self._ref_position = np.median(positions, axis=0)
+        self._ref_scale = float(np.median(scales))
+
+    # --- per frame ----------------------------------------------------------------
+    def _to_camera(self, lm_px: np.ndarray) -> np.ndarray:
+        return (lm_px - self._origin) * _CAMERA_AXES / self._unit
+
+    def _head_pose(self, camera: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Head rotation (camera <- face), position of the face origin, and scale."""
+        al = similarity_align(camera[self._rigid], self.neutral[self._rigid])
+        rotation = al.rotation.T
+        return rotation, -rotation @ al.translation / al.scale, 1.0 / al.scale
+
+    def retarget(self, landmarks_px: np.ndarray, t: float) -> MotionFrame:
+        lm = check_landmarks(landmarks_px)
+        if self._t0 is None:
+            self._t0 = float(t)
+            self._origin, self._unit = _eye_frame(lm)
+            if self._unit < 1e-6:
+                raise ValueError("degenerate landmarks: the eyes coincide")
+        camera = self._to_camera(lm)
+        if not self.calibrated:
+            self._add_calibration_frame(camera)
+            self.calibrated = float(t) - self._t0 >= self.cfg.calibration_s
+        al = similarity_align(camera[self._rigid], self.neutral[self._rigid])
+        face = al.apply(camera)
+        self._weights = self.fitter.fit(face - self.neutral, self._weights)
+        rotation, position, scale = al.rotation.T, -al.rotation.T @ al.translation / al.scale, 1 / al.scale
+        translation = np.zeros(3)
+        if self.cfg.zero_pose_at_calibration:
+            rotation = rotation @ self._ref_rotation.T
+            translation[:2] = (position - self._ref_position)[:2]
+            # closer to the camera looks bigger: depth from the apparent size change
+            translation[2] = self.cfg.camera_distance_iod * (1.0 - self._ref_scale / scale)
+        else:
+            translation[:2] = position[:2]
+        yaw, pitch, roll = euler_from_matrix(rotation)
+        return MotionFrame(self._weights.astype(np.float32), np.array([yaw, pitch, roll]), translation)
