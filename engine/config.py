@@ -104,6 +104,27 @@ class TTSConfig:
 
 
 @dataclass(frozen=True)
+class WebcamConfig:
+    """Webcam retargeting: face mesh → rig fit → one-euro filter (docs/retargeting.md)."""
+    min_detection_confidence: float = _f(0.5, min=0.0, max=1.0)
+    min_tracking_confidence: float = _f(0.5, min=0.0, max=1.0)
+    calibration_s: float = _f(1.0, min=0.0, max=30.0, doc="first seconds of tracking = the person's neutral")
+    zero_pose_at_calibration: bool = _f(True, doc="head pose relative to the pose held while calibrating")
+    fit_ridge: float = _f(0.002, min=0.0, max=10.0, doc="L2 penalty on blendshape weights")
+    fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")
+    fit_iterations: int = _f(12, min=1, max=200, doc="projected-Newton iterations of the bounded fit")
+    eye_weight: float = _f(4.0, min=0.0, max=100.0, doc="extra weight of eyelid/iris points in the fit")
+    camera_distance_iod: float = _f(9.0, min=1.0, max=100.0, doc="camera distance in inter-ocular units, for depth")
+    shape_filter_min_cutoff: float = _f(2.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), blendshapes")
+    shape_filter_beta: float = _f(2.0, min=0.0, max=1000.0, doc="one-euro beta, blendshapes")
+    pose_filter_min_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), head pose")
+    pose_filter_beta: float = _f(1.0, min=0.0, max=1000.0, doc="one-euro beta, head pose")
+    filter_d_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro cutoff of the speed estimate (Hz)")
+    lost_face_hold_s: float = _f(0.5, min=0.0, max=60.0, doc="hold the last motion this long when the face is lost")
+    lost_face_ease_s: float = _f(1.0, min=0.0, max=60.0, doc="then ease back to neutral over this long")
+
+
+@dataclass(frozen=True)
 class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -113,6 +134,7 @@ class Config:
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
+    webcam: WebcamConfig = field(default_factory=WebcamConfig)
 
     def resolve_path(self, p: str) -> Path:
         """Paths in configs are relative to the repository root unless absolute."""
