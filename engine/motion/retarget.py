@@ -32,8 +32,8 @@ RIGID_POINTS: tuple[int, ...] = (
     21, 251, 54, 284, 103, 332, 67, 297, 109, 338, 127, 356, 234, 454,
     116, 345, 123, 352, 142, 371,
 )
-# eye corners (outer, inner) per eye: their mid-points define the camera-space origin / unit
-_EYE_CORNERS = ((33, 133), (263, 362))
+# iris centres (subject's right, left): camera-space origin and unit, as in the avatar's face space
+_IRIS_CENTRES = (468, 473)
 # mediapipe's z points away from the viewer; the avatar's face space points toward it
 _CAMERA_AXES = np.array([1.0, 1.0, -1.0])
 
@@ -76,9 +76,8 @@ def check_landmarks(landmarks: object) -> np.ndarray:
 
 def _eye_frame(lm_px: np.ndarray) -> tuple[np.ndarray, float]:
     """Eye mid-point (pixels) and inter-ocular distance (pixels) of one face."""
-    centers = [(lm_px[a] + lm_px[b]) / 2 for a, b in _EYE_CORNERS]
-    iod = float(np.linalg.norm((centers[1] - centers[0])[:2]))
-    return (centers[0] + centers[1]) / 2, iod
+    right, left = lm_px[_IRIS_CENTRES[0]], lm_px[_IRIS_CENTRES[1]]
+    return (right + left) / 2, float(np.linalg.norm((left - right)[:2]))
 
 
 class Retargeter:
