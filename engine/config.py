@@ -49,6 +49,7 @@ class AudioConfig:
     input_sample_rates: list = _f([16000, 24000, 48000], doc="accepted assistant PCM rates")
     vad_threshold_db: float = _f(-45.0, min=-90.0, max=0.0)
     vad_hangover_ms: int = _f(300, min=0, max=5000)
+    vad_min_speech_ms: int = _f(40, min=0, max=2000, doc="voiced time before voice activity starts")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ class PipelineConfig:
     deadline_slack_ms: float = _f(20.0, min=0.0, max=1000.0)
     torch_threads: int = _f(1, min=1, max=64, doc="intra-op threads per stage on the real-time path")
     render_threads: int = _f(1, min=1, max=64)
+    render_lead_ms: float = _f(40.0, min=0.0, max=1000.0, doc="frames are prepared this long before they are due")
+    speech_fade_in_ms: float = _f(80.0, min=0.0, max=2000.0)
+    speech_fade_out_ms: float = _f(120.0, min=0.0, max=2000.0)
+    interrupt_fade_ms: float = _f(60.0, min=0.0, max=150.0, doc="lips stop within this after interrupt()")
+    echo_preroll_ms: float = _f(100.0, min=0.0, max=1000.0, doc="mic audio kept before voice onset (echo mode)")
+    output_queue_frames: int = _f(4, min=1, max=1000, doc="frames buffered per live output consumer")
+    max_lag_frames: int = _f(12, min=1, max=10000, doc="a live clock this far behind skips ahead")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class RenderConfig:
 @dataclass(frozen=True)
 class WebRTCConfig:
     ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
+    peer_timeout_s: float = _f(6.0, min=1.0, max=600.0, doc="no RTCP from a connected peer this long: it is gone")
 
 
 @dataclass(frozen=True)
