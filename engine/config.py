@@ -123,7 +123,6 @@ class WebcamConfig:
     fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")
     fit_iterations: int = _f(12, min=1, max=200, doc="projected-Newton iterations of the bounded fit")
     eye_weight: float = _f(4.0, min=0.0, max=100.0, doc="extra weight of eyelid/iris points in the fit")
-    camera_distance_iod: float = _f(9.0, min=1.0, max=100.0, doc="camera distance in inter-ocular units, for depth")
     shape_filter_min_cutoff: float = _f(2.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), blendshapes")
     shape_filter_beta: float = _f(2.0, min=0.0, max=1000.0, doc="one-euro beta, blendshapes")
     pose_filter_min_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), head pose")

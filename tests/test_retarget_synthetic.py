@@ -38,7 +38,7 @@ def rig():
         falloff = np.exp(-np.sum((neutral - center) ** 2, axis=1) / (2 * 0.25 ** 2))
         deltas[k] = falloff[:, None] * rng.normal(0.0, 0.15, 3) * (1 + 0.3 * rng.normal(size=(478, 3)))
     deltas[:, list(RIGID_POINTS)] = 0.0  # as in a real rig: expressions leave the skull alone
-    return SimpleNamespace(rig_neutral=neutral.astype(np.float32), rig_deltas=deltas.astype(np.float32),
+    return SimpleNamespace(head_pivot=np.array([0.0, 0.3, -1.2]), rig_neutral=neutral.astype(np.float32), rig_deltas=deltas.astype(np.float32),
                            iod_px=iod)
 
 
@@ -109,6 +109,34 @@ def test_retargeter_recovers_pose_and_weights(rig):
         assert m.head_translation[2] > 0  # bigger on screen = closer to the viewer
     assert np.mean(errs_w) < 0.03, np.mean(errs_w)
     assert np.degrees(max(errs_pose)) < 1.0, np.degrees(max(errs_pose))
+
+
+def test_euler_convention_is_the_renderers():
+    from engine.avatar.rig import rotation_matrix
+    for a in np.random.default_rng(5).uniform(-1, 1, (20, 3)):
+        assert np.allclose(matrix_from_euler(*a), rotation_matrix(*a), atol=1e-6)
+
+
+def test_retargeter_inverts_the_renderers_pose_model(rig):
+    """Landmarks moved by the renderer's own pose model (rotation about the pivot, weak
+    perspective, shift) come back as the same yaw/pitch/roll and translation."""
+    from engine.avatar.rig import apply_pose
+    exact = {"calibration_s": 0.0, "fit_ridge": 1e-6, "fit_sparsity": 0.0, "fit_iterations": 50}
+    rt = Retargeter(rig, replace(load_config(), webcam=exact).webcam)
+    shift, scale = np.array([320.0, 240.0, 0.0]), 0.9 * rig.iod_px
+    to_px = lambda face: (face * np.array([1, 1, -1]) * scale + shift).astype(np.float32)  # noqa: E731
+    rt.retarget(to_px(rig.rig_neutral), 0.0)
+    rng = np.random.default_rng(6)
+    for i in range(20):
+        pose = rng.uniform(-0.4, 0.4, 3)
+        move = np.array([*rng.uniform(-0.5, 0.5, 2), rng.uniform(-1.5, 1.5)])
+        w = np.where(rng.random(52) < 0.2, rng.uniform(0, 1, 52), 0.0)
+        face = rig.rig_neutral + np.tensordot(w, rig.rig_deltas, 1)
+        posed = apply_pose(face.astype(np.float64), matrix_from_euler(*pose), move, rig.head_pivot)
+        m = rt.retarget(to_px(posed), 0.04 * (i + 1))
+        assert np.allclose(m.head_rotation, pose, atol=2e-3)  # weak persp.: z is not scaled
+        assert np.allclose(m.head_translation, move, atol=2e-2)
+        assert np.abs(m.blendshapes - w).max() < 0.05  # the weakest synthetic shapes: ~0.025
 
 
 @pytest.mark.parametrize("bad", [np.zeros((478, 2)), np.zeros((468, 3)), np.zeros((478, 3), np.int32),

@@ -32,7 +32,7 @@ def rig(astronaut_landmarks):
     deltas = np.zeros((52, 478, 3))
     lower = neutral[:, 1] > neutral[1, 1] + 0.15  # below the nose tip
     deltas[INDEX["jawOpen"], lower, 1] = 0.4
-    return SimpleNamespace(rig_neutral=neutral, rig_deltas=deltas, iod=np.linalg.norm(lm[473, :2] - lm[468, :2]))
+    return SimpleNamespace(head_pivot=np.array([0.0, 0.3, -1.2]), rig_neutral=neutral, rig_deltas=deltas, iod=np.linalg.norm(lm[473, :2] - lm[468, :2]))
 
 
 def _frames(lm, rig, jaw):

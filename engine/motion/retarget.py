@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.avatar.rig import CAMERA_DISTANCE
 from engine.motion.pose import euler_from_matrix
 from engine.motion.rig_fit import RigFitter
 from engine.motion.space import MotionFrame
@@ -61,6 +62,20 @@ def similarity_align(src: np.ndarray, dst: np.ndarray) -> Alignment:
     return Alignment(scale, rotation, mu_d - scale * rotation @ mu_s)
 
 
+@dataclass(frozen=True)
+class HeadPose:
+    """``camera ~= position + [s_xy, s_xy, s_z] * (rotation @ face)``: the renderer's weak
+    perspective (on-screen size from x, y; mediapipe's depth scale fitted on its own)."""
+    rotation: np.ndarray  # camera <- face
+    position: np.ndarray  # camera position of the face-space origin
+    scale_xy: float
+    scale_z: float
+
+    def to_face(self, camera: np.ndarray) -> np.ndarray:
+        scales = np.array([self.scale_xy, self.scale_xy, self.scale_z])
+        return ((camera - self.position) / scales) @ self.rotation
+
+
 def check_landmarks(landmarks: object) -> np.ndarray:
     """(478, 3) finite float landmarks as float64, or ValueError."""
     if not isinstance(landmarks, np.ndarray):
@@ -93,6 +108,7 @@ class Retargeter:
         if neutral.shape != (NUM_LANDMARKS, 3):
             raise ValueError(f"avatar.rig_neutral must be ({NUM_LANDMARKS}, 3), got {neutral.shape}")
         self.rig_neutral = neutral
+        self.head_pivot = np.asarray(avatar.head_pivot, np.float64).reshape(3)
         self.cfg = cfg
         self.fitter = RigFitter(avatar.rig_deltas, ridge=cfg.fit_ridge, sparsity=cfg.fit_sparsity,
                                 eye_weight=cfg.eye_weight, iterations=cfg.fit_iterations)
@@ -116,27 +132,28 @@ class Retargeter:
 
     def _add_calibration_frame(self, camera: np.ndarray) -> None:
         self._cal_camera.append(camera)
-        al = similarity_align(camera[self._rigid], self.rig_neutral[self._rigid])
-        self._cal_faces.append(al.apply(camera))
+        self._cal_faces.append(self._fit_pose(camera, self.rig_neutral).to_face(camera))
         self.neutral = np.median(np.stack(self._cal_faces), axis=0)
-        rotations, positions, scales = [], [], []
-        for cam in self._cal_camera:
-            rot, pos, scale = self._head_pose(cam)
-            rotations.append(rot), positions.append(pos), scales.append(scale)
-        u, _, vt = np.linalg.svd(np.mean(rotations, axis=0))  # mean rotation, projected to SO(3)
+        poses = [self._fit_pose(cam, self.neutral) for cam in self._cal_camera]
+        u, _, vt = np.linalg.svd(np.mean([p.rotation for p in poses], axis=0))  # mean rotation
         self._ref_rotation = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
-        self._ref_position = np.median(positions, axis=0)
-        self._ref_scale = float(np.median(scales))
+        self._ref_position = np.median([p.position for p in poses], axis=0)
+        self._ref_scale = float(np.median([p.scale_xy for p in poses]))
 
     # --- per frame ----------------------------------------------------------------
     def _to_camera(self, lm_px: np.ndarray) -> np.ndarray:
         return (lm_px - self._origin) * _CAMERA_AXES / self._unit
 
-    def _head_pose(self, camera: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Head rotation (camera <- face), position of the face origin, and scale."""
-        al = similarity_align(camera[self._rigid], self.neutral[self._rigid])
-        rotation = al.rotation.T
-        return rotation, -rotation @ al.translation / al.scale, 1.0 / al.scale
+    def _fit_pose(self, camera: np.ndarray, target: np.ndarray) -> HeadPose:
+        """The pose that puts the face-space shape ``target`` where ``camera`` shows it."""
+        seen, model = camera[self._rigid], target[self._rigid]
+        rotation = similarity_align(seen, model).rotation.T
+        model = model @ rotation.T
+        seen_c, model_c = seen - seen.mean(0), model - model.mean(0)
+        scale_xy = float((seen_c[:, :2] * model_c[:, :2]).sum() / (model_c[:, :2] ** 2).sum())
+        scale_z = float((seen_c[:, 2] * model_c[:, 2]).sum() / max((model_c[:, 2] ** 2).sum(), 1e-12))
+        scales = np.array([scale_xy, scale_xy, scale_z])
+        return HeadPose(rotation, seen.mean(0) - scales * model.mean(0), scale_xy, scale_z)
 
     def retarget(self, landmarks_px: np.ndarray, t: float) -> MotionFrame:
         lm = check_landmarks(landmarks_px)
@@ -149,17 +166,20 @@ class Retargeter:
         if not self.calibrated:
             self._add_calibration_frame(camera)
             self.calibrated = float(t) - self._t0 >= self.cfg.calibration_s
-        al = similarity_align(camera[self._rigid], self.neutral[self._rigid])
-        face = al.apply(camera)
-        self._weights = self.fitter.fit(face - self.neutral, self._weights)
-        rotation, position, scale = al.rotation.T, -al.rotation.T @ al.translation / al.scale, 1 / al.scale
-        translation = np.zeros(3)
+        pose = self._fit_pose(camera, self.neutral)
+        self._weights = self.fitter.fit(pose.to_face(camera) - self.neutral, self._weights)
+        rotation = pose.rotation
         if self.cfg.zero_pose_at_calibration:
             rotation = rotation @ self._ref_rotation.T
-            translation[:2] = (position - self._ref_position)[:2]
-            # closer to the camera looks bigger: depth from the apparent size change
-            translation[2] = self.cfg.camera_distance_iod * (1.0 - self._ref_scale / scale)
-        else:
-            translation[:2] = position[:2]
-        yaw, pitch, roll = euler_from_matrix(rotation)
-        return MotionFrame(self._weights.astype(np.float32), np.array([yaw, pitch, roll]), translation)
+        return MotionFrame(self._weights.astype(np.float32), np.array(euler_from_matrix(rotation)),
+                           self._translation(rotation, pose.position, pose.scale_xy))
+
+    def _translation(self, rotation: np.ndarray, position: np.ndarray, scale: float) -> np.ndarray:
+        """Inverts the renderer's ``apply_pose``: rotation about ``head_pivot``, then a weak-
+        perspective scale ``D / (D - tz)`` about the face origin, then an on-screen shift."""
+        k = scale / self._ref_scale
+        out = np.zeros(3)
+        out[2] = CAMERA_DISTANCE * (1.0 - 1.0 / k)  # bigger on screen = closer to the viewer
+        swing = (self.head_pivot - rotation @ self.head_pivot)[:2]  # the rotation moves the origin
+        out[:2] = (position - self._ref_position)[:2] / self._ref_scale - k * swing
+        return out
