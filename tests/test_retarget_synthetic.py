@@ -134,7 +134,7 @@ def test_retargeter_inverts_the_renderers_pose_model(rig):
         face = rig.rig_neutral + np.tensordot(w, rig.rig_deltas, 1)
         posed = apply_pose(face.astype(np.float64), matrix_from_euler(*pose), move, rig.head_pivot)
         m = rt.retarget(to_px(posed), 0.04 * (i + 1))
-        assert np.allclose(m.head_rotation, pose, atol=2e-3)  # weak persp.: z is not scaled
+        assert np.allclose(m.head_rotation, pose, atol=5e-4)
         assert np.allclose(m.head_translation, move, atol=2e-2)
         assert np.abs(m.blendshapes - w).max() < 0.05  # the weakest synthetic shapes: ~0.025
 

@@ -103,6 +103,8 @@ class Retargeter:
     available from the first frame.
     """
 
+    _POSE_REFINEMENTS = 3
+
     def __init__(self, avatar, cfg) -> None:
         neutral = np.asarray(avatar.rig_neutral, np.float64)
         if neutral.shape != (NUM_LANDMARKS, 3):
@@ -146,13 +148,16 @@ class Retargeter:
 
     def _fit_pose(self, camera: np.ndarray, target: np.ndarray) -> HeadPose:
         """The pose that puts the face-space shape ``target`` where ``camera`` shows it."""
-        seen, model = camera[self._rigid], target[self._rigid]
-        rotation = similarity_align(seen, model).rotation.T
-        model = model @ rotation.T
-        seen_c, model_c = seen - seen.mean(0), model - model.mean(0)
-        scale_xy = float((seen_c[:, :2] * model_c[:, :2]).sum() / (model_c[:, :2] ** 2).sum())
-        scale_z = float((seen_c[:, 2] * model_c[:, 2]).sum() / max((model_c[:, 2] ** 2).sum(), 1e-12))
-        scales = np.array([scale_xy, scale_xy, scale_z])
+        seen, target = camera[self._rigid], target[self._rigid]
+        seen_c = seen - seen.mean(0)
+        scales = np.ones(3)
+        for _ in range(self._POSE_REFINEMENTS):  # rotation, then depth vs on-screen scale, again
+            rotation = similarity_align(seen_c / scales, target).rotation.T
+            model = target @ rotation.T
+            model_c = model - model.mean(0)
+            scale_xy = float((seen_c[:, :2] * model_c[:, :2]).sum() / (model_c[:, :2] ** 2).sum())
+            scale_z = float((seen_c[:, 2] * model_c[:, 2]).sum() / max((model_c[:, 2] ** 2).sum(), 1e-12))
+            scales = np.array([scale_xy, scale_xy, scale_z])
         return HeadPose(rotation, seen.mean(0) - scales * model.mean(0), scale_xy, scale_z)
 
     def retarget(self, landmarks_px: np.ndarray, t: float) -> MotionFrame:
