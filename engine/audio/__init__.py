@@ -1,0 +1,1 @@
+"""Audio in the engine: validation, exact streaming resampling, voice activity."""

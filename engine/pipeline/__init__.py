@@ -1,0 +1,1 @@
+"""The streaming pipeline: bounded channels and the stages a Session runs."""

@@ -1,0 +1,233 @@
+"""Speech-motion stage: the avatar's speech audio → (motion, audio) per video frame.
+
+Audio arrives in chunks (any supported rate). A worker thread resamples it
+exactly to the model rate (16 kHz) and to the output rate (48 kHz), runs the
+speech-motion generator, and hands back motion vectors plus output audio. The
+event-loop side keeps, per segment, the motion frames and the output audio not
+yet played; a frame is *ready* when both its motion and its full one-frame
+audio exist. ``pop_frame`` hands the next ready frame to the frame clock, so
+the audio leaves together with the frame that shows it (sync by construction).
+
+Interruption: ``interrupt(epoch)`` drops every queued chunk and every buffered
+frame at once; results of a job already running in the worker come back with
+the old epoch and are discarded; the generator is reset before its next job.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.audio.resample import StreamingResampler
+from engine.motion.source import SpeechMotionGenerator
+from engine.motion.space import VECTOR_DIM
+from engine.pipeline.channel import Channel, Policy
+
+
+class SpeechBufferFull(RuntimeError):
+    """More speech was pushed than ``pipeline.max_buffered_speech_s`` allows."""
+
+
+@dataclass
+class _Job:
+    epoch: int
+    segment: int
+    samples: np.ndarray | None   # None: end of segment
+    sample_rate: int
+    arrival: float               # time.monotonic() when it was pushed
+
+
+@dataclass
+class Segment:
+    id: int
+    epoch: int
+    sample_rate: int = 0
+    input_samples: int = 0                     # samples pushed, at sample_rate
+    motion: collections.deque = field(default_factory=collections.deque)
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # output-rate, unplayed
+    audio_arrivals: list = field(default_factory=list)   # (output sample index at chunk end, arrival)
+    ended: bool = False        # end_segment() was called
+    flushed: bool = False      # the worker flushed the generator: no more motion will come
+    frames_played: int = 0
+    audio_played: int = 0      # output samples handed out
+    started: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.input_samples / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass
+class SpeechFrame:
+    segment: Segment
+    index: int                 # frame index within the segment
+    motion: np.ndarray         # (58,)
+    audio: np.ndarray          # (samples_per_frame_out,)
+    arrival: float             # monotonic time the frame's middle audio sample arrived
+    last: bool                 # the segment's final frame
+
+
+class SpeechStage:
+    def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
+                 max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None) -> None:
+        if model_rate % fps or output_rate % fps:
+            raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
+        self.generator = generator
+        self.fps, self.model_rate, self.output_rate = fps, model_rate, output_rate
+        self.spf_out = output_rate // fps
+        self.max_buffered_s = max_buffered_s
+        self.executor = executor
+        self.metrics = metrics
+        self.epoch = 0
+        self.segments: collections.deque[Segment] = collections.deque()
+        self._next_segment_id = 1
+        self._jobs: Channel[_Job] = Channel(1 << 30, Policy.BLOCK, "speech-in")
+        self._queued_s = 0.0
+        # Worker-thread state (touched only inside jobs, which run one at a time).
+        self._w_epoch = -1
+        self._w_segment = -1
+        self._w_rate = 0
+        self._to_model: StreamingResampler | None = None
+        self._to_out: StreamingResampler | None = None
+        self._task: asyncio.Task | None = None
+
+    # ---- producer side (event loop) -----------------------------------------------------
+    def _open_segment(self, sample_rate: int) -> Segment:
+        if self.segments and not self.segments[-1].ended:
+            seg = self.segments[-1]
+            if seg.sample_rate != sample_rate:
+                raise ValueError(f"sample rate changed within a segment ({seg.sample_rate} → {sample_rate} Hz); "
+                                 "call end_segment() first")
+            return seg
+        seg = Segment(self._next_segment_id, self.epoch, sample_rate)
+        self._next_segment_id += 1
+        self.segments.append(seg)
+        return seg
+
+    def buffered_s(self) -> float:
+        """Seconds of speech pushed but not played yet."""
+        return sum(max(0.0, s.duration_s - s.audio_played / self.output_rate) for s in self.segments)
+
+    def push(self, samples: np.ndarray, sample_rate: int) -> Segment:
+        """Queue validated mono float32 audio; returns the segment it belongs to."""
+        if self.buffered_s() + len(samples) / sample_rate > self.max_buffered_s:
+            raise SpeechBufferFull(f"more than pipeline.max_buffered_speech_s = {self.max_buffered_s} s of speech "
+                                   "is waiting to be played; push audio closer to real time")
+        seg = self._open_segment(sample_rate)
+        seg.input_samples += len(samples)
+        self._jobs.put_nowait(_Job(self.epoch, seg.id, samples, sample_rate, time.monotonic()))
+        return seg
+
+    def end_segment(self) -> Segment | None:
+        if not self.segments or self.segments[-1].ended:
+            return None
+        seg = self.segments[-1]
+        seg.ended = True
+        self._jobs.put_nowait(_Job(self.epoch, seg.id, None, seg.sample_rate, time.monotonic()))
+        return seg
+
+    def interrupt(self, epoch: int) -> list[Segment]:
+        """Drop everything at once; return the segments that were cut."""
+        self.epoch = epoch
+        self._jobs.purge()
+        cut = list(self.segments)
+        self.segments.clear()
+        return cut
+
+    # ---- worker -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="speech-stage")
+
+    async def stop(self) -> None:
+        self._jobs.close()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            job = await self._jobs.get()
+            if job.epoch != self.epoch:
+                continue
+            t0 = time.perf_counter()
+            motion, audio = await loop.run_in_executor(self.executor, self._work, job)
+            if self.metrics is not None:
+                self.metrics.observe_stage("speech", time.perf_counter() - t0)
+            if job.epoch != self.epoch:
+                continue  # interrupted while the worker ran
+            seg = next((s for s in self.segments if s.id == job.segment), None)
+            if seg is None:
+                continue
+            seg.motion.extend(motion)
+            if len(audio):
+                seg.audio = np.concatenate([seg.audio, audio])
+            total_out = seg.audio_played + len(seg.audio)
+            seg.audio_arrivals.append((total_out, job.arrival))
+            if job.samples is None:
+                seg.flushed = True
+
+    def _work(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+        """Runs in the worker thread."""
+        if job.epoch != self._w_epoch or job.segment != self._w_segment or job.sample_rate != self._w_rate:
+            if job.epoch != self._w_epoch:
+                self.generator.reset()
+            self._w_epoch, self._w_segment, self._w_rate = job.epoch, job.segment, job.sample_rate
+            self._to_model = StreamingResampler(job.sample_rate, self.model_rate)
+            self._to_out = StreamingResampler(job.sample_rate, self.output_rate)
+        if job.samples is None:
+            x16 = self._to_model.flush()
+            out = self._to_out.flush()
+            m1 = self.generator.push(x16) if len(x16) else np.zeros((0, VECTOR_DIM), np.float32)
+            m2 = self.generator.flush()
+            self._w_segment = -1  # the next job starts fresh resamplers
+            return np.concatenate([np.asarray(m1, np.float32).reshape(-1, VECTOR_DIM),
+                                   np.asarray(m2, np.float32).reshape(-1, VECTOR_DIM)]), out
+        x16 = self._to_model.push(job.samples)
+        out = self._to_out.push(job.samples)
+        m = self.generator.push(x16) if len(x16) else np.zeros((0, VECTOR_DIM), np.float32)
+        return np.asarray(m, np.float32).reshape(-1, VECTOR_DIM), out
+
+    # ---- consumer side (frame clock) ----------------------------------------------------
+    def pending(self) -> Segment | None:
+        """The segment whose frames play next (possibly not ready yet)."""
+        return self.segments[0] if self.segments else None
+
+    def pop_frame(self) -> SpeechFrame | None:
+        """The next ready speech frame, or None (nothing queued, or waiting for audio/motion)."""
+        while self.segments:
+            seg = self.segments[0]
+            n = self.spf_out
+            finished_input = seg.flushed
+            if finished_input and not seg.motion and len(seg.audio) == 0:
+                self.segments.popleft()  # fully played (normally popped with its last frame)
+                continue
+            ready = (len(seg.audio) >= n and seg.motion) or (finished_input and (len(seg.audio) or seg.motion))
+            if not ready:
+                return None
+            if seg.motion:
+                motion = seg.motion.popleft()
+            else:
+                motion = np.zeros(VECTOR_DIM, np.float32)   # generator gave fewer frames than audio
+            audio = seg.audio[:n]
+            seg.audio = seg.audio[n:]
+            if len(audio) < n:
+                audio = np.concatenate([audio, np.zeros(n - len(audio), np.float32)])
+            mid = seg.audio_played + n // 2
+            seg.audio_played += n
+            arrival = next((a for end, a in seg.audio_arrivals if end > mid), time.monotonic())
+            seg.audio_arrivals = [(e, a) for e, a in seg.audio_arrivals if e > seg.audio_played]
+            index = seg.frames_played
+            seg.frames_played += 1
+            last = finished_input and not seg.motion and len(seg.audio) == 0
+            if last:
+                self.segments.popleft()
+            return SpeechFrame(seg, index, motion, audio, arrival, last)
+        return None

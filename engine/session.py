@@ -1,0 +1,392 @@
+"""The Session: the one API every transport drives (see docs/ARCHITECTURE.md).
+
+    session = Session(config, avatar_path=None, mode="assistant"|"echo"|"webcam")
+    await session.start()
+    session.push_speech(samples, sample_rate); session.end_segment()
+    session.push_mic(samples, sample_rate); session.push_webcam(rgb)
+    session.interrupt(); session.set_state("thinking")
+    async for frame in session.video_frames(): ...   # VideoFrame, carries its 1-frame audio
+    async for event in session.events(): ...         # dicts
+    await session.close()
+
+One frame clock drives everything: at each tick k the session takes the next
+ready speech frame (motion + exactly one frame of 48 kHz audio) or, when
+nothing is being spoken, idle/listening motion with silence; layers speech
+over idle (or webcam) motion; renders in a worker thread under a deadline;
+and publishes ``VideoFrame(pts=k)`` with that audio. Audio is the master
+clock: a frame and the audio it shows leave together, so sync cannot drift.
+
+Events: ``{"type": "state", "state"}``, ``{"type": "playback.started",
+"segment"}``, ``{"type": "playback.finished", "segment", "position_s",
+"interrupted"}``, ``{"type": "warning", "message"}``. Segments are numbered
+from 1 in push order; ``position_s`` is how much of the segment was played.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engine.audio.pcm import to_mono_float
+from engine.audio.vad import VoiceActivityDetector
+from engine.clock import MediaClock, RealtimeClock
+from engine.config import Config
+from engine.metrics import Metrics
+from engine.motion.idle import IdleMotion
+from engine.motion.space import MotionFrame
+from engine.packets import AudioChunk, VideoFrame
+from engine.pipeline.channel import Channel, ChannelClosed, Policy
+from engine.pipeline.compose import SpeechBlend
+from engine.pipeline.render import RenderStage, create_renderer, set_worker_threads
+from engine.pipeline.speech import Segment, SpeechStage
+from engine.pipeline.webcam import WebcamStage
+
+log = logging.getLogger(__name__)
+
+MODES = ("assistant", "echo", "webcam")
+STATES = ("idle", "listening", "thinking", "speaking")
+HINTS = ("idle", "listening", "thinking")
+
+
+class SessionClosed(RuntimeError):
+    """The session was closed."""
+
+
+class _Subscription:
+    """An async iterator over one channel; subscribes when created (not when first iterated)."""
+
+    def __init__(self, channel: Channel, unsubscribe) -> None:
+        self.channel, self._unsubscribe = channel, unsubscribe
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self.channel.get()
+        except ChannelClosed:
+            self._unsubscribe(self.channel)
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._unsubscribe(self.channel)
+
+
+class Session:
+    def __init__(self, config: Config, avatar_path: str | Path | None = None, mode: str = "assistant",
+                 session_id: str | None = None, *, clock: MediaClock | None = None,
+                 metrics: Metrics | None = None, renderer=None, generator=None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        self.config = config
+        self.mode = mode
+        self.id = self.session_id = session_id or secrets.token_hex(8)
+        self.avatar_path = Path(config.resolve_path(str(avatar_path) if avatar_path else config.render.avatar))
+        if not self.avatar_path.is_file():
+            raise FileNotFoundError(f"avatar file {self.avatar_path} does not exist")
+        v, a, p = config.video, config.audio, config.pipeline
+        self.fps = v.fps
+        if a.output_sample_rate % v.fps or a.model_sample_rate % v.fps:
+            raise ValueError(f"video.fps = {v.fps} must divide the audio rates "
+                             f"({a.model_sample_rate}, {a.output_sample_rate})")
+        self.output_rate = a.output_sample_rate
+        self.samples_per_frame = a.output_sample_rate // v.fps
+        self.clock = clock or RealtimeClock(v.fps)
+        self.metrics = metrics or Metrics()
+        self.epoch = 0
+        self.state = "idle"
+        self.closed = False
+        self._hint = "idle"
+        self._renderer = renderer
+        self._generator = generator
+        self._render_pool = ThreadPoolExecutor(1, f"render-{self.id}", set_worker_threads, (p.render_threads,))
+        self._speech_pool = ThreadPoolExecutor(1, f"speech-{self.id}", set_worker_threads, (p.torch_threads,))
+        self._webcam_pool: ThreadPoolExecutor | None = None
+        self.speech: SpeechStage | None = None
+        self.render_stage: RenderStage | None = None
+        self.webcam: WebcamStage | None = None
+        self.idle = IdleMotion(v.fps, config.motion.seed, config.motion.blink_rate_per_min,
+                               config.motion.head_motion_scale)
+        self.blend = SpeechBlend(v.fps, p.speech_fade_in_ms, p.speech_fade_out_ms, p.interrupt_fade_ms)
+        self.vad = VoiceActivityDetector(48000, a.vad_threshold_db, a.vad_hangover_ms, a.vad_min_speech_ms)
+        self._vad_rate = 48000
+        self._preroll: collections.deque[np.ndarray] = collections.deque()
+        self._preroll_samples = 0
+        self._frame_subs: list[Channel] = []
+        self._event_subs: list[Channel] = []
+        self._task: asyncio.Task | None = None
+        self.frame_index = 0          # next frame to produce
+        self.frames_out = 0
+        self.skipped_ticks = 0
+        self._silence = np.zeros(self.samples_per_frame, np.float32)
+        self._playing: Segment | None = None
+        self.started_at: float | None = None
+
+    # ---- life cycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        if self._renderer is None:
+            self._renderer = await loop.run_in_executor(self._render_pool, create_renderer, cfg, self.avatar_path)
+        if self._generator is None:
+            from engine.motion.generators import create_generator
+            self._generator = await loop.run_in_executor(self._speech_pool, create_generator, cfg)
+        self.speech = SpeechStage(self._generator, self.fps, cfg.audio.model_sample_rate, self.output_rate,
+                                  cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics)
+        self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics)
+        await self.render_stage.warm_up(MotionFrame.neutral())
+        if self.mode == "webcam":
+            self._webcam_pool = ThreadPoolExecutor(1, f"webcam-{self.id}")
+            self.webcam = WebcamStage(cfg, self.avatar_path, self._webcam_pool, self.metrics)
+            await loop.run_in_executor(self._webcam_pool, self.webcam.load)
+            if self.webcam.error:
+                self._emit({"type": "warning", "message": self.webcam.error})
+        self.speech.start()
+        self.clock.start()
+        self.started_at = time.monotonic()
+        self._emit({"type": "state", "state": self.state})
+        self._task = loop.create_task(self._run_frames(), name=f"frames-{self.id}")
+        self.metrics.sessions.inc()
+        self.metrics.sessions_created.labels(mode=self.mode).inc()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self.metrics.sessions.dec()
+        if self.speech is not None:
+            await self.speech.stop()
+        for ch in self._frame_subs + self._event_subs:
+            ch.close()
+        for pool in (self._render_pool, self._speech_pool, self._webcam_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> "Session":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionClosed(f"session {self.id} is closed")
+        if self.speech is None:
+            raise RuntimeError("call 'await session.start()' first")
+
+    def push_speech(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Audio the avatar speaks (mono PCM, int16 or float in [-1, 1])."""
+        self._check_open()
+        x = to_mono_float(samples, sample_rate)
+        if len(x):
+            self.speech.push(x, sample_rate)
+
+    def end_segment(self) -> None:
+        """End of one utterance: the generator flushes and the segment plays to its end."""
+        self._check_open()
+        self.speech.end_segment()
+
+    def push_mic(self, samples: np.ndarray, sample_rate: int) -> None:
+        """The user's microphone: voice activity → listening; in echo mode also the speech."""
+        self._check_open()
+        x = to_mono_float(samples, sample_rate)
+        if sample_rate != self._vad_rate:
+            a = self.config.audio
+            self.vad = VoiceActivityDetector(sample_rate, a.vad_threshold_db, a.vad_hangover_ms, a.vad_min_speech_ms)
+            self._vad_rate = sample_rate
+            self._preroll.clear()
+            self._preroll_samples = 0
+        was_active = self.vad.active
+        changes = self.vad.push(x)
+        if self.mode == "echo":
+            self._echo(x, sample_rate, was_active, changes)
+
+    def _echo(self, x: np.ndarray, sample_rate: int, was_active: bool, changes) -> None:
+        """Echo mode: each stretch of voice (plus a short pre-roll) becomes one segment."""
+        keep = int(self.config.pipeline.echo_preroll_ms * sample_rate / 1000)
+        active, pos = was_active, 0
+        for offset, on in changes:
+            offset = min(max(0, offset), len(x))
+            if on:
+                history = np.concatenate(list(self._preroll) + [x[pos:offset]])
+                self._preroll.clear()
+                self._preroll_samples = 0
+                self._push_echo(history[len(history) - keep:] if keep else history[:0], sample_rate)
+            else:
+                self._push_echo(x[pos:offset], sample_rate)
+                self.speech.end_segment()
+            pos, active = offset, on
+        if active:
+            self._push_echo(x[pos:], sample_rate)
+        elif pos < len(x):
+            self._preroll.append(x[pos:])
+            self._preroll_samples += len(x) - pos
+            while self._preroll and self._preroll_samples - len(self._preroll[0]) >= keep:
+                self._preroll_samples -= len(self._preroll.popleft())
+
+    def _push_echo(self, x: np.ndarray, sample_rate: int) -> None:
+        if len(x):
+            self.speech.push(x, sample_rate)
+
+    def push_webcam(self, rgb: np.ndarray) -> None:
+        """One webcam frame (H, W, 3) uint8 RGB; used in webcam mode, ignored otherwise."""
+        self._check_open()
+        if self.webcam is not None:
+            self.webcam.push(rgb)
+
+    def interrupt(self) -> None:
+        """Stop speaking now: every older packet is dropped at once (epoch bump)."""
+        self._check_open()
+        self.epoch += 1
+        self.metrics.interrupts.inc()
+        cut = self.speech.interrupt(self.epoch)
+        self._playing = None
+        for seg in cut:
+            if seg.input_samples:
+                self._emit({"type": "playback.finished", "segment": seg.id,
+                            "position_s": round(min(seg.frames_played / self.fps, seg.duration_s), 4),
+                            "interrupted": True})
+        self.blend.interrupt()
+        for ch in self._frame_subs:  # frames already out keep their picture, lose their audio
+            for frame in ch:
+                if frame.epoch < self.epoch and frame.audio is not None:
+                    frame.audio.samples = self._silence
+
+    def set_state(self, state: str) -> None:
+        """State hint: 'thinking', 'listening' or 'idle' ('speaking' follows the audio)."""
+        self._check_open()
+        if state not in HINTS:
+            raise ValueError(f"state hint must be one of {list(HINTS)}, got {state!r} "
+                             "('speaking' is set by the audio itself)")
+        self._hint = state
+
+    # ---- outputs ------------------------------------------------------------------------
+    def video_frames(self, capacity: int | None = None) -> _Subscription:
+        """Async iterator of ``VideoFrame``. Live sessions drop the oldest frame for a
+        consumer that falls behind; on a virtual clock the session waits for the consumer."""
+        if self.clock.realtime:
+            ch = Channel(capacity or self.config.pipeline.output_queue_frames, Policy.DROP_OLDEST, "frames")
+        else:
+            ch = Channel(capacity or 2, Policy.BLOCK, "frames")
+        if self.closed:
+            ch.close()
+        self._frame_subs.append(ch)
+        return _Subscription(ch, self._unsubscribe)
+
+    def events(self) -> _Subscription:
+        ch = Channel(1000, Policy.DROP_OLDEST, "events")
+        ch.put_nowait({"type": "state", "state": self.state})
+        if self.closed:
+            ch.close()
+        self._event_subs.append(ch)
+        return _Subscription(ch, self._unsubscribe)
+
+    def _unsubscribe(self, ch: Channel) -> None:
+        for subs in (self._frame_subs, self._event_subs):
+            if ch in subs:
+                subs.remove(ch)
+
+    def _emit(self, event: dict) -> None:
+        for ch in self._event_subs:
+            ch.put_nowait(dict(event))
+
+    # ---- the frame clock ----------------------------------------------------------------
+    async def _run_frames(self) -> None:
+        p = self.config.pipeline
+        lead, slack = p.render_lead_ms / 1000.0, p.deadline_slack_ms / 1000.0
+        try:
+            while True:
+                k = self.frame_index
+                due = self.clock.frame_time(k)
+                await self.clock.wait_until(due - lead)
+                behind = self.clock.frame_at(self.clock.now() + lead) - k
+                if self.clock.realtime and behind > p.max_lag_frames:
+                    # The machine stalled: jump to now (video pts gap; no speech audio is lost).
+                    self.skipped_ticks += behind
+                    self.metrics.frames.labels(kind="skipped").inc(behind)
+                    self.frame_index += behind
+                    continue
+                await self._produce(k, due + slack)
+                self.frame_index = k + 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session %s: frame loop failed", self.id)
+            self._emit({"type": "error", "message": "the session's frame loop failed"})
+            for ch in self._frame_subs:
+                ch.close()
+
+    async def _produce(self, k: int, deadline: float) -> None:
+        t0 = time.perf_counter()
+        sf = self.speech.pop_frame()
+        underrun = sf is None and self._playing is not None
+        if underrun:
+            self.metrics.underruns.inc()
+        state = self._state_for(sf is not None or underrun)
+        base = self.idle.vector(k, state)
+        if self.webcam is not None and self.webcam.latest is not None:
+            base = self.webcam.latest  # the user's face replaces idle life
+        vec, weight = self.blend.mix(base, sf.motion if sf is not None else None)
+        motion = MotionFrame.from_vector(vec)
+        self.metrics.observe_stage("motion", time.perf_counter() - t0)
+        if sf is not None and sf.index == 0:
+            sf.segment.started = True
+            self._playing = sf.segment
+        epoch = self.epoch
+        image, repeated = await self.render_stage.render(motion, deadline)
+        audio = sf.audio if sf is not None else self._silence
+        if epoch != self.epoch:   # interrupted while rendering: the audio is cut
+            audio = self._silence
+        chunk = AudioChunk(k * self.samples_per_frame, Fraction(1, self.output_rate), epoch, audio, self.output_rate)
+        frame = VideoFrame(k, Fraction(1, self.fps), epoch, image, chunk, motion, repeated)
+        for ch in list(self._frame_subs):
+            if ch.policy is Policy.BLOCK:
+                await ch.put(frame)
+            else:
+                before = ch.dropped
+                ch.put_nowait(frame)
+                if ch.dropped > before:
+                    self.metrics.dropped.labels(what="video_frame").inc(ch.dropped - before)
+        self.frames_out += 1
+        if sf is not None and epoch == self.epoch:
+            self.metrics.audio_to_frame_seconds.observe(max(0.0, time.monotonic() - sf.arrival)) \
+                if self.clock.realtime else None
+            seg = sf.segment
+            if sf.index == 0:
+                self._emit({"type": "playback.started", "segment": seg.id})
+            if sf.last:
+                self._playing = None
+                self._emit({"type": "playback.finished", "segment": seg.id,
+                            "position_s": round(seg.duration_s, 4), "interrupted": False})
+        self.metrics.observe_stage("frame", time.perf_counter() - t0)
+
+    def _state_for(self, speaking: bool) -> str:
+        if speaking:
+            new = "speaking"
+            if self._hint == "thinking":
+                self._hint = "idle"
+        elif self.vad.active or self._hint == "listening":
+            new = "listening"
+        elif self._hint == "thinking":
+            new = "thinking"
+        else:
+            new = "idle"
+        if new != self.state:
+            self.state = new
+            self._emit({"type": "state", "state": new})
+        return new

@@ -1,0 +1,99 @@
+"""The server's sessions, by id, with a cap on how many run at once."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from engine.config import ASSETS_DIR, Config
+from engine.metrics import Metrics
+from engine.session import Session
+
+log = logging.getLogger(__name__)
+
+
+class UnknownSessionError(KeyError):
+    """No session with that id (a KeyError whose message says which id)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown session"
+
+
+class TooManySessionsError(RuntimeError):
+    """``server.max_sessions`` sessions are already running."""
+
+
+def resolve_avatar(config: Config, name: str | None) -> Path:
+    """A client-chosen avatar: a name or relative path inside ``assets/`` ('.avatar' may be
+    left out). Anything outside ``assets/`` is refused, so clients cannot open arbitrary files."""
+    if name is None:
+        return config.resolve_path(config.render.avatar)
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError("avatar must be a non-empty string")
+    root = ASSETS_DIR.resolve()
+    candidate = (root / name).resolve()
+    if candidate.suffix != ".avatar":
+        candidate = candidate.with_name(candidate.name + ".avatar")
+    if root not in candidate.parents:
+        raise ValueError(f"avatar {name!r} must name a file inside {root}")
+    if not candidate.is_file():
+        raise FileNotFoundError(f"no avatar {name!r} (looked for {candidate})")
+    return candidate
+
+
+class SessionRegistry:
+    def __init__(self, config: Config, metrics: Metrics | None = None, avatar_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.max_sessions = config.server.max_sessions
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._sessions
+
+    def ids(self) -> list[str]:
+        return list(self._sessions)
+
+    async def create(self, mode: str = "assistant", avatar: str | None = None,
+                     session_id: str | None = None) -> Session:
+        """Create and start a session; raises ValueError / FileNotFoundError /
+        TooManySessionsError with a message a client can be shown."""
+        if len(self._sessions) >= self.max_sessions:
+            raise TooManySessionsError(f"server.max_sessions = {self.max_sessions} sessions are already running")
+        if session_id is not None and session_id in self._sessions:
+            raise ValueError(f"a session with id {session_id!r} already exists")
+        avatar_path = resolve_avatar(self.config, avatar)
+        session = Session(self.config, avatar_path=avatar_path, mode=mode, session_id=session_id, metrics=self.metrics)
+        self._sessions[session.id] = session   # reserve the slot while starting
+        try:
+            await session.start()
+        except BaseException:
+            self._sessions.pop(session.id, None)
+            await session.close()
+            raise
+        log.info("session %s created (mode %s, avatar %s)", session.id, mode, session.avatar_path)
+        return session
+
+    def get(self, session_id: str) -> Session:
+        """The session with that id; raises ``UnknownSessionError`` (a KeyError) if none."""
+        try:
+            return self._sessions[session_id]
+        except (KeyError, TypeError):
+            raise UnknownSessionError(f"no session with id {session_id!r}") from None
+
+    def find(self, session_id: str) -> Session | None:
+        """Like ``get`` but returns None when there is no such session."""
+        return self._sessions.get(session_id) if isinstance(session_id, str) else None
+
+    async def remove(self, session_id: str) -> None:
+        """Close and forget a session (no error if it is already gone)."""
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            await session.close()
+            log.info("session %s closed", session_id)
+
+    async def close_all(self) -> None:
+        for sid in list(self._sessions):
+            await self.remove(sid)

@@ -1,0 +1,253 @@
+"""WebRTC transport (aiortc): one peer connection per viewer of a session.
+
+``POST /v1/offer`` → ``WebRTCPeer``: the browser's mic goes to
+``session.push_mic``, its webcam (webcam mode) to ``session.push_webcam``;
+the session's frames go out as one video track (VP8 or H.264) and one audio
+track (Opus). A single feeder task reads ``session.video_frames()`` and splits
+each frame's audio (one video frame long) into 20 ms audio frames with
+consecutive pts, so audio and video come from the same packet and the same
+media clock: video pts = k * 90000 / fps (90 kHz), audio pts = 48 kHz sample
+index. Both tracks hand a frame to aiortc at its due time on the session clock.
+"""
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+from typing import Awaitable, Callable
+
+import av
+import numpy as np
+from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender,
+                    RTCSessionDescription)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from engine.audio.pcm import float_to_s16
+from engine.config import Config
+from engine.pipeline.channel import Channel, ChannelClosed, Policy
+from engine.session import Session
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK = 90000
+AUDIO_FRAME_MS = 20
+# A frame whose due time passed this long ago is stale (the peer was not reading yet): skip it.
+STALE_S = 0.2
+
+
+class _PacedTrack(MediaStreamTrack):
+    """Returns queued frames no earlier than their due time on the session clock."""
+
+    def __init__(self, session: Session, capacity: int) -> None:
+        super().__init__()
+        self.session = session
+        self.queue: Channel = Channel(capacity, Policy.DROP_OLDEST, f"{self.kind}-out")
+        self.sent = 0
+        self.stale = 0
+        self.lead_s = 0.0   # hand frames over this much before they are due (encode time)
+
+    async def _next(self):
+        clock = self.session.clock
+        while True:
+            try:
+                due, frame = await self.queue.get()
+            except ChannelClosed:
+                self.stop()
+                raise MediaStreamError from None
+            if clock.now() - due > STALE_S and len(self.queue):
+                self.stale += 1
+                continue
+            await clock.wait_until(due - self.lead_s)
+            self.sent += 1
+            return frame
+
+    def stop(self) -> None:
+        self.queue.close()
+        super().stop()
+
+
+class SessionVideoTrack(_PacedTrack):
+    kind = "video"
+
+    async def recv(self) -> av.VideoFrame:
+        return await self._next()
+
+
+class SessionAudioTrack(_PacedTrack):
+    kind = "audio"
+
+    async def recv(self) -> av.AudioFrame:
+        return await self._next()
+
+
+def _ice_servers(config: Config) -> list[RTCIceServer]:
+    servers = []
+    for s in config.webrtc.ice_servers:
+        if not isinstance(s, dict) or "urls" not in s:
+            raise ValueError(f"webrtc.ice_servers entries need 'urls': {s!r}")
+        servers.append(RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")))
+    return servers
+
+
+class WebRTCPeer:
+    """One viewer: a peer connection bound to a session."""
+
+    def __init__(self, session: Session, config: Config,
+                 on_closed: Callable[["WebRTCPeer"], Awaitable[None]] | None = None) -> None:
+        self.session, self.config, self.on_closed = session, config, on_closed
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config)))
+        self.video = SessionVideoTrack(session, capacity=3)
+        self.audio = SessionAudioTrack(session, capacity=64)
+        self.tasks: set[asyncio.Task] = set()
+        self.closed = False
+        self.frames_in = {"audio": 0, "video": 0}
+        self._connected_at: float | None = None
+
+        @self.pc.on("connectionstatechange")
+        async def _state() -> None:
+            state = self.pc.connectionState
+            log.info("peer %s: connection %s", session.id, state)
+            if state == "connected" and self._connected_at is None:
+                self._connected_at = asyncio.get_running_loop().time()
+                self._spawn(self._watchdog())
+            elif state in ("failed", "closed"):
+                await self.close()
+
+        @self.pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self._spawn(self._read_mic(track))
+            elif track.kind == "video" and session.mode == "webcam":
+                self._spawn(self._read_webcam(track))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def answer(self, sdp: str, type_: str) -> RTCSessionDescription:
+        """Apply the remote offer (raises ValueError on a malformed one) and answer it."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=type_))
+        for t in self.pc.getTransceivers():
+            if t.kind == "audio" and t.sender.track is None:
+                self.pc.addTrack(self.audio)
+                break
+        for t in self.pc.getTransceivers():
+            if t.kind == "video":
+                if t.sender.track is None:
+                    self.pc.addTrack(self.video)
+                self._prefer_codecs(t)
+                break
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        self._spawn(self._feed())
+        return self.pc.localDescription
+
+    def _prefer_codecs(self, transceiver) -> None:
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        order = [c.upper() for c in self.config.video.codecs]
+        chosen = [c for name in order for c in caps if c.mimeType.split("/")[1].upper() == name]
+        chosen += [c for c in caps if c.mimeType.lower() == "video/rtx"]
+        if chosen:
+            transceiver.setCodecPreferences(chosen)
+
+    async def _feed(self) -> None:
+        """Session frames → the two tracks (audio split into 20 ms frames)."""
+        session = self.session
+        clock = session.clock
+        vt = fractions.Fraction(1, VIDEO_CLOCK)
+        rate = session.output_rate
+        at = fractions.Fraction(1, rate)
+        step = rate * AUDIO_FRAME_MS // 1000
+        frames = session.video_frames()
+        try:
+            async for frame in frames:
+                due = clock.frame_time(frame.pts)
+                vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+                vf.pts = frame.pts * VIDEO_CLOCK // session.fps
+                vf.time_base = vt
+                self.video.queue.put_nowait((due, vf))
+                pcm = float_to_s16(frame.audio.samples)
+                start = frame.audio.pts
+                for i in range(0, len(pcm), step):
+                    af = av.AudioFrame.from_ndarray(pcm[None, i:i + step], format="s16", layout="mono")
+                    af.sample_rate = rate
+                    af.pts = start + i
+                    af.time_base = at
+                    self.audio.queue.put_nowait((due + i / rate, af))
+        finally:
+            await frames.aclose()
+
+    async def _read_mic(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_in["audio"] += 1
+                pcm = frame.to_ndarray()
+                channels = len(frame.layout.channels)
+                if frame.format.is_planar:
+                    mono = pcm.astype(np.float32).mean(axis=0)
+                else:
+                    mono = pcm.reshape(-1, channels).astype(np.float32).mean(axis=1)
+                if pcm.dtype == np.int16:
+                    mono /= 32768.0
+                if not self.session.closed:
+                    self.session.push_mic(mono, frame.sample_rate)
+        except MediaStreamError:
+            pass
+        except Exception:
+            log.exception("peer %s: microphone stream failed", self.session.id)
+
+    async def _read_webcam(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_in["video"] += 1
+                if not self.session.closed:
+                    self.session.push_webcam(frame.to_ndarray(format="rgb24"))
+        except MediaStreamError:
+            pass
+        except Exception:
+            log.exception("peer %s: webcam stream failed", self.session.id)
+
+    async def _watchdog(self) -> None:
+        """Close the connection when the peer stops sending RTCP (it vanished)."""
+        timeout = self.config.webrtc.peer_timeout_s
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        last_stamp = None
+        while not self.closed:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            stamp = None
+            for sender in self.pc.getSenders():
+                try:
+                    report = await sender.getStats()
+                except Exception:
+                    continue
+                for s in report.values():
+                    if s.type == "remote-inbound-rtp":
+                        stamp = s.timestamp if stamp is None else max(stamp, s.timestamp)
+            if stamp is not None and stamp != last_stamp:
+                last_stamp, last = stamp, loop.time()
+            elif loop.time() - last > timeout:
+                log.info("peer %s: no RTCP for %.1f s; closing", self.session.id, timeout)
+                await self.close()
+                return
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        current = asyncio.current_task()
+        for task in list(self.tasks):
+            if task is not current:
+                task.cancel()
+        self.video.stop()
+        self.audio.stop()
+        try:
+            await self.pc.close()
+        except Exception:
+            log.exception("peer %s: error while closing", self.session.id)
+        if self.on_closed is not None:
+            await self.on_closed(self)
+
