@@ -334,6 +334,9 @@ class Session:
     async def _produce(self, k: int, deadline: float) -> None:
         t0 = time.perf_counter()
         sf = self.speech.pop_frame()
+        while sf is None and not self.clock.realtime and self.speech.busy():
+            await self.speech.wait_progress()   # offline: wait for the speech, never pad with idle
+            sf = self.speech.pop_frame()
         underrun = sf is None and self._playing is not None
         if underrun:
             self.metrics.underruns.inc()

@@ -94,6 +94,8 @@ class SpeechStage:
         self._to_model: StreamingResampler | None = None
         self._to_out: StreamingResampler | None = None
         self._task: asyncio.Task | None = None
+        self._in_flight = False
+        self._progress = asyncio.Event()
 
     # ---- producer side (event loop) -----------------------------------------------------
     def _open_segment(self, sample_rate: int) -> Segment:
@@ -158,7 +160,12 @@ class SpeechStage:
             if job.epoch != self.epoch:
                 continue
             t0 = time.perf_counter()
-            motion, audio = await loop.run_in_executor(self.executor, self._work, job)
+            self._in_flight = True
+            try:
+                motion, audio = await loop.run_in_executor(self.executor, self._work, job)
+            finally:
+                self._in_flight = False
+                self._progress.set()
             if self.metrics is not None:
                 self.metrics.observe_stage("speech", time.perf_counter() - t0)
             if job.epoch != self.epoch:
@@ -196,6 +203,15 @@ class SpeechStage:
         return np.asarray(m, np.float32).reshape(-1, VECTOR_DIM), out
 
     # ---- consumer side (frame clock) ----------------------------------------------------
+    def busy(self) -> bool:
+        """Audio is queued for, or being processed by, the worker."""
+        return self._in_flight or len(self._jobs) > 0
+
+    async def wait_progress(self) -> None:
+        """Until the worker finishes its next job (offline clocks wait instead of idling)."""
+        self._progress.clear()
+        await self._progress.wait()
+
     def pending(self) -> Segment | None:
         """The segment whose frames play next (possibly not ready yet)."""
         return self.segments[0] if self.segments else None

@@ -1,0 +1,182 @@
+"""``facecast render``: audio (or text) → an mp4 of the avatar speaking it, offline.
+
+    facecast render --audio IN.(wav|flac|ogg|mp3) [--text "..."] [--avatar PATH] --out OUT.mp4
+    facecast render --text "Hello there." --out OUT.mp4          # speech from espeak-ng
+
+The same Session pipeline as live streaming, on a virtual clock: frame k
+carries output audio samples [k*spf, (k+1)*spf), so the mp4's audio and video
+are in sync by construction. H.264 (yuv420p) + AAC; the video has
+ceil(duration * fps) frames and its last frame is shortened so the video
+track lasts exactly as long as the audio. With both ``--audio`` and
+``--text``, the text is only a caption for the log (the motion comes from the audio).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.audio.pcm import AudioFormatError, to_mono_float
+from engine.clock import VirtualClock
+from engine.config import Config, load_config, replace
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RATE = 48000
+PUSH_AHEAD_S = 8.0      # offline: keep this much speech queued ahead of the frame clock
+VIDEO_TIME_BASE = Fraction(1, 90000)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--audio", help="speech to render: wav, flac, ogg or mp3")
+    parser.add_argument("--text", help="text to speak with espeak-ng when --audio is not given")
+    parser.add_argument("--avatar", help="avatar file (default: render.avatar)")
+    parser.add_argument("--out", required=True, help="output .mp4")
+    parser.add_argument("--crf", type=int, default=20, help="H.264 quality (lower is better, 0-51)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_audio(path: str | Path, rate: int = OUTPUT_RATE) -> np.ndarray:
+    """Decode any audio file PyAV reads to mono float32 at ``rate``; clear errors otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file {path} does not exist")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise AudioFormatError(f"{path} is not a readable audio file: {e}") from e
+    with container:
+        if not container.streams.audio:
+            raise AudioFormatError(f"{path} has no audio stream")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = []
+        try:
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as e:
+            raise AudioFormatError(f"could not decode {path}: {e}") from e
+        for out in resampler.resample(None):
+            parts.append(out.to_ndarray().reshape(-1))
+    audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if len(audio) == 0:
+        raise AudioFormatError(f"{path} contains no audio samples")
+    return to_mono_float(audio.astype(np.float32), rate)
+
+
+async def render_to_mp4(config: Config, audio: np.ndarray, sample_rate: int, out: str | Path,
+                        avatar: str | Path | None = None, crf: int = 20, progress: bool = True) -> dict:
+    """Render ``audio`` through a Session on a virtual clock into ``out``; returns a summary."""
+    from tqdm import tqdm
+
+    from engine.session import Session
+
+    if sample_rate != OUTPUT_RATE:
+        from engine.audio.resample import resample
+        audio = resample(audio, sample_rate, OUTPUT_RATE)
+    fps = config.video.fps
+    spf = OUTPUT_RATE // fps
+    n_frames = -(-len(audio) // spf)
+    session = Session(config, avatar_path=avatar, mode="assistant", clock=VirtualClock(fps))
+    await session.start()
+    pushed = 0
+
+    def top_up() -> None:
+        nonlocal pushed
+        while pushed < len(audio) and session.speech.buffered_s() < PUSH_AHEAD_S:
+            chunk = audio[pushed:pushed + OUTPUT_RATE * 2]
+            session.push_speech(chunk, OUTPUT_RATE)
+            pushed += len(chunk)
+            if pushed >= len(audio):
+                session.end_segment()
+
+    top_up()   # before the first tick: frame 0 is the audio's first frame
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    container = av.open(str(out), mode="w")
+    try:
+        vstream = container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast", "x264-params": "bframes=0"})
+        vstream.width, vstream.height = config.video.width, config.video.height
+        vstream.pix_fmt = "yuv420p"
+        vstream.codec_context.time_base = VIDEO_TIME_BASE   # fine enough to shorten the last frame
+        astream = container.add_stream("aac", rate=OUTPUT_RATE, layout="mono")
+        astream.codec_context.time_base = Fraction(1, OUTPUT_RATE)
+        frames = session.video_frames()
+        bar = tqdm(total=n_frames, unit="frame", desc="render", disable=not progress)
+        video_packets = []
+        async for frame in frames:
+            k = frame.pts
+            image = frame.image
+            if image.shape[:2] != (vstream.height, vstream.width):
+                raise RuntimeError(f"renderer gave {image.shape}, expected {vstream.height}x{vstream.width}")
+            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+            vf.pts, vf.time_base = round(k / fps / VIDEO_TIME_BASE), VIDEO_TIME_BASE
+            video_packets.extend(vstream.encode(vf))
+            _mux_all_but_last(container, video_packets)
+            # The audio this frame carries through the pipeline; the last frame's padding is cut.
+            samples = frame.audio.samples[:max(0, len(audio) - k * spf)]
+            if len(samples):
+                af = av.AudioFrame.from_ndarray(samples[None, :].astype(np.float32), format="flt", layout="mono")
+                af.sample_rate, af.pts, af.time_base = OUTPUT_RATE, k * spf, Fraction(1, OUTPUT_RATE)
+                for p in astream.encode(af):
+                    container.mux(p)
+            bar.update(1)
+            top_up()
+            if k + 1 >= n_frames:
+                break
+        bar.close()
+        video_packets.extend(vstream.encode(None))
+        _finish_video(container, video_packets, len(audio) / OUTPUT_RATE)
+        for p in astream.encode(None):
+            container.mux(p)
+    finally:
+        container.close()
+        await session.close()
+    return {"frames": n_frames, "duration_s": len(audio) / OUTPUT_RATE, "fps": fps, "out": str(out),
+            "repeated_frames": session.render_stage.repeated if session.render_stage else 0}
+
+
+def _mux_all_but_last(container, packets: list) -> None:
+    """Mux encoded video packets, keeping the newest back (it may become the last frame)."""
+    while len(packets) > 1:
+        container.mux(packets.pop(0))
+
+
+def _finish_video(container, packets: list, duration_s: float) -> None:
+    """Mux the rest; shorten the final frame so the video ends exactly with the audio."""
+    packets.sort(key=lambda p: p.pts)
+    for i, p in enumerate(packets):
+        if i == len(packets) - 1 and p.time_base is not None:
+            end = round(duration_s / p.time_base)
+            if end > p.pts:
+                p.duration = int(end - p.pts)
+        container.mux(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config)
+    if not args.audio and not args.text:
+        print("facecast render: give --audio FILE or --text TEXT")
+        return 2
+    if args.avatar:
+        config = replace(config, render={"avatar": str(Path(args.avatar).resolve())})
+    try:
+        if args.audio:
+            audio, rate = load_audio(args.audio), OUTPUT_RATE
+        else:
+            from engine.tts import Speaker
+            audio, rate = Speaker(config.tts).synthesize(args.text), 16000
+        summary = asyncio.run(render_to_mp4(config, audio, rate, args.out, crf=args.crf,
+                                            progress=not args.quiet))
+    except (AudioFormatError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"facecast render: {e}")
+        return 1
+    print(f"wrote {summary['out']}: {summary['frames']} frames at {summary['fps']} fps, "
+          f"{summary['duration_s']:.3f} s of audio")
+    return 0
