@@ -123,6 +123,15 @@ class WebcamConfig:
     fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")
     fit_iterations: int = _f(12, min=1, max=200, doc="projected-Newton iterations of the bounded fit")
     eye_weight: float = _f(4.0, min=0.0, max=100.0, doc="extra weight of eyelid/iris points in the fit")
+    fit_exclude: list = _f(["tongueOut"], doc="ARKit shapes the fit never uses (not visible in landmarks)")
+    depth_weight: float = _f(0.2, min=0.0, max=1.0, doc="weight of landmark depth (z) vs x, y in the fit")
+    fit_primary: list = _f(
+        ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "eyeWideLeft", "eyeWideRight",
+        "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
+        "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
+        "mouthSmileLeft", "mouthSmileRight", "mouthFunnel", "mouthPucker", "jawLeft", "jawRight",
+        "browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight"],
+        doc="shapes fitted first; the others then fit what these leave (see rig_fit.py)")
     shape_filter_min_cutoff: float = _f(2.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), blendshapes")
     shape_filter_beta: float = _f(2.0, min=0.0, max=1000.0, doc="one-euro beta, blendshapes")
     pose_filter_min_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), head pose")

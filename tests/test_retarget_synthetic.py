@@ -20,6 +20,10 @@ from engine.motion.rig_fit import RigFitter, solve_box_qp
 from engine.motion.space import NUM_BLENDSHAPES
 
 
+# the synthetic shapes are random: fit them all at once, in 3-D, none excluded
+ONE_STAGE = {"fit_primary": [], "fit_exclude": [], "depth_weight": 1.0}
+
+
 @pytest.fixture(scope="module")
 def rig():
     from skimage.data import astronaut
@@ -86,7 +90,7 @@ def test_fitter_recovers_weights_exactly_without_noise(rig):
 
 
 def test_retargeter_recovers_pose_and_weights(rig):
-    cfg = replace(load_config(), webcam={"calibration_s": 0.2}).webcam
+    cfg = replace(load_config(), webcam={"calibration_s": 0.2, **ONE_STAGE}).webcam
     rt = Retargeter(rig, cfg)
     rng = np.random.default_rng(4)
     shift, scale = np.array([300.0, 260.0, 0.0]), rig.iod_px
@@ -121,7 +125,7 @@ def test_retargeter_inverts_the_renderers_pose_model(rig):
     """Landmarks moved by the renderer's own pose model (rotation about the pivot, weak
     perspective, shift) come back as the same yaw/pitch/roll and translation."""
     from engine.avatar.rig import apply_pose
-    exact = {"calibration_s": 0.0, "fit_ridge": 1e-6, "fit_sparsity": 0.0, "fit_iterations": 50}
+    exact = {"calibration_s": 0.0, "fit_ridge": 1e-6, "fit_sparsity": 0.0, "fit_iterations": 50, **ONE_STAGE}
     rt = Retargeter(rig, replace(load_config(), webcam=exact).webcam)
     shift, scale = np.array([320.0, 240.0, 0.0]), 0.9 * rig.iod_px
     to_px = lambda face: (face * np.array([1, 1, -1]) * scale + shift).astype(np.float32)  # noqa: E731

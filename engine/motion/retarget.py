@@ -113,7 +113,9 @@ class Retargeter:
         self.head_pivot = np.asarray(avatar.head_pivot, np.float64).reshape(3)
         self.cfg = cfg
         self.fitter = RigFitter(avatar.rig_deltas, ridge=cfg.fit_ridge, sparsity=cfg.fit_sparsity,
-                                eye_weight=cfg.eye_weight, iterations=cfg.fit_iterations)
+                                eye_weight=cfg.eye_weight, iterations=cfg.fit_iterations,
+                                exclude=tuple(cfg.fit_exclude), depth_weight=cfg.depth_weight,
+                                primary=tuple(cfg.fit_primary))
         self._rigid = np.array(RIGID_POINTS)
         self.recalibrate()
 

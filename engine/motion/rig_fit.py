@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.motion.space import NUM_BLENDSHAPES
+from engine.motion.space import INDEX, NUM_BLENDSHAPES
 
 # face-mesh points of the eyelid contours and irises (both eyes): small displacements
 # that the fit should not drown in the mouth's large ones.
@@ -70,25 +70,48 @@ def solve_box_qp(G: np.ndarray, c: np.ndarray, w0: np.ndarray | None = None,
 
 
 class RigFitter:
-    """Precomputed normal equations of one avatar's rig; ``fit(residual)`` -> 52 weights."""
+    """Precomputed normal equations of one avatar's rig; ``fit(residual)`` -> 52 weights.
+
+    The fit runs in stages: the ``primary`` shapes (jaw, blinks, smile, ...) first explain
+    what they can, then the remaining shapes fit what is left. Without it the many small
+    "detail" shapes (mouthLowerDown, mouthFrown, ...) of a procedural rig can mimic a jaw
+    opening more cheaply than jawOpen, whose chin motion never quite matches a real chin.
+    """
 
     def __init__(self, rig_deltas: np.ndarray, ridge: float = 0.002, sparsity: float = 0.002,
-                 eye_weight: float = 4.0, iterations: int = 12) -> None:
-        deltas = np.asarray(rig_deltas, np.float64)
+                 eye_weight: float = 4.0, iterations: int = 12, exclude: tuple[str, ...] = (),
+                 depth_weight: float = 1.0, primary: tuple[str, ...] = ()) -> None:
+        deltas = np.array(rig_deltas, np.float64)
         if deltas.ndim != 3 or deltas.shape[0] != NUM_BLENDSHAPES or deltas.shape[2] != 3:
             raise ValueError(f"rig_deltas must be ({NUM_BLENDSHAPES}, N, 3), got {deltas.shape}")
+        unknown = [n for n in (*exclude, *primary) if n not in INDEX]
+        if unknown:
+            raise ValueError(f"unknown ARKit shape name(s) in the fit settings: {unknown}")
+        deltas[[INDEX[n] for n in exclude]] = 0.0  # no delta + ridge = weight stays 0
         n_points = deltas.shape[1]
         point_w = np.ones(n_points)
         point_w[[i for i in EYE_POINTS if i < n_points]] = eye_weight
         self.n_points = n_points
         # weighted design matrix, (3N, 52); rows of points no shape moves are dropped
-        rows = np.repeat(np.sqrt(point_w), 3)
+        rows = np.sqrt(point_w[:, None] * np.array([1.0, 1.0, depth_weight])).reshape(-1)
         design = deltas.reshape(NUM_BLENDSHAPES, -1).T * rows[:, None]
         used = np.abs(design).max(axis=1) > 0
         self._rows = np.flatnonzero(used)
         self._design_t = np.ascontiguousarray(design[used].T * rows[used])  # D^T W, (52, R)
         self.gram = design[used].T @ design[used] + ridge * np.eye(NUM_BLENDSHAPES)
-        self._gradient_step = 1.0 / float(np.linalg.eigvalsh(self.gram)[-1])
+        idle = np.flatnonzero(np.diag(self.gram) <= ridge)  # shapes that move nothing: pinned to 0
+        self.gram[idle, idle] += 1.0
+        first = sorted(INDEX[n] for n in primary)
+        rest = [k for k in range(NUM_BLENDSHAPES) if k not in first]
+        self._stages = []  # (shape indices, their gram, coupling to earlier stages, earlier indices, step)
+        done: list[int] = []
+        for idx in (first, rest):
+            if not idx:
+                continue
+            g = self.gram[np.ix_(idx, idx)]
+            self._stages.append((np.array(idx), g, self.gram[np.ix_(idx, done)], np.array(done, int),
+                                 1.0 / float(np.linalg.eigvalsh(g)[-1])))
+            done = done + idx
         self.sparsity = float(sparsity)
         self.iterations = int(iterations)
 
@@ -97,5 +120,10 @@ class RigFitter:
         r = np.asarray(residual, np.float64).reshape(-1)
         if r.shape[0] != 3 * self.n_points:
             raise ValueError(f"residual must be ({self.n_points}, 3), got {np.shape(residual)}")
-        c = self._design_t @ r[self._rows] - self.sparsity
-        return solve_box_qp(self.gram, c, w0, self.iterations, gradient_step=self._gradient_step)
+        c_all = self._design_t @ r[self._rows] - self.sparsity
+        w = np.zeros(NUM_BLENDSHAPES)
+        for idx, gram, coupling, done, step in self._stages:
+            c = c_all[idx] - coupling @ w[done] if len(done) else c_all[idx]
+            w[idx] = solve_box_qp(gram, c, None if w0 is None else w0[idx], self.iterations,
+                                  gradient_step=step)
+        return w
