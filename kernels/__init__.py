@@ -1,0 +1,70 @@
+"""facecast's custom kernels: one public op per operation, three implementations each.
+
+* ``kernels.reference``: NumPy, the ground truth (slow, simple);
+* ``kernels.cpu``: the CPU fast path (numba / OpenCV);
+* ``kernels.triton``: the GPU path, imported only when asked for (so everything
+  imports on a machine without triton or CUDA).
+
+Ops: ``rasterize_backward_map`` (triangles -> per-pixel source coordinates, painter's
+order), ``remap_bilinear`` (sample an image through such a map), ``rgb_to_yuv420``
+(I420 for the video encoder). ``backend`` is "numpy", "cpu" or "triton"; the triton
+ops take and return torch tensors (CUDA, or CPU under ``TRITON_INTERPRET=1``).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+BACKENDS = ("numpy", "cpu", "triton")
+_MODULES = {"numpy": "kernels.reference", "cpu": "kernels.cpu", "triton": "kernels.triton"}
+
+
+def _impl(op_module: str, backend: str):
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r}; choose one of {BACKENDS}")
+    return importlib.import_module(f"{_MODULES[backend]}.{op_module}")
+
+
+def rasterize_backward_map(map_xy, verts_xy, verts_uv, tris, x0: int = 0, y0: int = 0,
+                           backend: str = "cpu"):
+    """Draw triangles (in order, later on top) into ``map_xy`` (H, W, 2) float32 in place:
+    each covered pixel centre gets its barycentric source coordinate. ``(x0, y0)`` is the
+    map's top-left pixel in vertex coordinates. Returns ``map_xy``."""
+    return _impl("raster", backend).rasterize_backward_map(map_xy, verts_xy, verts_uv, tris, x0, y0)
+
+
+def remap_bilinear(src, map_xy, backend: str = "cpu"):
+    """(H, W, 3) uint8: ``src`` sampled bilinearly at ``map_xy`` (border replicate)."""
+    return _impl("remap", backend).remap_bilinear(src, map_xy)
+
+
+def rgb_to_yuv420(rgb, backend: str = "cpu"):
+    """(H * 3 / 2, W) uint8 I420 (BT.601 limited range) of an even-sized RGB image."""
+    return _impl("yuv", backend).rgb_to_yuv420(rgb)
+
+
+def triton_available() -> bool:
+    """True when triton can run for real: installed and a CUDA device is present
+    (or ``TRITON_INTERPRET=1`` is set, the CPU interpreter used by tests)."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return True
+    try:
+        import torch
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def resolve_backend(backend: str) -> str:
+    """"auto" -> "triton" with a GPU, else "cpu"; other names are checked and returned."""
+    if backend == "auto":
+        return "triton" if triton_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r}; choose auto or one of {BACKENDS}")
+    if backend == "triton" and not triton_available():
+        raise RuntimeError("kernel backend 'triton' needs triton and a CUDA GPU "
+                           "(or TRITON_INTERPRET=1 for the slow CPU interpreter)")
+    return backend

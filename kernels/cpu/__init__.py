@@ -1,0 +1,1 @@
+"""CPU fast paths (numba, OpenCV); same contracts as kernels.reference."""

@@ -1,0 +1,1 @@
+"""NumPy reference implementations of the kernels (the ground truth for parity tests)."""

@@ -1,0 +1,1 @@
+"""Triton GPU paths. Nothing here imports triton until a submodule is imported."""

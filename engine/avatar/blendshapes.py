@@ -1,0 +1,278 @@
+"""The 52 ARKit blendshape targets of the rig, built procedurally on the neutral landmarks.
+
+Every shape is a displacement field in normalized face space (unit = inter-ocular
+distance, x right / subject's left, y down, z toward the viewer). "Left" shapes act
+on the subject's left = image right (+x). Amplitudes are weight-1 values; see
+docs/avatar.md for the anatomy behind each one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology
+from engine.motion.space import ARKIT_NAMES, INDEX
+
+# Amplitudes (face units / radians). Tuned by eye on contact sheets.
+JAW_OPEN_ANGLE = 0.30        # rad about the jaw hinge
+JAW_HINGE_YZ = (0.30, -1.45)  # hinge below/behind the eye line (y, z)
+GAZE_X, GAZE_Y = 0.11, 0.07   # iris travel for eyeLook* at weight 1
+BROW_RAISE = 0.13
+SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
+
+
+def smoothstep(x, a, b):
+    t = np.clip((np.asarray(x, np.float64) - a) / (b - a), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def gauss(d, sigma):
+    return np.exp(-0.5 * (np.asarray(d) / sigma) ** 2)
+
+
+class BlendshapeBuilder:
+    """Builds ``deltas`` (52, 478, 3) from neutral face-space landmarks."""
+
+    def __init__(self, neutral: np.ndarray, topo: FaceTopology):
+        self.p = neutral.astype(np.float64)
+        self.t = topo
+        self.deltas = np.zeros((52, len(neutral), 3), np.float64)
+        self.irises = np.array(RIGHT_IRIS + LEFT_IRIS)
+        t = topo
+        self.upper_lip = np.array(sorted(set(t.lips_outer.upper[1:-1]) | set(t.lips_inner.upper[1:-1])))
+        self.lower_lip = np.array(sorted(set(t.lips_outer.lower[1:-1]) | set(t.lips_inner.lower[1:-1])))
+        self.corners = {"R": [t.lips_outer.upper[0], t.lips_inner.upper[0]],
+                        "L": [t.lips_outer.upper[-1], t.lips_inner.upper[-1]]}
+        self.lips = np.concatenate([self.upper_lip, self.lower_lip, self.corners["R"], self.corners["L"]])
+        self.mouth_c = self.p[[t.lips_inner.upper[5], t.lips_inner.lower[5]]].mean(0)
+        self.mouth_half_w = 0.5 * abs(self.p[t.lips_outer.upper[-1], 0] - self.p[t.lips_outer.upper[0], 0])
+        self.x, self.y, self.z = self.p[:, 0], self.p[:, 1], self.p[:, 2]
+        self.side = {"L": smoothstep(self.x - self.mouth_c[0], -0.12, 0.12),
+                     "R": 1 - smoothstep(self.x - self.mouth_c[0], -0.12, 0.12)}
+        self.eyes = {"R": t.right_eye, "L": t.left_eye}
+        self.brows = {"R": np.array(t.right_brow), "L": np.array(t.left_brow)}
+        self.iris = {"R": np.array(RIGHT_IRIS), "L": np.array(LEFT_IRIS)}
+
+    # --- helpers -----------------------------------------------------------------------
+    def add(self, name: str, disp: np.ndarray) -> None:
+        self.deltas[INDEX[name]] += disp
+
+    def spread(self, src: np.ndarray, disp_src: np.ndarray, sigma: float,
+               exclude: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
+        """Displacements at ``src`` landmarks carried smoothly to the others (Gaussian)."""
+        d = np.linalg.norm(self.p[:, None, :2] - self.p[None, src, :2], axis=2)
+        g = gauss(d, sigma)
+        out = (g @ disp_src) / np.maximum(g.sum(1, keepdims=True), 1.0)
+        if where is not None:
+            out *= np.asarray(where, np.float64)[:, None]
+        out[src] = disp_src
+        if exclude is not None:
+            out[exclude] = 0
+        out[self.irises] = 0 if exclude is None or not np.isin(self.irises, src).any() else out[self.irises]
+        return out
+
+    def jaw_weight(self) -> np.ndarray:
+        w = smoothstep(self.y, self.mouth_c[1] - 0.02, self.mouth_c[1] + 0.30)
+        w[self.upper_lip] = 0.0
+        w[self.lower_lip] = 1.0
+        w[self.corners["R"] + self.corners["L"]] = 0.45
+        w[self.irises] = 0.0
+        return w
+
+    def jaw_rotation(self, angle: float) -> np.ndarray:
+        hy, hz = JAW_HINGE_YZ
+        dy, dz = self.y - hy, self.z - hz
+        c, s = np.cos(angle), np.sin(angle)
+        # opening: the chin swings down and back about the hinge (x axis)
+        ny, nz = c * dy + s * dz, -s * dy + c * dz
+        disp = np.zeros_like(self.p)
+        disp[:, 1] = ny - dy
+        disp[:, 2] = nz - dz
+        return disp * self.jaw_weight()[:, None]
+
+    def corner_field(self, side: str, d: tuple[float, float, float], sigma: float) -> np.ndarray:
+        c = self.corners[side]
+        sgn = 1.0 if side == "L" else -1.0
+        disp = np.tile([sgn * d[0], d[1], d[2]], (len(c), 1))
+        return self.spread(np.array(c), disp, sigma)
+
+    def eye_gap(self, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = self.eyes[side]
+        up, lo = np.array(e.upper[1:-1]), np.array(e.lower[1:-1])
+        return up, lo, self.p[lo, 1] - self.p[up, 1]
+
+    def lid_field(self, side: str, up_dy: np.ndarray, lo_dy: np.ndarray,
+                  skin: float = 0.6) -> np.ndarray:
+        """Move the upper/lower lid contours by dy; the lid skin follows (above / below)."""
+        up, lo, _ = self.eye_gap(side)
+        src = np.concatenate([up, lo])
+        disp = np.zeros((len(src), 3))
+        disp[:, 1] = np.concatenate([up_dy, lo_dy])
+        eye = self.eyes[side]
+        cy = self.p[list(eye.loop), 1].mean()
+        out = np.zeros_like(self.p)
+        for part, rows, sign in ((up, slice(0, len(up)), -1), (lo, slice(len(up), None), 1)):
+            near = (np.sign(self.y - cy) == sign) & (np.abs(self.x - self.p[list(eye.loop), 0].mean()) < 0.45)
+            f = self.spread(part, disp[rows], 0.09, where=near * skin)
+            out += f
+        out[src, 1] = disp[:, 1]
+        out[self.irises] = 0
+        return out
+
+    # --- shapes ------------------------------------------------------------------------
+    def build(self) -> np.ndarray:
+        self.eye_shapes()
+        self.jaw_shapes()
+        self.mouth_shapes()
+        self.brow_cheek_nose_shapes()
+        return self.deltas.astype(np.float32)
+
+    def eye_shapes(self) -> None:
+        for s in ("L", "R"):
+            up, lo, gap = self.eye_gap(s)
+            self.add(f"eyeBlink{self._n(s)}", self.lid_field(s, 0.78 * gap, -0.22 * gap, skin=0.7))
+            self.add(f"eyeSquint{self._n(s)}", self.lid_field(s, 0.12 * gap, -0.30 * gap, skin=0.8))
+            self.add(f"eyeWide{self._n(s)}", self.lid_field(s, -0.30 * gap, 0.06 * gap, skin=0.8))
+            iris = self.iris[s]
+            out = 1.0 if s == "L" else -1.0   # looking out = away from the nose
+            for look, (dx, dy), lid in (("Out", (out * GAZE_X, 0), 0.0), ("In", (-out * GAZE_X, 0), 0.0),
+                                        ("Up", (0, -GAZE_Y), -0.35), ("Down", (0, GAZE_Y), 0.5)):
+                disp = np.zeros_like(self.p)
+                disp[iris, 0], disp[iris, 1] = dx, dy
+                if lid:
+                    f = self.lid_field(s, np.full(len(up), lid * GAZE_Y),
+                                       np.full(len(lo), 0.3 * lid * GAZE_Y), skin=0.5)
+                    disp += f
+                    disp[iris] = (dx, dy, 0)
+                self.add(f"eyeLook{look}{self._n(s)}", disp)
+
+    def jaw_shapes(self) -> None:
+        wj = self.jaw_weight()[:, None]
+        self.add("jawOpen", self.jaw_rotation(JAW_OPEN_ANGLE))
+        self.add("jawForward", wj * np.array([0.0, 0.02, 0.10]))
+        self.add("jawLeft", wj * np.array([0.12, 0.0, 0.0]))
+        self.add("jawRight", wj * np.array([-0.12, 0.0, 0.0]))
+
+    def mouth_shapes(self) -> None:
+        p, t = self.p, self.t
+        lip_region = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.12)[:, 0]
+        u = np.clip((self.x - self.mouth_c[0]) / self.mouth_half_w, -1.2, 1.2)
+        round_ = np.clip(1 - u ** 2, 0, 1)
+        up_in, lo_in = np.array(t.lips_inner.upper[1:-1]), np.array(t.lips_inner.lower[1:-1])
+        up_out, lo_out = np.array(t.lips_outer.upper[1:-1]), np.array(t.lips_outer.lower[1:-1])
+        gap0 = p[lo_in, 1] - p[up_in, 1]   # neutral opening (photos with parted lips)
+
+        # mouthClose: lower lip back up against the upper one (undo the jaw on the lips)
+        close = -self.jaw_rotation(JAW_OPEN_ANGLE)
+        close *= self.spread(self.lower_lip, np.ones((len(self.lower_lip), 3)), 0.08)[:, :1]
+        close[up_in, 1] += 0.5 * gap0
+        close[lo_in, 1] -= 0.5 * gap0
+        self.add("mouthClose", close)
+
+        def pursed(squeeze, fwd, open_up, open_lo, flare):
+            d = np.zeros_like(p)
+            d[:, 0] = -squeeze * (self.x - self.mouth_c[0]) * lip_region
+            d[:, 2] = fwd * lip_region * round_
+            d[up_in, 1] += -open_up * round_[up_in]
+            d[lo_in, 1] += open_lo * round_[lo_in]
+            d[up_out, 1] += -flare * round_[up_out]
+            d[lo_out, 1] += flare * round_[lo_out]
+            d[self.irises] = 0
+            return d
+        self.add("mouthFunnel", pursed(0.26, 0.12, 0.05, 0.07, 0.03))
+        pucker = pursed(0.40, 0.18, 0.0, 0.0, 0.015)
+        pucker[up_in, 1] += 0.5 * gap0
+        pucker[lo_in, 1] -= 0.5 * gap0
+        self.add("mouthPucker", pucker)
+
+        mouth_area = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.22)
+        self.add("mouthLeft", mouth_area * [0.12, 0, 0])
+        self.add("mouthRight", mouth_area * [-0.12, 0, 0])
+
+        cheek_y = (self.y > 0.25) & (self.y < 0.75)
+        for s in ("L", "R"):
+            n = self._n(s)
+            sgn = 1.0 if s == "L" else -1.0
+            smile = self.corner_field(s, SMILE, 0.24)
+            cheek_c = np.array([sgn * 0.55, 0.55])
+            cheek = gauss(np.linalg.norm(p[:, :2] - cheek_c, axis=1), 0.22) * cheek_y
+            smile[:, 1] += -0.045 * cheek
+            self.add(f"mouthSmile{n}", smile)
+            self.add(f"mouthFrown{n}", self.corner_field(s, (0.02, 0.09, 0.0), 0.2))
+            self.add(f"mouthDimple{n}", self.corner_field(s, (0.05, 0.0, -0.04), 0.15))
+            stretch = self.corner_field(s, (0.10, 0.03, -0.02), 0.25)
+            stretch[lo_out, 1] += 0.03 * self.side[s][lo_out]
+            self.add(f"mouthStretch{n}", stretch)
+            press = np.zeros_like(p)
+            press[up_out, 1] += 0.025 * self.side[s][up_out]
+            press[lo_out, 1] -= 0.025 * self.side[s][lo_out]
+            press[up_in, 1] += 0.5 * gap0 * self.side[s][up_in]
+            press[lo_in, 1] -= 0.5 * gap0 * self.side[s][lo_in]
+            self.add(f"mouthPress{n}", press)
+            lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1)
+            self.add(f"mouthLowerDown{n}", lower * self.side[s][:, None])
+            upper = self.spread(self.upper_lip, np.tile([0, -0.07, 0], (len(self.upper_lip), 1)), 0.1,
+                                where=self.y < self.mouth_c[1])
+            self.add(f"mouthUpperUp{n}", upper * self.side[s][:, None])
+
+        def roll(outer, inner, frac):
+            d = np.zeros_like(p)
+            d[outer, 1] = frac * (p[inner, 1] - p[outer, 1])
+            d[outer, 2] = -0.04
+            d[inner, 2] = -0.03
+            return d
+        self.add("mouthRollLower", roll(lo_out, lo_in, 0.6))
+        self.add("mouthRollUpper", roll(up_out, up_in, 0.6))
+        chin = self.spread(self.lower_lip, np.tile([0, -0.06, 0.02], (len(self.lower_lip), 1)), 0.25,
+                           where=self.y > self.mouth_c[1])
+        self.add("mouthShrugLower", chin)
+        self.add("mouthShrugUpper", self.spread(self.upper_lip, np.tile([0, -0.04, 0.02], (len(self.upper_lip), 1)),
+                                                0.1, where=self.y < self.mouth_c[1]))
+        tongue = 0.35 * self.jaw_rotation(JAW_OPEN_ANGLE)
+        tongue[lo_out, 1] += 0.03
+        self.add("tongueOut", tongue)
+
+    def brow_cheek_nose_shapes(self) -> None:
+        p = self.p
+        forehead = self.y < -0.05
+        above_eyes = self.y < 0.0
+        for s in ("L", "R"):
+            n = self._n(s)
+            sgn = 1.0 if s == "L" else -1.0
+            brow = self.brows[s]
+            bx = np.abs(p[brow, 0])
+            inner = 1 - smoothstep(bx, 0.2, 0.75)
+            outer = smoothstep(bx, 0.35, 0.85)
+            d = np.stack([-sgn * 0.03 * inner, 0.08 * np.ones(len(brow)), 0 * bx], 1)
+            self.add(f"browDown{n}", self.spread(brow, d, 0.14, where=above_eyes))
+            d = np.stack([0 * bx, -BROW_RAISE * outer, 0 * bx], 1)
+            self.add(f"browOuterUp{n}", self.spread(brow, d, 0.2, where=forehead | (self.y < 0.02)))
+            cheek = gauss(np.linalg.norm(p[:, :2] - [sgn * 0.5, 0.45], axis=1), 0.2)
+            sq = np.zeros_like(p)
+            sq[:, 1] = -0.05 * cheek * (self.y > 0.1)
+            self.add(f"cheekSquint{n}", sq)
+            ala = gauss(np.linalg.norm(p[:, :2] - [sgn * 0.2, 0.55], axis=1), 0.13)
+            sneer = np.zeros_like(p)
+            sneer[:, 1] = -0.05 * ala
+            sneer[:, 2] = 0.01 * ala
+            self.add(f"noseSneer{n}", sneer)
+        both = np.concatenate([self.brows["R"], self.brows["L"]])
+        inner = 1 - smoothstep(np.abs(p[both, 0]), 0.15, 0.7)
+        d = np.stack([0 * inner, -BROW_RAISE * inner, 0 * inner], 1)
+        self.add("browInnerUp", self.spread(both, d, 0.2, where=self.y < 0.02))
+        puff = np.zeros_like(p)
+        for sgn in (-1.0, 1.0):
+            c = gauss(np.linalg.norm(p[:, :2] - [sgn * 0.62, 0.85], axis=1), 0.3)
+            puff[:, 0] += sgn * 0.08 * c
+            puff[:, 2] += 0.05 * c
+        puff[self.irises] = 0
+        self.add("cheekPuff", puff)
+
+    @staticmethod
+    def _n(side: str) -> str:
+        return "Left" if side == "L" else "Right"
+
+
+def build_blendshapes(neutral: np.ndarray, topo: FaceTopology) -> np.ndarray:
+    deltas = BlendshapeBuilder(neutral, topo).build()
+    assert deltas.shape[0] == len(ARKIT_NAMES)
+    return deltas

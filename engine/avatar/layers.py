@@ -1,0 +1,294 @@
+"""The avatar's render mesh: support rings, mouth interior, eyeballs and the face surface.
+
+Each vertex is a small linear combination of rig landmarks plus an offset (see
+``engine.avatar.asset``), so the render mesh follows every blendshape with one
+gather per frame. Layers, in draw order (later on top):
+
+* ``support``: rings of vertices around the face oval out past the image border
+  (hair, ears, neck, background); expression and head pose fade out ring by ring
+  (slowest upward for hair, fastest downward so the neck blends);
+* ``mouth``: oral cavity with tongue, lower teeth on the jaw, upper teeth on the
+  upper lip; seen through the mouth opening (a hole of the face surface);
+* ``eyes``: sclera (rigid with the head) and a textured iris disk that follows
+  the iris landmarks (gaze); seen through the eye openings;
+* ``face``: mediapipe's face surface, depth-sorted per frame by the renderer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from engine.avatar import textures
+from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology, face_triangles
+
+K = 3  # anchors per vertex
+
+# Geometry constants (face units) -----------------------------------------------------------
+RING_SCALES = (1.0, 1.07, 1.16, 1.28, 1.42, 1.6, 1.82, 2.1, 2.5, 3.0, 3.7, 4.6, 6.0, 8.0, 11.0, 16.0)
+POSE_EXTENT_SIDE, POSE_EXTENT_UP, POSE_EXTENT_DOWN = 1.6, 1.95, 1.32  # ring scale where pose fades to 0
+EXPR_FALLOFF = 0.3           # ring-scale width over which expression (jaw) motion fades
+SCLERA_RING = 1.7            # outer ring of the sclera disk, relative to the eye contour
+IRIS_RIM = 1.18              # iris disk radius relative to the iris landmark radius
+IRIS_SEGMENTS = 20
+UPPER_TEETH, LOWER_TEETH = 0.10, 0.065   # visible teeth heights for closed-lip photos
+OPEN_LIPS_GAP = 0.05         # neutral lip gap above which the photo's own teeth are used
+GUTTER = 96                  # atlas pixels of replicated photo border before the extras
+
+
+@dataclass
+class MeshBuilder:
+    anchors: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+    offsets: list = field(default_factory=list)
+    pose: list = field(default_factory=list)
+    uv: list = field(default_factory=list)
+    count: int = 0
+
+    def add(self, anchors, weights, offsets, pose, uv) -> np.ndarray:
+        n = len(offsets)
+        a = np.zeros((n, K), np.int32)
+        w = np.zeros((n, K), np.float32)
+        anchors = np.asarray(anchors).reshape(n, -1)
+        weights = np.asarray(weights, np.float32).reshape(n, -1)
+        a[:, :anchors.shape[1]] = anchors
+        w[:, :weights.shape[1]] = weights
+        self.anchors.append(a)
+        self.weights.append(w)
+        self.offsets.append(np.asarray(offsets, np.float32).reshape(n, 3))
+        self.pose.append(np.broadcast_to(np.asarray(pose, np.float32), (n,)).copy())
+        self.uv.append(np.asarray(uv, np.float32).reshape(n, 2))
+        idx = np.arange(self.count, self.count + n)
+        self.count += n
+        return idx
+
+    def arrays(self):
+        return (np.concatenate(self.anchors), np.concatenate(self.weights),
+                np.concatenate(self.offsets), np.concatenate(self.pose), np.concatenate(self.uv))
+
+
+class AtlasPacker:
+    """Packs texture patches into columns to the right of the photo (after a gutter)."""
+
+    def __init__(self, image: np.ndarray):
+        self.h, self.w = image.shape[:2]
+        self.columns: list[list] = []   # [x, width, y_next, patches]
+        self.x_next = self.w + GUTTER
+
+    def place(self, patch: np.ndarray) -> np.ndarray:
+        ph, pw = patch.shape[:2]
+        if ph + 2 > self.h:
+            raise ValueError("texture patch taller than the avatar image")
+        for col in self.columns:
+            if col[2] + ph + 2 <= self.h and pw <= col[1]:
+                break
+        else:
+            col = [self.x_next, max(pw, 64), 1, []]
+            self.columns.append(col)
+            self.x_next += col[1] + 2
+        origin = np.array([col[0], col[2]], np.float32)
+        col[3].append((origin, patch))
+        col[2] += ph + 2
+        return origin
+
+    def extra(self, image: np.ndarray) -> np.ndarray:
+        width = self.x_next - self.w
+        out = np.zeros((self.h, width, 3), np.uint8)
+        out[:, :GUTTER] = image[:, -1:]
+        for col in self.columns:
+            for origin, patch in col[3]:
+                x, y = int(origin[0]) - self.w, int(origin[1])
+                ph, pw = patch.shape[:2]
+                out[y:y + ph, x:x + pw] = patch
+                out[y:y + ph, x + pw:x + pw + 1] = patch[:, -1:]   # bleed one pixel
+                out[y + ph:y + ph + 1, x:x + pw] = patch[-1:]
+        return out
+
+
+def build_layers(image: np.ndarray, landmarks: np.ndarray, neutral: np.ndarray,
+                 topo: FaceTopology, to_image) -> dict:
+    """Render mesh + atlas extras for one avatar; ``to_image`` maps face space to pixels."""
+    mb = MeshBuilder()
+    packer = AtlasPacker(image)
+    n = len(neutral)
+    face_idx = mb.add(np.arange(n), np.ones(n), np.zeros((n, 3)), 1.0, landmarks[:, :2])
+    layers, tris = {}, []
+
+    def layer(name, t):
+        start = sum(len(x) for x in tris)
+        tris.append(np.asarray(t, np.int32).reshape(-1, 3))
+        layers[name] = (start, start + len(tris[-1]))
+
+    layer("support", _support(mb, neutral, topo, to_image, image.shape))
+    layer("mouth", _mouth(mb, image, landmarks, neutral, topo, to_image, packer))
+    layer("eyes", _eyes(mb, image, landmarks, neutral, topo, to_image, packer))
+    layer("face", face_idx[face_triangles()])
+    anchors, weights, offsets, pose, uv = mb.arrays()
+    extra = packer.extra(image)
+    return dict(vertex_anchors=anchors, vertex_weights=weights, vertex_offsets=offsets,
+                vertex_pose_weight=pose, vertex_uv=uv, triangles=np.concatenate(tris),
+                layers=layers, atlas=np.ascontiguousarray(np.concatenate([image, extra], 1)))
+
+
+def _strip_triangles(a: np.ndarray, b: np.ndarray, closed: bool = False) -> np.ndarray:
+    """Quads between two equally long vertex rows, two triangles each."""
+    m = len(a)
+    out = []
+    for j in range(m if closed else m - 1):
+        k = (j + 1) % m
+        out += [(a[j], b[j], b[k]), (a[j], b[k], a[k])]
+    return np.array(out, np.int32)
+
+
+def _support(mb, neutral, topo, to_image, shape) -> np.ndarray:
+    h, w = shape[:2]
+    oval = np.array(topo.face_oval)
+    m = len(oval)
+    p = neutral[oval]
+    c = p[:, :2].mean(0)
+    dirs = (p[:, :2] - c) / np.linalg.norm(p[:, :2] - c, axis=1, keepdims=True)
+    extent = np.where(dirs[:, 1] > 0, POSE_EXTENT_SIDE + (POSE_EXTENT_DOWN - POSE_EXTENT_SIDE) * dirs[:, 1],
+                      POSE_EXTENT_SIDE + (POSE_EXTENT_UP - POSE_EXTENT_SIDE) * -dirs[:, 1])
+    nbr = np.stack([np.roll(oval, 1), oval, np.roll(oval, -1)], 1)
+    nbr_w = np.array([0.25, 0.5, 0.25])
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
+    prev, out = oval, []
+    for s in RING_SCALES[1:]:
+        q = np.empty((m, 3), np.float32)
+        q[:, :2] = c + s * (p[:, :2] - c)
+        q[:, 2] = p[:, 2] - 0.6 * (s - 1)
+        alpha = np.exp(-((s - 1) / EXPR_FALLOFF) ** 2)
+        weights = np.tile(nbr_w * alpha, (m, 1))
+        offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
+        t = np.clip((s - 1) / (extent - 1), 0, 1)
+        pose = 1 - t * t * (3 - 2 * t)
+        uv = to_image(q)
+        ring = mb.add(nbr, weights, offsets, pose, uv)
+        out.append(_strip_triangles(prev, ring, closed=True))
+        prev = ring
+        poly = uv.astype(np.float32).reshape(-1, 1, 2)
+        if all(cv2.pointPolygonTest(poly, tuple(map(float, cc)), True) > 8 for cc in corners):
+            break
+    return np.concatenate(out)
+
+
+def _mouth(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
+    up, lo = np.array(topo.lips_inner.upper), np.array(topo.lips_inner.lower)
+    m = len(up)
+    gap0 = np.maximum(neutral[lo, 1] - neutral[up, 1], 0)
+    u = np.linspace(-1, 1, m)
+    round_ = np.clip(1 - u ** 2, 0.0, 1.0) ** 0.5
+    open_photo = gap0.max() > OPEN_LIPS_GAP
+    lip_px = landmarks[list(topo.lips_outer.loop), :2]
+    lip_mask = textures.polygon_mask(image.shape[:2], lip_px)
+    lip_rgb = image[lip_mask].mean(0) if lip_mask.any() else np.array([170, 90, 90])
+    skin = image[int(landmarks[1, 1]) - 2:int(landmarks[1, 1]) + 3,
+                 int(landmarks[1, 0]) - 2:int(landmarks[1, 0]) + 3].reshape(-1, 3).mean(0)
+    brightness = float(np.clip(skin.mean() / 170.0, 0.35, 1.3))
+
+    def row(anchor_idx, dy, dz=-0.08):
+        off = np.zeros((m, 3), np.float32)
+        off[:, 1], off[:, 2] = dy, dz
+        return anchor_idx, np.ones(m), off
+
+    def photo_uv(anchor_idx, off):
+        return to_image(neutral[anchor_idx] + off)
+
+    def tex_uv(origin, size, v):
+        th, tw = size
+        return np.stack([origin[0] + (u + 1) / 2 * (tw - 1), np.full(m, origin[1] + v * (th - 1))], 1)
+
+    # cavity: three rows (upper lip, middle, lower lip)
+    cav_size = (40, 72)
+    cav_origin = packer.place(textures.mouth_cavity(cav_size, lip_rgb, brightness))
+    a0, w0, o0 = row(up, -0.02)
+    a2, w2, o2 = row(lo, 0.02)
+    mid_a = np.stack([up, lo], 1)
+    mid_o = 0.5 * (o0 + o2)
+    r0 = mb.add(a0, w0, o0, 1.0, tex_uv(cav_origin, cav_size, 0.0))
+    r1 = mb.add(mid_a, np.full((m, 2), 0.5), mid_o, 1.0, tex_uv(cav_origin, cav_size, 0.5))
+    r2 = mb.add(a2, w2, o2, 1.0, tex_uv(cav_origin, cav_size, 1.0))
+    tris = [_strip_triangles(r0, r1), _strip_triangles(r1, r2)]
+
+    # teeth: lower strip on the jaw (lower lip), upper strip under the upper lip
+    if open_photo:
+        h_up, h_lo = 0.55 * gap0, 0.45 * gap0
+    else:
+        h_up, h_lo = UPPER_TEETH * round_, LOWER_TEETH * round_
+    tooth = np.array([226, 218, 200], np.float32) * brightness
+    gum = np.asarray(lip_rgb, np.float32) * 0.8
+    for anchors, sign, hgt, upper in ((lo, -1.0, h_lo, False), (up, 1.0, h_up, True)):
+        ga, gw, go = row(anchors, -sign * 0.02, -0.05)
+        ta, tw_, to = row(anchors, 0.0, -0.05)
+        to[:, 1] = sign * hgt
+        if open_photo:
+            g_uv, t_uv = photo_uv(anchors, go), photo_uv(anchors, to)
+        else:
+            size = (22, 96) if upper else (16, 96)
+            origin = packer.place(textures.teeth_strip(size, tooth, upper, gum))
+            g_uv, t_uv = tex_uv(origin, size, 0.0), tex_uv(origin, size, 1.0)
+        g = mb.add(ga, gw, go, 1.0, g_uv)
+        t = mb.add(ta, tw_, to, 1.0, t_uv)
+        tris.append(_strip_triangles(g, t))
+    return np.concatenate(tris)
+
+
+def _eyes(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
+    tris = []
+    for eye, iris in ((topo.right_eye, RIGHT_IRIS), (topo.left_eye, LEFT_IRIS)):
+        loop = np.array(eye.loop)
+        ring = neutral[loop].copy()
+        centre = ring.mean(0)
+        outer = centre + SCLERA_RING * (ring - centre)
+        iris_r = float(np.linalg.norm(neutral[list(iris[1:]), :2] - neutral[iris[0], :2], axis=1).mean())
+        rim_r = IRIS_RIM * iris_r
+        ang = np.linspace(0, 2 * np.pi, IRIS_SEGMENTS, endpoint=False)
+        rim_off = np.stack([rim_r * np.cos(ang), rim_r * np.sin(ang), np.zeros_like(ang)], 1)
+        iris_c_face = neutral[iris[0]]
+        iris_c_px = landmarks[iris[0], :2]
+        iris_r_px = iris_r * np.linalg.norm(to_image(np.array([[1.0, 0, 0]])) - to_image(np.zeros((1, 3))))
+        # sclera patch: photo eye region with the iris and everything outside the opening repainted
+        pts_px = to_image(np.concatenate([outer, iris_c_face + rim_off * 1.3]))
+        rect = _rect(pts_px, 3)
+        opening = textures.polygon_mask((rect[3] - rect[1], rect[2] - rect[0]), landmarks[loop, :2],
+                                        origin=rect[:2])
+        inner = cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        sclera = textures.eye_sclera_patch(image, rect, iris_c_px, rim_r / iris_r * iris_r_px)
+        bgr = cv2.cvtColor(sclera, cv2.COLOR_RGB2BGR)
+        repaint = (~inner).astype(np.uint8) * 255
+        sclera = cv2.cvtColor(cv2.inpaint(bgr, repaint, 3, cv2.INPAINT_TELEA), cv2.COLOR_BGR2RGB)
+        sclera[inner] = np.where(_disk(rect, iris_c_px, rim_r / iris_r * iris_r_px)[inner][:, None],
+                                 sclera[inner], textures.crop(image, rect)[inner])
+        s_origin = packer.place(sclera)
+        # sclera mesh: centre + eye contour + outer ring, rigid with the head
+        verts = np.concatenate([centre[None], ring, outer])
+        uv = to_image(verts) - rect[:2] + s_origin
+        idx = mb.add(np.zeros(len(verts), int), np.zeros(len(verts)), verts, 1.0, uv)
+        c, r, o = idx[0], idx[1:1 + len(loop)], idx[1 + len(loop):]
+        tris.append([(c, r[j], r[(j + 1) % len(r)]) for j in range(len(r))])
+        tris.append(_strip_triangles(r, o, closed=True))
+        # iris disk: follows the iris centre landmark (gaze)
+        rim_px = to_image(iris_c_face + rim_off)
+        irect = _rect(np.concatenate([rim_px, [iris_c_px]]), 2)
+        visible = textures.polygon_mask((irect[3] - irect[1], irect[2] - irect[0]), landmarks[loop, :2],
+                                        origin=irect[:2])
+        sprite = textures.iris_sprite(image, irect, iris_c_px, iris_r_px, visible)
+        i_origin = packer.place(sprite)
+        offs = np.concatenate([np.zeros((1, 3)), rim_off])
+        uv = np.concatenate([[iris_c_px], rim_px]) - irect[:2] + i_origin
+        idx = mb.add(np.full(len(offs), iris[0]), np.ones(len(offs)), offs, 1.0, uv)
+        tris.append([(idx[0], idx[1 + j], idx[1 + (j + 1) % IRIS_SEGMENTS]) for j in range(IRIS_SEGMENTS)])
+    return np.concatenate([np.asarray(t, np.int32).reshape(-1, 3) for t in tris])
+
+
+def _rect(pts: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    lo = np.floor(pts.min(0)).astype(int) - margin
+    hi = np.ceil(pts.max(0)).astype(int) + margin + 1
+    return int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])
+
+
+def _disk(rect, c, r) -> np.ndarray:
+    x0, y0, x1, y1 = rect
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    return np.hypot(xx - c[0], yy - c[1]) <= r + 0.5

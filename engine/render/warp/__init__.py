@@ -1,0 +1,4 @@
+"""Warp renderer: photo + rigged mesh + custom kernels -> frames."""
+from engine.render.warp.renderer import WarpRenderer
+
+__all__ = ["WarpRenderer"]

@@ -1,0 +1,114 @@
+"""The warp renderer on the default avatar: fidelity at neutral, stability, sizes, motion."""
+import numpy as np
+import pytest
+
+from engine.avatar.asset import load_avatar
+from engine.config import ASSETS_DIR, load_config, replace
+from engine.motion.space import MotionFrame
+from engine.render.base import Renderer
+from engine.render.warp import WarpRenderer
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return load_avatar(ASSETS_DIR / "default.avatar")
+
+
+@pytest.fixture(scope="module")
+def renderer(avatar):
+    return WarpRenderer(avatar, 512, 512, backend="cpu")
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+
+
+def face_box(avatar, margin=10):
+    lo = np.floor(avatar.landmarks[:, :2].min(0)).astype(int) - margin
+    hi = np.ceil(avatar.landmarks[:, :2].max(0)).astype(int) + margin
+    return slice(max(lo[1], 0), hi[1]), slice(max(lo[0], 0), hi[0])
+
+
+def region(avatar, idx, margin=4):
+    p = avatar.landmarks[list(idx), :2]
+    lo, hi = np.floor(p.min(0)).astype(int) - margin, np.ceil(p.max(0)).astype(int) + margin
+    return slice(lo[1], hi[1]), slice(lo[0], hi[0])
+
+
+def test_is_a_renderer(renderer):
+    assert isinstance(renderer, Renderer)
+
+
+def test_neutral_reproduces_photo(renderer, avatar):
+    frame = renderer.render(MotionFrame.neutral())
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8 and frame.flags.c_contiguous
+    ys, xs = face_box(avatar)
+    assert psnr(frame[ys, xs], avatar.image[ys, xs]) >= 35.0
+    assert psnr(frame, avatar.image) >= 35.0
+
+
+def test_static_motion_does_not_flicker(renderer):
+    m = MotionFrame.from_weights({"jawOpen": 0.4, "mouthSmileLeft": 0.3}, yaw=0.1, pitch=-0.05)
+    first = renderer.render(m)
+    for _ in range(3):
+        np.testing.assert_array_equal(renderer.render(m.copy()), first)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (1024, 1024), (640, 480)])
+def test_any_output_size(avatar, size):
+    w, h = size
+    r = WarpRenderer(avatar, w, h, backend="cpu")
+    frame = r.render(MotionFrame.from_weights({"jawOpen": 0.5}))
+    assert frame.shape == (h, w, 3) and frame.flags.c_contiguous
+
+
+def test_jaw_opens_dark_mouth(renderer, avatar):
+    ys, xs = region(avatar, (61, 291, 17, 0, 152))
+    closed = renderer.render(MotionFrame.neutral())[ys, xs].astype(float)
+    opened = renderer.render(MotionFrame.from_weights({"jawOpen": 1.0}))[ys, xs].astype(float)
+    dark = lambda im: (im.mean(2) < 60).mean()  # noqa: E731
+    assert dark(opened) > dark(closed) + 0.05   # the cavity appears
+
+
+def test_blink_covers_the_eye(renderer, avatar):
+    ys, xs = region(avatar, (33, 133, 159, 145), margin=1)
+    open_ = renderer.render(MotionFrame.neutral())[ys, xs].astype(float)
+    shut = renderer.render(MotionFrame.from_weights({"eyeBlinkRight": 1.0}))[ys, xs].astype(float)
+    # the dark iris/pupil disappears behind the lid: the eye region gets brighter and flatter
+    assert shut.mean() > open_.mean() + 5
+    assert (shut.mean(2) < 70).mean() < 0.5 * (open_.mean(2) < 70).mean()
+
+
+def test_yaw_moves_face_not_background(renderer, avatar):
+    neutral = renderer.render(MotionFrame.neutral())
+    turned = renderer.render(MotionFrame.from_weights(yaw=0.35))
+    ys, xs = face_box(avatar)
+    assert np.abs(turned[ys, xs].astype(int) - neutral[ys, xs]).mean() > 5
+    np.testing.assert_array_equal(turned[:8, :8], neutral[:8, :8])     # far background is static
+    np.testing.assert_array_equal(turned[-8:, -8:], neutral[-8:, -8:])
+
+
+def test_bad_motion_is_refused(renderer):
+    m = MotionFrame.neutral()
+    m.blendshapes[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        renderer.render(m)
+
+
+def test_from_config_and_yuv():
+    cfg = replace(load_config(), video={"width": 256, "height": 192}, render={"backend": "cpu"})
+    r = WarpRenderer.from_config(cfg)
+    assert (r.width, r.height) == (256, 192)
+    rgb = r.render(MotionFrame.neutral())
+    yuv = r.render_yuv420(MotionFrame.neutral())
+    assert rgb.shape == (192, 256, 3) and yuv.shape == (288, 256)
+    y = 16 + rgb.astype(float) @ np.array([0.256788, 0.504129, 0.097906])
+    assert np.abs(yuv[:192] - y).max() <= 1.0
+
+
+def test_numpy_backend_matches_cpu(avatar):
+    m = MotionFrame.from_weights({"jawOpen": 0.7, "eyeBlinkLeft": 0.5}, yaw=0.2)
+    a = WarpRenderer(avatar, 128, 128, backend="numpy").render(m)
+    b = WarpRenderer(avatar, 128, 128, backend="cpu").render(m)
+    assert np.abs(a.astype(int) - b).max() <= 8 and np.abs(a.astype(int) - b).mean() < 0.5
