@@ -80,6 +80,10 @@ class MotionConfig:
     blink_rate_per_min: float = _f(17.0, min=0.0, max=120.0)
     emotion: str = _f("neutral", choices=("neutral", "happy", "sad", "angry", "surprised"))
     emotion_intensity: float = _f(0.0, min=0.0, max=1.0)
+    onnx_precision: str = _f("int8", choices=("int8", "fp32"), doc="onnxruntime export to run (falls back to the other)")
+    torch_dtype: str = _f("float16", choices=("float16", "bfloat16", "float32"), doc="torch backend dtype on CUDA (CPU: float32)")
+    tensorrt_precision: str = _f("fp16", choices=("fp16", "int8", "fp32"))
+    engine_cache_dir: str = _f("~/.cache/facecast/tensorrt", doc="where built TensorRT engines are cached")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,180 @@
+"""The audio-to-motion network: a causal audio encoder + a small window denoiser (torch).
+
+Time layout (25 fps, 16 kHz, 100 Hz log-mel): motion frame ``k`` shows audio
+``[k*640, (k+1)*640)``; its audio embedding is computed from the normalised log-mel frames
+that end at mel frame ``4k + 3 + lookahead_mel`` (``lookahead_mel`` = 6 -> 60 ms), going back
+``receptive_mel`` frames. The encoder uses only *valid* convolutions, so running it on a long
+sequence or on a short window gives the same numbers (streaming parity by construction).
+
+The denoiser sees a window of ``window`` motion frames: a known prefix (already emitted
+frames, ``mask`` = 1) and the new frames to generate. It predicts the clean window (x0
+prediction) from the noisy one, the diffusion time ``t`` in [0, 1] (cosine schedule:
+x_t = cos(pi t / 2) x0 + sin(pi t / 2) eps), the audio embeddings and a control vector
+(state, emotion, intensity, head-motion scale, blink rate). ``sample`` runs DDIM in K steps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from engine.motion.emotion import EMOTIONS
+
+STATES = ("speaking", "listening", "idle")
+COND_DIM = len(STATES) + len(EMOTIONS) + 3        # + intensity, head scale, blink rate / 60
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    n_mels: int = 80
+    motion_dim: int = 58
+    mel_per_frame: int = 4          # 100 Hz features / 25 fps
+    lookahead_mel: int = 6          # 60 ms of future audio past the frame's end
+    window: int = 8                 # motion frames per denoiser window
+    enc_channels: int = 128
+    enc_dilations: tuple = (1, 2, 4, 8, 16)
+    den_channels: int = 128
+    den_blocks: int = 4
+    t_embed: int = 32
+
+    @property
+    def receptive_frames(self) -> int:
+        """25 Hz frames the encoder needs per output (incl. the frame itself)."""
+        return 1 + sum(self.enc_dilations)
+
+    @property
+    def receptive_mel(self) -> int:
+        return self.receptive_frames * self.mel_per_frame
+
+    def mel_window(self, n_frames: int) -> int:
+        """Mel frames the encoder needs to produce ``n_frames`` consecutive embeddings."""
+        return (n_frames + self.receptive_frames - 1) * self.mel_per_frame
+
+    def last_mel_of_frame(self, k: int) -> int:
+        """Index of the last mel frame motion frame ``k`` depends on."""
+        return self.mel_per_frame * (k + 1) - 1 + self.lookahead_mel
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["enc_dilations"] = list(self.enc_dilations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        d = dict(d)
+        d["enc_dilations"] = tuple(d["enc_dilations"])
+        return cls(**d)
+
+
+class AudioEncoder(nn.Module):
+    """(B, T_mel, n_mels) -> (B, T_mel/4 - receptive + 1, C); valid causal convs only."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        c = spec.enc_channels
+        self.spec = spec
+        self.patch = nn.Conv1d(spec.n_mels, c, kernel_size=spec.mel_per_frame, stride=spec.mel_per_frame)
+        self.dil = nn.ModuleList(nn.Conv1d(c, c, kernel_size=2, dilation=d) for d in spec.enc_dilations)
+        self.mix = nn.ModuleList(nn.Conv1d(c, c, kernel_size=1) for _ in spec.enc_dilations)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.patch(mel.transpose(1, 2)))
+        for dil, mix, d in zip(self.dil, self.mix, self.spec.enc_dilations):
+            x = x[:, :, d:] + mix(F.gelu(dil(x)))
+        return x.transpose(1, 2)
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    ang = t[:, None] * freqs[None, :] * 1000.0
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)
+
+
+class DenoiserBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, c)
+        self.conv = nn.Conv1d(c, c, kernel_size=3, padding=1)
+        self.out = nn.Conv1d(c, c, kernel_size=1)
+        self.film = nn.Linear(c, 2 * c)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(emb).unsqueeze(-1).chunk(2, dim=1)
+        h = self.norm(x) * (1 + scale) + shift
+        return x + self.out(F.gelu(self.conv(F.gelu(h))))
+
+
+class Denoiser(nn.Module):
+    """x0 prediction for a motion window (B, W, D), all tensors in normalised motion units."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        c, d = spec.den_channels, spec.motion_dim
+        self.spec = spec
+        self.inp = nn.Conv1d(2 * d + 1 + spec.enc_channels, c, kernel_size=1)
+        self.cond = nn.Sequential(nn.Linear(spec.t_embed + COND_DIM, c), nn.GELU(), nn.Linear(c, c))
+        self.blocks = nn.ModuleList(DenoiserBlock(c) for _ in range(spec.den_blocks))
+        self.head = nn.Conv1d(c, d, kernel_size=1)
+
+    def forward(self, x_t, t, audio, known, mask, cond):
+        emb = self.cond(torch.cat([time_embedding(t, self.spec.t_embed), cond], dim=1))
+        h = torch.cat([x_t, known * mask, mask, audio], dim=2).transpose(1, 2)
+        h = self.inp(h)
+        for blk in self.blocks:
+            h = blk(h, emb)
+        return self.head(F.gelu(h)).transpose(1, 2)
+
+
+def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cos(0.5 * math.pi * t), torch.sin(0.5 * math.pi * t)
+
+
+def step_times(steps: int) -> list[float]:
+    """DDIM times from pure noise (1) to clean (0)."""
+    return [1.0 - i / steps for i in range(steps + 1)]
+
+
+class Audio2Motion(nn.Module):
+    def __init__(self, spec: ModelSpec = ModelSpec()):
+        super().__init__()
+        self.spec = spec
+        self.encoder = AudioEncoder(spec)
+        self.denoiser = Denoiser(spec)
+
+    def sample(self, mel, known, mask, noise, cond, steps: int) -> torch.Tensor:
+        """DDIM sampling of one window. mel: (B, mel_window(W), n_mels); others (B, W, .)."""
+        return self.sample_from_audio(self.encoder(mel), known, mask, noise, cond, steps)
+
+    def sample_from_audio(self, audio, known, mask, noise, cond, steps: int) -> torch.Tensor:
+        x = noise
+        b = noise.shape[0]
+        times = step_times(steps)
+        x0 = noise
+        for t_now, t_next in zip(times[:-1], times[1:]):
+            tt = torch.full((b,), t_now, dtype=noise.dtype, device=noise.device)
+            x0 = self.denoiser(x, tt, audio, known, mask, cond)
+            a_now, s_now = math.cos(0.5 * math.pi * t_now), math.sin(0.5 * math.pi * t_now)
+            a_next, s_next = math.cos(0.5 * math.pi * t_next), math.sin(0.5 * math.pi * t_next)
+            eps = (x - a_now * x0) / max(s_now, 1e-4)
+            x = a_next * x0 + s_next * eps
+        return mask * known + (1 - mask) * x0
+
+
+class Sampler(nn.Module):
+    """The exported graph: encoder + ``steps`` unrolled DDIM steps (static shapes)."""
+
+    def __init__(self, model: Audio2Motion, steps: int):
+        super().__init__()
+        self.model = model
+        self.steps = steps
+
+    def forward(self, mel, known, mask, noise, cond):
+        return self.model.sample(mel, known, mask, noise, cond, self.steps)
+
+
+def count_parameters(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

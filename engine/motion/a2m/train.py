@@ -1,0 +1,197 @@
+"""``facecast train audio2motion``: train the few-step diffusion model on a speech corpus.
+
+Deterministic for a given corpus, seed and step count (one CPU thread by default), so the
+shipped weights can be reproduced: the exact command is stored in the checkpoint's metadata.
+Objective: x0 prediction under the cosine schedule on randomly noised motion windows with a
+random known prefix (the already-emitted frames at run time), loss only on the new frames,
+mouth/jaw dimensions weighted up. An EMA of the weights is what gets saved.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.motion.space import ARKIT_NAMES, NUM_BLENDSHAPES, VECTOR_DIM
+
+EVAL_DIMS = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="corpus directory (facecast data synth --out DIR)")
+    p.add_argument("--out", default="assets/audio2motion.pt", help="checkpoint to write (.pt)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=16, help="crops per step (each crop = crop/window windows)")
+    p.add_argument("--crop", type=int, default=32, help="frames per crop")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many utterances (smoke tests)")
+    p.add_argument("--quiet-clips", type=int, default=40, help="listening/idle clips added for the state control")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def mouth_weights() -> np.ndarray:
+    w = np.ones(VECTOR_DIM, np.float32)
+    for i, n in enumerate(ARKIT_NAMES):
+        if n.startswith(("jaw", "mouth")):
+            w[i] = 3.0
+    return w
+
+
+def train(args: argparse.Namespace) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from engine.motion.a2m import data as D
+    from engine.motion.a2m.checkpoint import ModelMeta, save_checkpoint
+    from engine.motion.a2m.model import Audio2Motion, ModelSpec, count_parameters
+    from engine.motion.features import MelSpec
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    spec = ModelSpec()
+    t_start = time.time()
+    train_utts = D.load_corpus(args.corpus, ("train",), spec, limit=args.limit)
+    val_utts = D.load_corpus(args.corpus, ("val",), spec, limit=args.limit and max(4, args.limit // 10)) \
+        if any(r.get("split") == "val" for r in D.read_manifest(args.corpus)) else train_utts[:4]
+    quiet = D.quiet_clips(args.quiet_clips, 16.0, spec, args.seed) if args.quiet_clips else []
+    stats = D.mel_stats(train_utts)
+    sampler = D.WindowSampler(train_utts + quiet, D.normalise_all(train_utts + quiet, stats), spec,
+                              args.crop, args.seed)
+    val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, args.crop, args.seed + 1)
+    probe = [sampler.sample(64)[1] for _ in range(8)]
+    cat = np.concatenate([p.reshape(-1, VECTOR_DIM) for p in probe])
+    floor = np.r_[np.full(NUM_BLENDSHAPES, 0.02), np.full(VECTOR_DIM - NUM_BLENDSHAPES, 0.005)]
+    m_mean, m_std = cat.mean(0), np.maximum(cat.std(0), floor)
+    meta = ModelMeta(spec=spec, mel_spec=MelSpec(), mel_mean=stats.mean.tolist(), mel_std=stats.std.tolist(),
+                     norm_time_constant_frames=stats.time_constant_frames,
+                     motion_mean=m_mean.tolist(), motion_std=m_std.tolist(), diffusion_steps=2)
+    n_speech_s = sum(len(u.audio) for u in train_utts) / 16000
+    print(f"[train] {len(train_utts)} train utterances ({n_speech_s / 60:.1f} min), {len(val_utts)} val, "
+          f"{len(quiet)} listening/idle clips; loaded in {time.time() - t_start:.0f} s", flush=True)
+
+    model = Audio2Motion(spec)
+    ema = Audio2Motion(spec)
+    ema.load_state_dict(model.state_dict())
+    print(f"[train] {count_parameters(model) / 1e6:.2f} M parameters", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    mean_t, std_t = torch.tensor(m_mean, dtype=torch.float32), torch.tensor(m_std, dtype=torch.float32)
+    dim_w = torch.tensor(mouth_weights())
+    rng = np.random.default_rng(args.seed + 7)
+    W = spec.window
+    val_batch = val_sampler.sample(64)
+    history = []
+    bar = tqdm(range(args.steps), disable=args.no_progress, desc="train audio2motion", file=sys.stdout,
+               mininterval=5.0)
+    smooth = None
+    for step in bar:
+        mel, mot, valid, cond = sampler.sample(args.batch)
+        loss = _loss(model, spec, torch.from_numpy(mel), (torch.from_numpy(mot) - mean_t) / std_t,
+                     torch.from_numpy(valid), torch.from_numpy(cond), dim_w, rng, W)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            decay = min(0.999, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm, alpha=1 - decay)
+        smooth = loss.item() if smooth is None else 0.98 * smooth + 0.02 * loss.item()
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            mae = _val_mae(ema, spec, val_batch, mean_t, std_t)
+            history.append({"step": step + 1, "loss": round(smooth, 5), "val_mouth_mae": round(mae, 5)})
+            bar.set_postfix(loss=f"{smooth:.4f}", val_mae=f"{mae:.4f}")
+            if args.no_progress:
+                print(f"[train] step {step + 1}: loss {smooth:.4f} val mouth MAE {mae:.4f}", flush=True)
+        elif step % 50 == 0:
+            bar.set_postfix(loss=f"{smooth:.4f}")
+    minutes = (time.time() - t_start) / 60
+    meta.train = {"corpus": str(args.corpus), "steps": args.steps, "batch": args.batch, "crop": args.crop,
+                  "lr": args.lr, "seed": args.seed, "threads": args.threads, "minutes": round(minutes, 1),
+                  "train_utterances": len(train_utts), "train_speech_min": round(n_speech_s / 60, 1),
+                  "history": history,
+                  "command": f"facecast train audio2motion --corpus {args.corpus} --out {args.out} "
+                             f"--steps {args.steps} --batch {args.batch} --seed {args.seed}"}
+    save_checkpoint(args.out, ema, meta)
+    print(f"[train] wrote {args.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
+    return meta.train
+
+
+def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W):
+    import torch
+    from engine.motion.a2m.model import alpha_sigma, step_times
+
+    B, crop, D = x0.shape
+    nw = crop // W
+    audio = model.encoder(mel)[:, :nw * W].reshape(B * nw, W, -1)
+    x0 = x0[:, :nw * W].reshape(B * nw, W, D)
+    valid = valid[:, :nw * W].reshape(B * nw, W, 1)
+    cond = cond.repeat_interleave(nw, dim=0)
+    n = B * nw
+    known_len = rng.choice(W, size=n, p=_known_probs(W))
+    mask = (np.arange(W)[None, :] < known_len[:, None]).astype(np.float32)[..., None]
+    mask = torch.from_numpy(mask) * valid
+    # sampler times get extra weight so 1-4 step sampling sees them in training
+    disc = np.array([t for k in (1, 2, 4) for t in step_times(k)[:-1]])
+    t = np.where(rng.random(n) < 0.3, rng.choice(disc, size=n), rng.random(n))
+    t = torch.from_numpy(t.astype(np.float32))
+    a, s = alpha_sigma(t)
+    eps = torch.randn_like(x0)
+    x_t = a[:, None, None] * x0 + s[:, None, None] * eps
+    known = x0 + 0.05 * torch.randn_like(x0)          # run-time past frames are the model's own
+    pred = model.denoiser(x_t, t, audio, known, mask, cond)
+    w = (1 - mask) * valid * dim_w[None, None, :]
+    return (w * (pred - x0) ** 2).sum() / w.sum().clamp_min(1.0)
+
+
+def _known_probs(W: int) -> np.ndarray:
+    p = np.full(W, 0.35 / max(1, W - 3))
+    p[0], p[W - 1], p[W // 2 - 1] = 0.1, 0.35, 0.2
+    return p / p.sum()
+
+
+def _val_mae(model, spec, batch, mean_t, std_t, steps: int = 2) -> float:
+    import torch
+    from engine.motion.space import INDEX
+
+    mel, mot, valid, cond = (torch.from_numpy(x) for x in batch)
+    W = spec.window
+    B, crop, D = mot.shape
+    nw = crop // W
+    x0 = ((mot - mean_t) / std_t)[:, :nw * W].reshape(B * nw, W, D)
+    valid = valid[:, :nw * W].reshape(B * nw, W, 1)
+    mask = torch.zeros(B * nw, W, 1)
+    mask[:, : W // 2] = 1.0
+    mask = mask * valid
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(x0.shape, generator=gen)
+    with torch.no_grad():
+        audio = model.encoder(mel)[:, :nw * W].reshape(B * nw, W, -1)
+        out = model.sample_from_audio(audio, x0, mask, noise, cond.repeat_interleave(nw, 0), steps)
+    raw_pred = out * std_t + mean_t
+    raw_true = x0 * std_t + mean_t
+    idx = [INDEX[n] for n in EVAL_DIMS]
+    w = ((1 - mask) * valid).expand_as(raw_pred)[..., idx]
+    return float((w * (raw_pred[..., idx] - raw_true[..., idx]).abs()).sum() / w.sum().clamp_min(1.0))
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.motion.a2m.data import CorpusError
+    if args.steps < 1 or args.batch < 1 or args.crop < 8:
+        print("error: --steps and --batch must be >= 1 and --crop >= 8", file=sys.stderr)
+        return 2
+    try:
+        train(args)
+    except CorpusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
