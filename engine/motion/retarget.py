@@ -134,10 +134,14 @@ class Retargeter:
         self.calibrated = False
         self._weights = np.zeros(self.fitter.gram.shape[0])
 
-    def _add_calibration_frame(self, camera: np.ndarray) -> None:
+    def _add_calibration_frame(self, camera: np.ndarray, last: bool) -> None:
+        """Median neutral of the frames so far; the reference head pose is taken from the
+        first frame until the last calibration frame, then from all of them (once)."""
         self._cal_camera.append(camera)
         self._cal_faces.append(self._fit_pose(camera, self.rig_neutral).to_face(camera))
         self.neutral = np.median(np.stack(self._cal_faces), axis=0)
+        if len(self._cal_camera) > 1 and not last:
+            return
         poses = [self._fit_pose(cam, self.neutral) for cam in self._cal_camera]
         u, _, vt = np.linalg.svd(np.mean([p.rotation for p in poses], axis=0))  # mean rotation
         self._ref_rotation = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
@@ -171,8 +175,8 @@ class Retargeter:
                 raise ValueError("degenerate landmarks: the eyes coincide")
         camera = self._to_camera(lm)
         if not self.calibrated:
-            self._add_calibration_frame(camera)
             self.calibrated = float(t) - self._t0 >= self.cfg.calibration_s
+            self._add_calibration_frame(camera, last=self.calibrated)
         pose = self._fit_pose(camera, self.neutral)
         self._weights = self.fitter.fit(pose.to_face(camera) - self.neutral, self._weights)
         rotation = pose.rotation
