@@ -25,7 +25,7 @@ from engine.motion.space import INDEX, VECTOR_DIM
 INTERNAL_HZ = 200                 # mouth curves are built at 200 Hz, then averaged per frame
 _SHAPE_POWER = 1.5                # dominance fall-off shape exp(-(d/tau)^p)
 _CORE_FRACTION = 0.35             # dominance is flat over this fraction of the phone either side
-_SMOOTH_S = 0.012                 # final gaussian smoothing (s)
+_SMOOTH_S = 0.02                  # final gaussian smoothing (s)
 _LOUDNESS_FLOOR_DB = -50.0
 _PAUSE_EDGE_S = 0.06              # a pause's rest posture yields to its neighbours this close to them
 _REST_WEIGHT = 0.01               # weak pull of every control to rest where no phone is near
@@ -38,11 +38,13 @@ class ArticulationStyle:
     round_scale: float = 1.0      # funnel/pucker strength
     spread_scale: float = 1.0     # stretch/smile strength on spread vowels
     closure: float = 1.0          # how firmly bilabials seal (press)
-    coarticulation: float = 1.0   # scales anticipation/carry-over widths (sloppy > 1 > crisp)
-    loudness_coupling: float = 0.5  # how much loudness widens the jaw on stressed vowels
+    coarticulation: float = 1.4   # scales anticipation/carry-over widths (sloppy > 1 > crisp)
+    loudness_coupling: float = 0.0  # how much loudness widens the jaw on stressed vowels
     rest_open: float = 0.02       # jaw at rest
     asymmetry: float = 0.0        # left/right imbalance of lip shapes (-1..1, small)
     lag_s: float = 0.0            # mouth lag behind the acoustic phone times
+    inhale_s: float = 0.3         # lips part this long before speech that follows a pause
+    inhale_open: float = 1.0      # scales the inhale's jaw opening (0 = lips stay shut)
     head_scale: float = 1.0
     brow_scale: float = 1.0
     blink_rate_per_min: float = 17.0
@@ -62,9 +64,10 @@ class ArticulationStyle:
 
         return cls(jaw_scale=around(0.8, 1.2), round_scale=around(0.75, 1.25),
                    spread_scale=around(0.7, 1.3), closure=around(0.8, 1.2),
-                   coarticulation=around(0.8, 1.25), loudness_coupling=around(0.3, 0.7),
+                   coarticulation=around(1.1, 1.8), loudness_coupling=around(0.0, 0.25),
                    rest_open=around(0.0, 0.05), asymmetry=around(-0.15, 0.15),
-                   lag_s=around(-0.01, 0.01), head_scale=around(0.6, 1.4),
+                   lag_s=around(-0.01, 0.01), inhale_s=around(0.15, 0.45),
+                   inhale_open=around(0.3, 1.3), head_scale=around(0.6, 1.4),
                    brow_scale=around(0.5, 1.5), blink_rate_per_min=around(10.0, 24.0))
 
     def jitter(self, rng: np.random.Generator, amount: float = 0.05) -> "ArticulationStyle":
@@ -78,10 +81,23 @@ def n_frames(duration_s: float, fps: int) -> int:
     return int(math.ceil(duration_s * fps - 1e-9))
 
 
-def _expand_targets(phones, starts, ends):
+def _with_inhales(phones, starts, ends, style: ArticulationStyle):
+    """Split the end of each pause (>= 2 x inhale) that precedes speech into an ``inhale``."""
+    out = []
+    for i, (ph, s, e) in enumerate(zip(phones, starts, ends)):
+        follows = i + 1 < len(phones) and phones[i + 1] != "sil"
+        if ph == "sil" and follows and style.inhale_open > 0 and e - s >= 2 * style.inhale_s:
+            out.append(("sil", s, e - style.inhale_s))
+            out.append(("inhale", e - style.inhale_s, e))
+        else:
+            out.append((ph, s, e))
+    return out
+
+
+def _expand_targets(phones, starts, ends, style: ArticulationStyle):
     """(center, half_duration, phone_for_targets) per sub-target; diphthongs give two."""
     out = []
-    for ph, s, e in zip(phones, starts, ends):
+    for ph, s, e in _with_inhales(phones, starts, ends, style):
         d = max(float(e - s), 1e-3)
         glide = visemes.offglide(ph)
         if glide is None:
@@ -102,13 +118,14 @@ def mouth_controls(phones, starts, ends, duration_s: float, style: ArticulationS
         raise ValueError("phones, starts and ends must have the same length")
     n = max(1, int(math.ceil(duration_s * INTERNAL_HZ)))
     t = (np.arange(n) + 0.5) / INTERNAL_HZ - style.lag_s
-    subs = _expand_targets(phones, np.asarray(starts, float), np.asarray(ends, float))
+    subs = _expand_targets(phones, np.asarray(starts, float), np.asarray(ends, float), style)
     if not subs:
         subs = [(duration_s / 2, duration_s / 2, "sil")]
     centers = np.array([c for c, _, _ in subs])[:, None]
     halves = np.array([h for _, h, _ in subs])[:, None]
     tabs = [visemes.targets(p) for _, _, p in subs]
     is_sil = np.array([p == "sil" for _, _, p in subs])[:, None]
+    inhale = np.array([p == "inhale" for _, _, p in subs])[:, None]
     dt = t[None, :] - centers                                 # (S, n): >0 after the centre
     # a pause holds the rest posture over its whole length but for its edges
     core = np.where(is_sil, np.maximum(halves - _PAUSE_EDGE_S, _CORE_FRACTION * 2 * halves),
@@ -120,6 +137,7 @@ def mouth_controls(phones, starts, ends, duration_s: float, style: ArticulationS
         dom = np.array([tb[c][1] for tb in tabs])[:, None]
         if c == "jaw":
             tgt = np.where(is_sil, tgt * 0 + style.rest_open, tgt)
+            tgt = np.where(inhale, tgt * style.inhale_open, tgt)
         tau = np.where(dt < 0, visemes.ANTICIPATION_S[c], visemes.CARRYOVER_S[c]) * style.coarticulation
         w = dom * np.exp(-np.power(dist / tau, _SHAPE_POWER))
         rest = style.rest_open if c == "jaw" else 0.0

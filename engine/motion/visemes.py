@@ -35,6 +35,9 @@ VISEMES: dict[str, _T] = {
     # silence: relaxed, lips together or barely parted (rest posture is per speaker)
     "sil": {"jaw": (0.02, 0.5), "close": (0.6, 0.5), "round": (0.0, 0.5), "pucker": (0.0, 0.5),
             "spread": (0.0, 0.5), "teeth": (0.0, 0.5), "lowerlip": (0.0, 0.5), "tongue": (0.0, 0.5)},
+    # the breath in before speech after a pause: lips part, jaw drops a little (teacher-internal)
+    "inhale": {"jaw": (0.22, 0.7), "close": (0.0, 1.5), "round": (0.0, 0.5), "pucker": (0.0, 0.5),
+               "spread": (0.0, 0.5), "teeth": (0.08, 0.5), "lowerlip": (0.0, 0.5), "tongue": (0.0, 0.5)},
     # --- vowels (jaw height from vowel height, lips from rounding / spreading) ---
     "aa": {"jaw": (0.62, 1.0), "teeth": (0.15, 0.6)},
     "ae": {"jaw": (0.52, 1.0), "spread": (0.30, 1.0), "teeth": (0.30, 1.0)},

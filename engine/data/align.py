@@ -1,0 +1,249 @@
+"""``facecast data align AUDIO``: phones and teacher motion for any recording (pocketsphinx).
+
+With ``--text``: forced alignment of the transcript. Without: ``--mode asr`` (default) first
+recognises the words with pocketsphinx's bundled language model and then force-aligns that
+hypothesis; ``--mode allphone`` decodes phones directly with the phone language model. Words
+missing from cmudict get their phones from espeak-ng. The output npz has the corpus layout
+(``audio``, ``sample_rate``, ``fps``, ``motion``, ``phones``, ``phone_starts``, ``phone_ends``),
+so users can build training data from their own recordings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.phones import map_phone
+
+SAMPLE_RATE = 16000
+FRAME_S = 0.01                     # pocketsphinx frames are 10 ms
+WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+
+
+class AlignError(RuntimeError):
+    """The audio could not be read or aligned."""
+
+
+@dataclass
+class Alignment:
+    phones: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    words: list[tuple[str, float, float]]
+    text: str
+
+
+def load_audio(path: str | Path) -> np.ndarray:
+    """Mono float32 16 kHz from any file soundfile or ffmpeg can read."""
+    path = Path(path)
+    if not path.exists():
+        raise AlignError(f"no such file: {path}")
+    try:
+        import soundfile as sf
+        from scipy import signal
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        x = x.mean(1)
+        if sr != SAMPLE_RATE:
+            g = math.gcd(int(sr), SAMPLE_RATE)
+            x = signal.resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+        return x
+    except Exception:  # noqa: BLE001 - fall back to ffmpeg for containers soundfile cannot read
+        pass
+    if shutil.which("ffmpeg") is None:
+        raise AlignError(f"cannot read {path} (not a soundfile format and ffmpeg is missing)")
+    res = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE),
+                          "-f", "f32le", "-"], capture_output=True, timeout=600)
+    if res.returncode != 0 or not res.stdout:
+        raise AlignError(f"ffmpeg could not decode {path}: {res.stderr.decode()[:200]}")
+    return np.frombuffer(res.stdout, np.float32).copy()
+
+
+def _model_dir() -> Path:
+    import pocketsphinx
+    return Path(pocketsphinx.get_model_path()) / "en-us"
+
+
+def _decoder(**kw):
+    from pocketsphinx import Decoder
+    return Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **kw)
+
+
+def _pcm(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+
+
+def _decode(dec, pcm: bytes) -> None:
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+
+
+def recognise(audio: np.ndarray) -> str:
+    """Words pocketsphinx hears (bundled en-us language model)."""
+    dec = _decoder()
+    _decode(dec, _pcm(audio))
+    hyp = dec.hyp()
+    return "" if hyp is None else hyp.hypstr
+
+
+def _espeak_arpabet(word: str) -> list[str]:
+    from engine.data.tts import EspeakEngine, Voice
+    syn = EspeakEngine().synth(word, Voice("espeak", "en-us"))
+    return [p for p in syn.phones if p != "sil"]
+
+
+def _words_for(dec, text: str) -> list[str]:
+    """Transcript words, adding out-of-dictionary words with espeak-ng phones."""
+    words = [w for w in re.findall(r"[a-z']+", text.lower()) if w.strip("'")]
+    out = []
+    for w in words:
+        if dec.lookup_word(w) is None:
+            try:
+                phones = _espeak_arpabet(w)
+            except Exception:  # noqa: BLE001 - no espeak: drop the word
+                phones = []
+            if not phones:
+                continue
+            dec.add_word(w, " ".join(p.upper() for p in phones), True)
+        out.append(w)
+    return out
+
+
+def force_align(audio: np.ndarray, text: str) -> Alignment:
+    """Phone times of ``text`` in ``audio`` (pocketsphinx two-pass forced alignment)."""
+    pcm = _pcm(audio)
+    for beams in ({}, WIDE_BEAMS):
+        dec = _decoder(**beams)
+        words = _words_for(dec, text)
+        if not words:
+            raise AlignError("the transcript has no alignable words")
+        dec.set_align_text(" ".join(words))
+        _decode(dec, pcm)
+        try:
+            dec.set_alignment()
+        except Exception:  # noqa: BLE001 - first pass found no path; retry with wide beams
+            continue
+        _decode(dec, pcm)
+        al = dec.get_alignment()
+        if al is None:
+            continue
+        phones, starts, ends, wlist = [], [], [], []
+        for w in al:
+            ws = w.start * FRAME_S
+            wlist.append((w.name, ws, ws + w.duration * FRAME_S))
+            for p in w:
+                phones.append(p.name)
+                starts.append(p.start * FRAME_S)
+                ends.append((p.start + p.duration) * FRAME_S)
+        if phones:
+            return _finish(phones, starts, ends, wlist, " ".join(words), len(audio))
+    raise AlignError("pocketsphinx could not align the transcript to the audio")
+
+
+def allphone_decode(audio: np.ndarray) -> Alignment:
+    """Phones recognised directly (phone language model), no words needed."""
+    dec = _decoder(lm=None, allphone=str(_model_dir() / "en-us-phone.lm.bin"))
+    _decode(dec, _pcm(audio))
+    phones, starts, ends = [], [], []
+    for seg in dec.seg():
+        phones.append(seg.word)
+        starts.append(seg.start_frame * FRAME_S)
+        ends.append((seg.end_frame + 1) * FRAME_S)
+    if not phones:
+        raise AlignError("all-phone decoding found nothing")
+    return _finish(phones, starts, ends, [], "", len(audio))
+
+
+def _finish(labels, starts, ends, words, text, n_samples) -> Alignment:
+    dur = n_samples / SAMPLE_RATE
+    ph, s, e = [], [], []
+    for lab, a, b in zip(labels, starts, ends):
+        mapped = map_phone(lab, "sphinx") if not lab.startswith("<") else ["sil"]
+        p = mapped[0] if len(mapped) == 1 else "sil"
+        a, b = max(0.0, a), min(dur, b)
+        if b - a <= 0:
+            continue
+        if s and a > e[-1] + 1e-6:          # gap -> silence
+            _append(ph, s, e, "sil", e[-1], a)
+        elif not s and a > 0:
+            _append(ph, s, e, "sil", 0.0, a)
+        _append(ph, s, e, p, a, b)
+    if not ph:
+        ph, s, e = ["sil"], [0.0], [dur]
+    if e[-1] < dur:
+        _append(ph, s, e, "sil", e[-1], dur)
+    return Alignment(ph, np.asarray(s), np.asarray(e), words, text)
+
+
+def _append(ph, s, e, p, a, b) -> None:
+    if ph and ph[-1] == "sil" and p == "sil":
+        e[-1] = b
+        return
+    if s and a < e[-1]:
+        a = e[-1]
+    if b > a:
+        ph.append(p)
+        s.append(a)
+        e.append(b)
+
+
+def align(audio: np.ndarray, text: str | None = None, mode: str = "asr") -> Alignment:
+    if len(audio) < SAMPLE_RATE // 10:
+        raise AlignError("audio is shorter than 0.1 s")
+    if text:
+        return force_align(audio, text)
+    if mode == "allphone":
+        return allphone_decode(audio)
+    if mode != "asr":
+        raise AlignError(f"unknown mode {mode!r} (asr or allphone)")
+    hyp = recognise(audio)
+    if not re.search(r"[a-z]", hyp):
+        return allphone_decode(audio)
+    try:
+        al = force_align(audio, hyp)
+    except AlignError:
+        return allphone_decode(audio)
+    return al
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", help="audio or video file (anything ffmpeg reads)")
+    p.add_argument("--text", default=None, help="transcript (or @file.txt); without it the words are recognised")
+    p.add_argument("--mode", choices=("asr", "allphone"), default="asr",
+                   help="without --text: recognise words then align (asr) or decode phones (allphone)")
+    p.add_argument("--out", default=None, help="output .npz (default: AUDIO with .npz)")
+    p.add_argument("--speaker", default="neutral", help="articulation style: 'neutral' or any speaker id")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=int, default=25)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.motion.teacher import ArticulationStyle, teacher_motion
+
+    try:
+        audio = load_audio(args.audio)
+        text = args.text
+        if text and text.startswith("@"):
+            text = Path(text[1:]).read_text()
+        al = align(audio, text, args.mode)
+    except (AlignError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    style = (ArticulationStyle.neutral() if args.speaker == "neutral"
+             else ArticulationStyle.for_speaker(args.speaker))
+    motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, args.fps, style, args.seed)
+    out = Path(args.out) if args.out else Path(args.audio).with_suffix(".npz")
+    np.savez(out, audio=audio.astype(np.float32), sample_rate=np.int32(SAMPLE_RATE), fps=np.int32(args.fps),
+             motion=motion, phones=np.array(al.phones), phone_starts=al.starts, phone_ends=al.ends,
+             text=np.array(al.text))
+    print(json.dumps({"out": str(out), "duration_s": round(len(audio) / SAMPLE_RATE, 3),
+                      "phones": len(al.phones), "text": al.text, "frames": int(len(motion))}))
+    return 0

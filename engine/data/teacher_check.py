@@ -1,0 +1,164 @@
+"""Hand check of the teacher on a real talking-face video (not used by tests).
+
+    python -m engine.data.teacher_check VIDEO [VIDEO ...] [--text T] [--png OUT.png]
+
+Tracks the real speaker's mouth opening with mediapipe face mesh (inner-lip gap, landmarks
+13-14, over the face height 10-152), aligns the audio with pocketsphinx (``facecast data align``),
+builds the teacher, and prints Pearson r at the best lag within +-80 ms (lag > 0: the real mouth
+is later than the curve) for the teacher's jawOpen, its mouth-opening proxy and the loudness
+envelope. The PNG shows the three curves over time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.align import SAMPLE_RATE, align, load_audio
+from engine.motion.space import INDEX
+from engine.motion.teacher import ArticulationStyle, loudness_01, teacher_motion
+
+GRID_HZ = 100
+MAX_LAG_S = 0.08
+
+
+def mouth_track(video: str) -> tuple[np.ndarray, np.ndarray]:
+    """(times s, inner-lip gap / face height) for each video frame (NaN where no face)."""
+    import cv2
+    import mediapipe as mp
+
+    cap = cv2.VideoCapture(video)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    start = _video_start(video)
+    vals = []
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                         refine_landmarks=True) as fm:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            res = fm.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            if not res.multi_face_landmarks:
+                vals.append(np.nan)
+                continue
+            lm = res.multi_face_landmarks[0].landmark
+            p = lambda i: np.array([lm[i].x * frame.shape[1], lm[i].y * frame.shape[0]])  # noqa: E731
+            vals.append(np.linalg.norm(p(13) - p(14)) / np.linalg.norm(p(10) - p(152)))
+    return start + np.arange(len(vals)) / fps, np.asarray(vals)
+
+
+def _video_start(video: str) -> float:
+    res = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=start_time", "-of", "csv=p=0", video], capture_output=True, text=True)
+    try:
+        return float(res.stdout.strip())
+    except ValueError:
+        return 0.0
+
+
+def mouth_proxy(motion: np.ndarray) -> np.ndarray:
+    """Lip gap implied by teacher weights (jaw minus lip seal, plus lips drawn off the teeth)."""
+    g = lambda n: motion[:, INDEX[n]]  # noqa: E731
+    lr = lambda n: 0.5 * (g(n + "Left") + g(n + "Right"))  # noqa: E731
+    return (g("jawOpen") - g("mouthClose") - 0.3 * lr("mouthPress") - 0.3 * g("mouthRollLower")
+            + 0.4 * lr("mouthLowerDown") + 0.3 * lr("mouthUpperUp") + 0.15 * g("mouthFunnel"))
+
+
+def best_lag_r(ref: np.ndarray, x: np.ndarray, hz: int = GRID_HZ) -> tuple[float, float]:
+    """Max Pearson r of ref(t) vs x(t - lag) over |lag| <= 80 ms; returns (r, lag_s)."""
+    best = (-2.0, 0.0)
+    m = int(MAX_LAG_S * hz)
+    for lag in range(-m, m + 1):
+        if lag >= 0:
+            a, b = ref[lag:], x[:len(x) - lag]
+        else:
+            a, b = ref[:lag], x[-lag:]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 20:
+            continue
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+        if r > best[0]:
+            best = (r, lag / hz)
+    return best
+
+
+def check(video: str, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
+    audio = load_audio(video)
+    dur = len(audio) / SAMPLE_RATE
+    al = al or align(audio, text, mode)
+    motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, 25,
+                            style or ArticulationStyle.neutral(), seed=0)
+    grid = np.arange(int(dur * GRID_HZ)) / GRID_HZ
+    tv, mv = mouth_track(video)
+    ok = np.isfinite(mv)
+    real = np.interp(grid, tv[ok], mv[ok])
+    centers = (np.arange(len(motion)) + 0.5) / 25
+    jaw = np.interp(grid, centers, motion[:, INDEX["jawOpen"]])
+    proxy = np.interp(grid, centers, mouth_proxy(motion))
+    loud = _fit(loudness_01(audio, SAMPLE_RATE, GRID_HZ), len(grid))
+    rms = _fit(_rms_env(audio), len(grid))
+    out = {"clip": Path(video).stem, "duration_s": round(dur, 2), "text": al.text}
+    for name, curve in (("jaw", jaw), ("proxy", proxy), ("loudness_db", loud), ("loudness_rms", rms)):
+        r, lag = best_lag_r(real, curve)
+        out[name] = {"r": round(r, 3), "lag_ms": round(lag * 1000)}
+    out["_curves"] = (grid, real, jaw, proxy, loud, al)
+    return out
+
+
+def _rms_env(audio: np.ndarray) -> np.ndarray:
+    hop = SAMPLE_RATE // GRID_HZ
+    n = int(math.ceil(len(audio) / hop))
+    x = np.pad(audio, (0, n * hop - len(audio)))
+    rms = np.sqrt((x.reshape(n, hop) ** 2).mean(1))
+    k = np.ones(3) / 3
+    return np.convolve(rms, k, "same")
+
+
+def _fit(x, n):
+    return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)), mode="edge")
+
+
+def plot(results: list[dict], png: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(14, 3.2 * len(results)), squeeze=False)
+    for ax, res in zip(axes[:, 0], results):
+        grid, real, jaw, proxy, loud, al = res["_curves"]
+        z = lambda x: (x - np.nanmean(x)) / (np.nanstd(x) + 1e-9)  # noqa: E731
+        ax.plot(grid, z(real), "k", lw=2, label="real mouth (face mesh)")
+        ax.plot(grid, z(proxy), "tab:red", label=f"teacher opening r={res['proxy']['r']}")
+        ax.plot(grid, z(jaw), "tab:orange", lw=0.8, label=f"teacher jawOpen r={res['jaw']['r']}")
+        ax.plot(grid, z(loud), "tab:blue", lw=0.8, alpha=0.7, label=f"loudness r={res['loudness_db']['r']}")
+        for p, s, e in zip(al.phones, al.starts, al.ends):
+            if p != "sil":
+                ax.text((s + e) / 2, -2.6, p, fontsize=6, ha="center")
+        ax.set_ylim(-2.9, 3.5)
+        ax.set_title(f"{res['clip']}: {res['text'][:90]}", fontsize=9)
+        ax.legend(loc="upper right", fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("videos", nargs="+")
+    ap.add_argument("--text", default=None)
+    ap.add_argument("--mode", default="asr", choices=("asr", "allphone"))
+    ap.add_argument("--png", default=None)
+    args = ap.parse_args(argv)
+    results = [check(v, args.text, args.mode) for v in args.videos]
+    for r in results:
+        print(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
+    if args.png:
+        plot(results, args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
