@@ -19,7 +19,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, keep_samples: bool = False) -> None:
+        """``keep_samples``: also keep every raw observation (benchmarks want exact percentiles)."""
+        self.samples: dict[str, list[float]] | None = {} if keep_samples else None
         self.registry = CollectorRegistry()
         r = self.registry
         self.stage_seconds = Histogram("facecast_stage_seconds", "Time spent per pipeline stage per item",
@@ -42,6 +44,13 @@ class Metrics:
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
+        if self.samples is not None:
+            self.samples.setdefault(stage, []).append(seconds)
+
+    def observe_audio_to_frame(self, seconds: float) -> None:
+        self.audio_to_frame_seconds.observe(seconds)
+        if self.samples is not None:
+            self.samples.setdefault("audio_to_frame", []).append(seconds)
 
     def render_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -128,6 +128,7 @@ class Session:
         self._silence = np.zeros(self.samples_per_frame, np.float32)
         self._playing: Segment | None = None
         self.started_at: float | None = None
+        self.arrivals: collections.deque = collections.deque(maxlen=256)  # (pts, audio arrival) of speech frames
 
     # ---- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -139,7 +140,8 @@ class Session:
             from engine.motion.generators import create_generator
             self._generator = await loop.run_in_executor(self._speech_pool, create_generator, cfg)
         self.speech = SpeechStage(self._generator, self.fps, cfg.audio.model_sample_rate, self.output_rate,
-                                  cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics)
+                                  cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics,
+                                  cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0)
         self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics)
         await self.render_stage.warm_up(MotionFrame.neutral())
         if self.mode == "webcam":
@@ -367,8 +369,9 @@ class Session:
                     self.metrics.dropped.labels(what="video_frame").inc(ch.dropped - before)
         self.frames_out += 1
         if sf is not None and epoch == self.epoch:
-            self.metrics.audio_to_frame_seconds.observe(max(0.0, time.monotonic() - sf.arrival)) \
-                if self.clock.realtime else None
+            if self.clock.realtime:
+                self.metrics.observe_audio_to_frame(max(0.0, time.monotonic() - sf.arrival))
+                self.arrivals.append((k, sf.arrival))
             seg = sf.segment
             if sf.index == 0:
                 self._emit({"type": "playback.started", "segment": seg.id})

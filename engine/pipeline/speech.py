@@ -55,6 +55,7 @@ class Segment:
     frames_played: int = 0
     audio_played: int = 0      # output samples handed out
     started: bool = False
+    first_ready: float | None = None   # monotonic time its first frame became ready
 
     @property
     def duration_s(self) -> float:
@@ -73,13 +74,17 @@ class SpeechFrame:
 
 class SpeechStage:
     def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
-                 max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None) -> None:
+                 max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None,
+                 start_margin_s: float = 0.0) -> None:
         if model_rate % fps or output_rate % fps:
             raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
         self.generator = generator
         self.fps, self.model_rate, self.output_rate = fps, model_rate, output_rate
         self.spf_out = output_rate // fps
         self.max_buffered_s = max_buffered_s
+        # A live segment starts this long after its first frame is ready, so the arrival jitter
+        # of later chunks does not starve the frame clock mid-segment.
+        self.start_margin_s = start_margin_s
         self.executor = executor
         self.metrics = metrics
         self.epoch = 0
@@ -180,6 +185,8 @@ class SpeechStage:
             seg.audio_arrivals.append((total_out, job.arrival))
             if job.samples is None:
                 seg.flushed = True
+            if seg.first_ready is None and (seg.flushed or (seg.motion and len(seg.audio) >= self.spf_out)):
+                seg.first_ready = time.monotonic()
 
     def _work(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
         """Runs in the worker thread."""
@@ -227,6 +234,9 @@ class SpeechStage:
                 continue
             ready = (len(seg.audio) >= n and seg.motion) or (finished_input and (len(seg.audio) or seg.motion))
             if not ready:
+                return None
+            if (seg.frames_played == 0 and not finished_input and seg.first_ready is not None
+                    and time.monotonic() - seg.first_ready < self.start_margin_s):
                 return None
             if seg.motion:
                 motion = seg.motion.popleft()
