@@ -15,6 +15,7 @@ are never touched.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -25,7 +26,9 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.config import Config
-from engine.tts import Speaker, TTSError
+from engine.pipeline.speech import SpeechBufferFull
+from engine.session import SessionClosed
+from engine.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,13 @@ class ProtocolError(Exception):
     def __init__(self, code: str, message: str, fatal: bool = False):
         super().__init__(message)
         self.code, self.message, self.fatal = code, message, fatal
+
+
+@dataclass(frozen=True)
+class _Speak:
+    text: str
+    voice: str | None
+    rate_wpm: int | None
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,8 @@ class AssistantConnection:
         self.owns_session = False
         self.mode = "assistant"
         self.fmt: PcmFormat | None = None
-        self.speak_epoch = 0  # bumped by interrupt: TTS that finishes later is dropped
+        self.lane: collections.deque = collections.deque()  # speech waiting behind a `speak`
+        self.lane_task: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()
         self.send_lock = asyncio.Lock()
 
@@ -161,9 +172,10 @@ class AssistantConnection:
         if samples.size == 0:
             return
         if self.mode == "echo":
-            self.session.push_mic(samples, self.fmt.sample_rate)
+            with _session_errors():
+                self.session.push_mic(samples, self.fmt.sample_rate)
         else:
-            self.session.push_speech(samples, self.fmt.sample_rate)
+            self._in_order(lambda: self.session.push_speech(samples, self.fmt.sample_rate))
 
     # ---- message handlers ----------------------------------------------------------------------
     async def h_create(self, msg: dict) -> None:
@@ -179,7 +191,9 @@ class AssistantConnection:
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
         try:
             session = await _maybe_await(self.registry.create(mode, avatar=avatar))
-        except (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError) as e:
+        except FileNotFoundError as e:
+            raise ProtocolError("unknown_avatar", f"could not create a session: {e}") from None
+        except (ValueError, KeyError, RuntimeError, OSError) as e:
             raise ProtocolError("session_failed", f"could not create a session: {e}") from None
         self.owns_session = True
         await self._bind(session, mode, fmt)
@@ -190,7 +204,7 @@ class AssistantConnection:
         sid = msg.get("session_id")
         if not isinstance(sid, str) or not sid:
             raise ProtocolError("bad_session_id", "'session_id' must be a non-empty string")
-        session = self.registry.get(sid)
+        session = self.registry.find(sid)
         if session is None:
             raise ProtocolError("unknown_session", f"no session with id {sid!r}")
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
@@ -199,19 +213,24 @@ class AssistantConnection:
 
     async def h_segment_end(self, msg: dict) -> None:
         _only_fields(msg, {"type"})
-        self.session.end_segment()
+        self._in_order(self.session.end_segment)
 
     async def h_interrupt(self, msg: dict) -> None:
         _only_fields(msg, {"type"})
-        self.speak_epoch += 1
-        self.session.interrupt()
+        self.lane.clear()  # queued speech and pending TTS go with everything else
+        if self.lane_task is not None:
+            self.lane_task.cancel()
+            self.lane_task = None
+        with _session_errors():
+            self.session.interrupt()
 
     async def h_state(self, msg: dict) -> None:
         _only_fields(msg, {"type", "state"})
         state = msg.get("state")
         if state not in STATE_HINTS:
             raise ProtocolError("bad_state", f"state hint {state!r} is not one of {list(STATE_HINTS)}")
-        self.session.set_state(state)
+        with _session_errors():
+            self.session.set_state(state)
 
     async def h_speak(self, msg: dict) -> None:
         _only_fields(msg, {"type", "text", "voice", "rate_wpm"})
@@ -222,16 +241,46 @@ class AssistantConnection:
             raise ProtocolError("bad_voice", "'voice' must be a string")
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int)):
             raise ProtocolError("bad_rate", "'rate_wpm' must be an integer")
-        epoch = self.speak_epoch
+        self.lane.append(_Speak(text, voice, rate))
+        if self.lane_task is None:
+            self.lane_task = asyncio.create_task(self._run_lane())
+
+    # ---- ordering of speech: PCM / segment.end sent after a `speak` wait for its audio ----------
+    def _in_order(self, action) -> None:
+        if self.lane_task is None:
+            with _session_errors():
+                action()
+        else:
+            self.lane.append(action)
+
+    async def _run_lane(self) -> None:
         try:
-            audio = await self.speaker.speak(text, voice, rate)
+            while self.lane:
+                item = self.lane.popleft()
+                try:
+                    if isinstance(item, _Speak):
+                        await self._speak(item)
+                    else:
+                        with _session_errors():
+                            item()
+                except ProtocolError as err:
+                    await self.send_error(err)
+                    if err.fatal:
+                        await self.ws.close(code=WSCloseCode.GOING_AWAY, message=err.code.encode())
+                        return
+        finally:
+            if self.lane_task is asyncio.current_task():
+                self.lane_task = None
+
+    async def _speak(self, req: "_Speak") -> None:
+        try:
+            audio = await self.speaker.speak(req.text, req.voice, req.rate_wpm)
         except TTSError as e:
             raise ProtocolError("tts_failed", str(e)) from None
-        if epoch != self.speak_epoch or self.session is None:
-            return  # interrupted while synthesizing
-        self.session.push_speech(audio, 16000)
-        self.session.end_segment()
-        await self.send({"type": "speak.queued", "duration_s": round(len(audio) / 16000, 3)})
+        with _session_errors():
+            self.session.push_speech(audio, OUTPUT_SAMPLE_RATE)
+            self.session.end_segment()
+        await self.send({"type": "speak.queued", "duration_s": round(len(audio) / OUTPUT_SAMPLE_RATE, 3)})
 
     async def h_close(self, msg: dict) -> None:
         _only_fields(msg, {"type"})
@@ -253,29 +302,37 @@ class AssistantConnection:
 
     async def _bind(self, session: Any, mode: str, fmt: PcmFormat) -> None:
         self.session, self.mode, self.fmt = session, mode, fmt
-        self.session_id = getattr(session, "session_id", None) or getattr(session, "id", None)
-        self._spawn(self._forward_events())
+        self.session_id = session.id
+        events = session.events()  # subscribe now: nothing emitted from here on is missed
         v = self.config.video
         await self.send({
             "type": "session.ready", "protocol": PROTOCOL_VERSION, "session_id": self.session_id,
             "mode": mode, "created": self.owns_session, "format": fmt.as_dict(),
-            "avatar": str(getattr(session, "avatar_path", "") or ""),
+            "avatar": session.avatar_path.stem,
             "video": {"width": v.width, "height": v.height, "fps": v.fps},
             "viewer": {"offer_url": "/v1/offer", "session_id": self.session_id},
         })
+        self._spawn(self._forward_events(events))
 
-    async def _forward_events(self) -> None:
+    async def _forward_events(self, events: Any) -> None:
         try:
-            async for event in self.session.events():
+            async for event in events:
+                if event.get("type") == "error":
+                    event = {"code": "session_failed", "fatal": False, **event}
                 await self.send(event)
                 if self.ws.closed:
                     return
+            # the event stream ended: someone else (e.g. the WebRTC viewer owning it) closed the session
+            await self.send_error(ProtocolError("session_closed", "the session has been closed", True))
+            await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"session closed")
         except asyncio.CancelledError:
             raise
         except Exception:  # the session died under us: tell the client, then hang up
             log.exception("ws %s: session event stream failed", self.session_id)
             await self.send_error(ProtocolError("session_failed", "the session stopped unexpectedly", True))
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR)
+        finally:
+            await events.aclose()  # an attached session outlives this socket: unsubscribe
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -283,6 +340,8 @@ class AssistantConnection:
         task.add_done_callback(self.tasks.discard)
 
     async def cleanup(self) -> None:
+        if self.lane_task is not None:
+            self.tasks.add(self.lane_task)
         for task in list(self.tasks):
             task.cancel()
         for task in list(self.tasks):
@@ -292,6 +351,19 @@ class AssistantConnection:
             with contextlib.suppress(Exception):
                 await _maybe_await(self.registry.remove(self.session_id))
         self.session = None
+
+
+@contextlib.contextmanager
+def _session_errors():
+    """What the session refuses (full buffer, bad audio, closed) becomes an error event."""
+    try:
+        yield
+    except SpeechBufferFull as e:
+        raise ProtocolError("buffer_full", f"{e}; the audio was dropped") from None
+    except SessionClosed:
+        raise ProtocolError("session_closed", "the session has been closed", fatal=True) from None
+    except ValueError as e:  # AudioFormatError and friends: the message says what was wrong
+        raise ProtocolError("bad_audio", str(e)) from None
 
 
 def _too_large(n: int, limit: int) -> ProtocolError:

@@ -1,0 +1,83 @@
+"""Shared pieces of the WebSocket / browser tests (not a test module).
+
+A real facecast server (engine.server.create_app) on 127.0.0.1 in the test's
+event loop, the bundled Python client (clients/python), and speech clips
+synthesized with espeak-ng.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from aiohttp.test_utils import TestServer
+
+from engine.config import REPO_ROOT, load_config, replace
+from engine.motion.space import ARKIT_NAMES
+from engine.server import REGISTRY_KEY, create_app
+from engine.tts import Speaker
+
+CLIENT_DIR = REPO_ROOT / "clients" / "python"
+if str(CLIENT_DIR) not in sys.path:
+    sys.path.insert(0, str(CLIENT_DIR))
+
+MOUTH_INDICES = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("mouth", "jaw"))]
+
+
+class LiveServer:
+    """The real aiohttp app on a free loopback port."""
+
+    def __init__(self, **config_sections):
+        self.config = load_config()
+        if config_sections:
+            self.config = replace(self.config, **config_sections)
+        self.app = create_app(self.config)
+        self.server = TestServer(self.app, host="127.0.0.1", port=0)
+
+    async def start(self) -> "LiveServer":
+        await self.server.start_server()
+        return self
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.port}/v1/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def registry(self):
+        return self.app[REGISTRY_KEY]
+
+
+def speech(text: str, rate: int = 16000) -> np.ndarray:
+    """espeak-ng speech as float32 at ``rate`` (16/24/48 kHz), peak-normalized to 0.9."""
+    x = Speaker().synthesize(text)
+    x = 0.9 * x / (np.abs(x).max() + 1e-9)
+    if rate != 16000:
+        from scipy.signal import resample_poly
+        x = resample_poly(x, rate // 8000, 2).astype(np.float32)
+    return x
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def mouth_activity(frame) -> float:
+    """Largest mouth/jaw blendshape weight of a session VideoFrame's motion."""
+    return float(np.abs(frame.motion.to_vector()[MOUTH_INDICES]).max())
+
+
+def write_wav(path: Path, x: np.ndarray, rate: int) -> Path:
+    import wave
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm16(x))
+    return path
