@@ -5,8 +5,9 @@
 Tracks the real speaker's mouth opening with mediapipe face mesh (inner-lip gap, landmarks
 13-14, over the face height 10-152), aligns the audio with pocketsphinx (``facecast data align``),
 builds the teacher, and prints Pearson r at the best lag within +-80 ms (lag > 0: the real mouth
-is later than the curve) for the teacher's jawOpen, its mouth-opening proxy and the loudness
-envelope. The PNG shows the three curves over time.
+is later than the curve) for the teacher's jawOpen, a rig-free lip opening, the lip gap on the default avatar's rig
+and the loudness
+envelope (dB and RMS). The PNG shows the three curves over time.
 """
 from __future__ import annotations
 
@@ -60,12 +61,36 @@ def _video_start(video: str) -> float:
         return 0.0
 
 
-def mouth_proxy(motion: np.ndarray) -> np.ndarray:
-    """Lip gap implied by teacher weights (jaw minus lip seal, plus lips drawn off the teeth)."""
+# lip gap per unit weight on the default avatar's rig (landmark 14 minus 13, y, inter-ocular units);
+# used when assets/default.avatar cannot be loaded
+_GAP_FALLBACK = {"jawOpen": 0.414, "mouthClose": -0.577, "mouthPressLeft": -0.04, "mouthPressRight": -0.04,
+                 "mouthUpperUpLeft": 0.018, "mouthUpperUpRight": 0.018, "mouthLowerDownLeft": 0.006,
+                 "mouthLowerDownRight": 0.006, "mouthFunnel": 0.12, "mouthPucker": -0.162}
+_NEUTRAL_GAP = 0.162
+
+
+def mouth_opening(motion: np.ndarray) -> np.ndarray:
+    """Rig-free lip opening: ARKit neutral = lips closed; jaw opens, lip seal/press close."""
     g = lambda n: motion[:, INDEX[n]]  # noqa: E731
     lr = lambda n: 0.5 * (g(n + "Left") + g(n + "Right"))  # noqa: E731
-    return (g("jawOpen") - g("mouthClose") - 0.3 * lr("mouthPress") - 0.3 * g("mouthRollLower")
-            + 0.4 * lr("mouthLowerDown") + 0.3 * lr("mouthUpperUp") + 0.15 * g("mouthFunnel"))
+    return np.maximum(g("jawOpen") - g("mouthClose") - 0.2 * lr("mouthPress") + 0.3 * lr("mouthLowerDown")
+                      + 0.3 * lr("mouthUpperUp") + 0.25 * g("mouthFunnel") - 0.15 * g("mouthPucker"), 0.0)
+
+
+def rig_gap(motion: np.ndarray) -> np.ndarray:
+    """Inner-lip gap the teacher weights give on the default avatar's rig (clipped at closed)."""
+    try:
+        from engine.avatar.asset import load_avatar
+        from engine.config import ASSETS_DIR
+        av = load_avatar(ASSETS_DIR / "default.avatar")
+        coef = av.rig_deltas[:, 14, 1] - av.rig_deltas[:, 13, 1]
+        neutral = float(av.rig_neutral[14, 1] - av.rig_neutral[13, 1])
+    except Exception:  # noqa: BLE001 - no avatar here: the default rig's numbers
+        coef = np.zeros(52)
+        for name, v in _GAP_FALLBACK.items():
+            coef[INDEX[name]] = v
+        neutral = _NEUTRAL_GAP
+    return np.maximum(neutral + motion[:, :52] @ coef, 0.0)
 
 
 def best_lag_r(ref: np.ndarray, x: np.ndarray, hz: int = GRID_HZ) -> tuple[float, float]:
@@ -98,11 +123,13 @@ def check(video: str, text: str | None = None, mode: str = "asr", style=None, al
     real = np.interp(grid, tv[ok], mv[ok])
     centers = (np.arange(len(motion)) + 0.5) / 25
     jaw = np.interp(grid, centers, motion[:, INDEX["jawOpen"]])
-    proxy = np.interp(grid, centers, mouth_proxy(motion))
+    proxy = np.interp(grid, centers, mouth_opening(motion))
+    gap = np.interp(grid, centers, rig_gap(motion))
     loud = _fit(loudness_01(audio, SAMPLE_RATE, GRID_HZ), len(grid))
     rms = _fit(_rms_env(audio), len(grid))
     out = {"clip": Path(video).stem, "duration_s": round(dur, 2), "text": al.text}
-    for name, curve in (("jaw", jaw), ("proxy", proxy), ("loudness_db", loud), ("loudness_rms", rms)):
+    for name, curve in (("jaw", jaw), ("opening", proxy), ("rig_gap", gap), ("loudness_db", loud),
+                        ("loudness_rms", rms)):
         r, lag = best_lag_r(real, curve)
         out[name] = {"r": round(r, 3), "lag_ms": round(lag * 1000)}
     out["_curves"] = (grid, real, jaw, proxy, loud, al)
@@ -132,7 +159,7 @@ def plot(results: list[dict], png: str) -> None:
         grid, real, jaw, proxy, loud, al = res["_curves"]
         z = lambda x: (x - np.nanmean(x)) / (np.nanstd(x) + 1e-9)  # noqa: E731
         ax.plot(grid, z(real), "k", lw=2, label="real mouth (face mesh)")
-        ax.plot(grid, z(proxy), "tab:red", label=f"teacher opening r={res['proxy']['r']}")
+        ax.plot(grid, z(proxy), "tab:red", label=f"teacher opening r={res['opening']['r']}")
         ax.plot(grid, z(jaw), "tab:orange", lw=0.8, label=f"teacher jawOpen r={res['jaw']['r']}")
         ax.plot(grid, z(loud), "tab:blue", lw=0.8, alpha=0.7, label=f"loudness r={res['loudness_db']['r']}")
         for p, s, e in zip(al.phones, al.starts, al.ends):

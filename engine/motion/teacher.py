@@ -150,7 +150,7 @@ def mouth_controls(phones, starts, ends, duration_s: float, style: ArticulationS
     out["round"] = out["round"] * style.round_scale
     out["pucker"] = out["pucker"] * style.round_scale
     out["spread"] = out["spread"] * style.spread_scale
-    out["close"] = np.clip(out["close"] * style.closure, 0, 1)
+    out["close"] = np.clip(out["close"], 0, 1)
     sig = _SMOOTH_S * INTERNAL_HZ
     for c in out:
         out[c] = _gauss(out[c], sig)
@@ -172,10 +172,11 @@ def controls_to_arkit(ctrl: dict[str, np.ndarray], style: ArticulationStyle) -> 
 
     w[:, INDEX["jawOpen"]] = jaw
     w[:, INDEX["mouthClose"]] = np.clip(close * jaw, 0, 1)
-    pair("mouthPress", 0.45 * close)
-    w[:, INDEX["mouthRollUpper"]] = np.clip(0.12 * close, 0, 1)
+    press = np.clip(ctrl["press"] * style.closure, 0, 1)
+    pair("mouthPress", press)
+    w[:, INDEX["mouthRollUpper"]] = np.clip(0.25 * press, 0, 1)
     lowerlip = np.clip(ctrl["lowerlip"], 0, 1)
-    w[:, INDEX["mouthRollLower"]] = np.clip(0.15 * close + 0.6 * lowerlip, 0, 1)
+    w[:, INDEX["mouthRollLower"]] = np.clip(0.3 * press + 0.6 * lowerlip, 0, 1)
     w[:, INDEX["mouthFunnel"]] = np.clip(ctrl["round"], 0, 1)
     w[:, INDEX["mouthPucker"]] = np.clip(ctrl["pucker"], 0, 1)
     spread = np.clip(ctrl["spread"], 0, 1)

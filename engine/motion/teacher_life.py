@@ -56,16 +56,36 @@ def prosody(audio: np.ndarray, sample_rate: int, hz: int = PROSODY_HZ):
     return loud_db, st, voiced
 
 
-def _ou(n: int, dt: float, tau: float, std: np.ndarray, rng) -> np.ndarray:
-    """Ornstein-Uhlenbeck noise (n, len(std)) with stationary std ``std`` (per row if 2-D)."""
+def _ou(n: int, dt: float, tau: float, std: np.ndarray, rng, smooth_s: float = 0.15) -> np.ndarray:
+    """Smooth Ornstein-Uhlenbeck noise (n, len(std)), stationary std ~``std`` (per row if 2-D).
+
+    The OU path is low-passed (gaussian, ``smooth_s``) so heads drift without frame jitter.
+    """
     a = math.exp(-dt / tau)
     std = np.broadcast_to(std, (n, np.shape(std)[-1]))
     x = np.zeros((n, std.shape[1]))
-    x[0] = rng.normal(0, 1, std.shape[1]) * std[0]
+    x[0] = rng.normal(0, 1, std.shape[1])
     noise = rng.normal(0, 1, x.shape) * math.sqrt(1 - a * a)
     for i in range(1, n):
-        x[i] = a * x[i - 1] + noise[i] * std[i]
-    return x
+        x[i] = a * x[i - 1] + noise[i]
+    sig = smooth_s / dt
+    if sig > 0 and n > 1:
+        r = int(3 * sig) + 1
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sig) ** 2)
+        k /= k.sum()
+        xp = np.pad(x, ((r, r), (0, 0)), mode="reflect" if n > r else "edge")
+        x = np.stack([np.convolve(xp[:, j], k, mode="valid") for j in range(x.shape[1])], 1)
+        x /= math.sqrt(_smoothed_var(a, k))
+    return x * std
+
+
+def _smoothed_var(a: float, k: np.ndarray) -> float:
+    """Variance of unit-variance AR(1) (coefficient ``a``) after filtering with kernel ``k``."""
+    lags = np.arange(len(k))
+    acf = a ** lags
+    full = np.convolve(k, k[::-1])
+    mid = len(k) - 1
+    return float(full[mid] + 2 * (full[mid + 1:] * acf[1:len(full) - mid]).sum())
 
 
 def _bump(n: int, fps: int, center_s: float, width_s: float) -> np.ndarray:

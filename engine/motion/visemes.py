@@ -9,7 +9,8 @@ Diphthongs have two targets (onset, offglide). docs/teacher.md prints this table
 Mouth controls (not all are ARKit shapes; the teacher maps them to ARKit weights):
 - ``jaw``: jawOpen
 - ``close``: lip seal, 0..1 (the teacher sets mouthClose = close * jawOpen so the lips meet
-  however far the jaw is open, plus mouthPress and a little lip roll)
+  however far the jaw is open)
+- ``press``: lips pressed together (mouthPress + a little lip roll), bilabials
 - ``round``: mouthFunnel (protruded, open rounding), ``pucker``: mouthPucker (tight rounding)
 - ``spread``: mouthStretch + a little mouthSmile
 - ``lowerlip``: lower lip tucked under the upper teeth (f, v): mouthRollLower + mouthUpperUp
@@ -18,7 +19,8 @@ Mouth controls (not all are ARKit shapes; the teacher maps them to ARKit weights
 """
 from __future__ import annotations
 
-CONTROLS: tuple[str, ...] = ("jaw", "close", "round", "pucker", "spread", "lowerlip", "teeth", "tongue")
+CONTROLS: tuple[str, ...] = ("jaw", "close", "press", "round", "pucker", "spread", "lowerlip", "teeth",
+                             "tongue")
 
 # Dominance a phone has on a control it does not name: vowels hold the lips neutral firmly,
 # consonants let their neighbours decide (that is what makes rounding spread across "str").
@@ -33,26 +35,32 @@ DIPHTHONGS = {"aw": ("aa", "uw"), "ay": ("aa", "iy"), "ey": ("eh", "iy"), "ow": 
 _T = dict[str, tuple[float, float]]
 VISEMES: dict[str, _T] = {
     # silence: relaxed, lips together or barely parted (rest posture is per speaker)
-    "sil": {"jaw": (0.02, 0.5), "close": (0.6, 0.5), "round": (0.0, 0.5), "pucker": (0.0, 0.5),
-            "spread": (0.0, 0.5), "teeth": (0.0, 0.5), "lowerlip": (0.0, 0.5), "tongue": (0.0, 0.5)},
+    "sil": {"jaw": (0.02, 0.5), "close": (0.6, 1.0), "press": (0.05, 1.0), "round": (0.0, 2.0),
+            "pucker": (0.0, 2.0), "spread": (0.0, 2.0), "teeth": (0.0, 2.0), "lowerlip": (0.0, 2.0),
+            "tongue": (0.0, 2.0)},
     # the breath in before speech after a pause: lips part, jaw drops a little (teacher-internal)
-    "inhale": {"jaw": (0.22, 0.7), "close": (0.0, 1.5), "round": (0.0, 0.5), "pucker": (0.0, 0.5),
-               "spread": (0.0, 0.5), "teeth": (0.08, 0.5), "lowerlip": (0.0, 0.5), "tongue": (0.0, 0.5)},
+    "inhale": {"jaw": (0.22, 0.7), "close": (0.0, 1.5), "press": (0.0, 1.5), "round": (0.0, 1.5),
+               "pucker": (0.0, 1.5), "spread": (0.0, 1.5), "teeth": (0.08, 1.0), "lowerlip": (0.0, 1.5),
+               "tongue": (0.0, 1.5)},
     # --- vowels (jaw height from vowel height, lips from rounding / spreading) ---
     "aa": {"jaw": (0.62, 1.0), "teeth": (0.15, 0.6)},
-    "ae": {"jaw": (0.52, 1.0), "spread": (0.30, 1.0), "teeth": (0.30, 1.0)},
+    "ae": {"jaw": (0.52, 1.0), "spread": (0.30, 1.0), "teeth": (0.30, 1.0), "round": (0.0, 1.5),
+           "pucker": (0.0, 1.5)},
     "ah": {"jaw": (0.42, 1.0), "teeth": (0.10, 0.6)},
     "ao": {"jaw": (0.50, 1.0), "round": (0.35, 1.2), "pucker": (0.10, 1.0)},
-    "eh": {"jaw": (0.36, 1.0), "spread": (0.22, 1.0), "teeth": (0.18, 0.8)},
+    "eh": {"jaw": (0.36, 1.0), "spread": (0.22, 1.0), "teeth": (0.18, 0.8), "round": (0.0, 1.5),
+           "pucker": (0.0, 1.5)},
     "er": {"jaw": (0.20, 1.0), "round": (0.35, 1.5), "pucker": (0.25, 1.5)},
-    "ih": {"jaw": (0.22, 1.0), "spread": (0.28, 1.0), "teeth": (0.15, 0.8)},
-    "iy": {"jaw": (0.14, 1.0), "spread": (0.42, 1.5), "teeth": (0.20, 1.0)},
+    "ih": {"jaw": (0.22, 1.0), "spread": (0.28, 1.0), "teeth": (0.15, 0.8), "round": (0.0, 1.5),
+           "pucker": (0.0, 1.5)},
+    "iy": {"jaw": (0.14, 1.0), "spread": (0.42, 1.5), "teeth": (0.20, 1.0), "round": (0.0, 2.0),
+           "pucker": (0.0, 2.0)},
     "uh": {"jaw": (0.22, 1.0), "round": (0.35, 1.5), "pucker": (0.30, 1.5)},
     "uw": {"jaw": (0.14, 1.0), "round": (0.40, 2.0), "pucker": (0.70, 2.0)},
     # --- consonants ---
-    "p": {"jaw": (0.03, 0.9), "close": (1.0, 8.0)},
-    "b": {"jaw": (0.03, 0.9), "close": (1.0, 8.0)},
-    "m": {"jaw": (0.03, 0.9), "close": (1.0, 8.0)},
+    "p": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
+    "b": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
+    "m": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
     "f": {"jaw": (0.07, 0.8), "lowerlip": (0.75, 6.0), "close": (0.0, 1.0)},
     "v": {"jaw": (0.07, 0.8), "lowerlip": (0.70, 6.0), "close": (0.0, 1.0)},
     "th": {"jaw": (0.12, 0.6), "tongue": (0.25, 4.0), "close": (0.0, 1.0)},
@@ -76,7 +84,7 @@ VISEMES: dict[str, _T] = {
     "ng": {"jaw": (0.14, 0.3), "close": (0.0, 0.6)},
     "hh": {"jaw": (0.25, 0.05)},
     # real lips nearly close and round on w and r
-    "w": {"jaw": (0.05, 0.8), "round": (0.40, 3.0), "pucker": (0.80, 3.0), "close": (0.35, 1.5)},
+    "w": {"jaw": (0.05, 0.8), "round": (0.40, 2.5), "pucker": (0.80, 2.5), "close": (0.35, 1.5)},
     "r": {"jaw": (0.10, 0.5), "round": (0.40, 2.0), "pucker": (0.40, 2.0), "close": (0.15, 1.0)},
     "y": {"jaw": (0.08, 0.6), "spread": (0.30, 1.0), "teeth": (0.15, 0.6)},
 }
@@ -85,9 +93,9 @@ for _d, (_a, _b) in DIPHTHONGS.items():
 
 # How far ahead of its centre (s) a phone starts to pull a control (anticipation) and how long
 # it lingers after (carry-over). Rounding and lip closure are anticipated well ahead.
-ANTICIPATION_S = {"jaw": 0.07, "close": 0.05, "round": 0.14, "pucker": 0.14, "spread": 0.09,
+ANTICIPATION_S = {"jaw": 0.07, "close": 0.05, "press": 0.05, "round": 0.14, "pucker": 0.14, "spread": 0.09,
                   "lowerlip": 0.05, "teeth": 0.06, "tongue": 0.04}
-CARRYOVER_S = {"jaw": 0.05, "close": 0.03, "round": 0.08, "pucker": 0.08, "spread": 0.06,
+CARRYOVER_S = {"jaw": 0.05, "close": 0.03, "press": 0.03, "round": 0.08, "pucker": 0.08, "spread": 0.06,
                "lowerlip": 0.03, "teeth": 0.04, "tongue": 0.03}
 
 
