@@ -86,6 +86,7 @@ class MotionConfig:
     torch_dtype: str = _f("float16", choices=("float16", "bfloat16", "float32"), doc="torch backend dtype on CUDA (CPU: float32)")
     tensorrt_precision: str = _f("fp16", choices=("fp16", "int8", "fp32"))
     engine_cache_dir: str = _f("~/.cache/facecast/tensorrt", doc="where built TensorRT engines are cached")
+    frames_per_call: int = _f(1, min=1, max=5, doc="new frames per model call (1: per frame, chunking-invariant)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from engine.runtime.base import BackendUnavailable, RunnerOptions, create_runner
 
 log = logging.getLogger(__name__)
 
-INPUT_NAMES = ("mel", "known", "mask", "noise", "cond")
+INPUT_NAMES = ("mel", "known", "mask", "noise", "noise_out", "cond")
 
 
 def model_stem(model_path: str | Path) -> Path:
@@ -53,10 +53,14 @@ class A2MRuntime:
         return self.runner.name
 
     def feeds(self, mel_norm, known_raw, mask, noise, cond) -> dict[str, np.ndarray]:
+        """``noise``: (W, 2*D): the sampler's start noise, then the final-draw noise."""
         m = np.asarray(mask, np.float32).reshape(-1, 1)
         known = (np.asarray(known_raw, np.float32) - self.mean) / self.std * m
+        d = self.spec.motion_dim
+        noise = np.asarray(noise, np.float32)
         return {"mel": mel_norm[None].astype(np.float32), "known": known[None], "mask": m[None],
-                "noise": noise[None].astype(np.float32), "cond": cond[None].astype(np.float32)}
+                "noise": noise[None, :, :d], "noise_out": noise[None, :, d:],
+                "cond": cond[None].astype(np.float32)}
 
     def generate(self, mel_norm: np.ndarray, known_raw: np.ndarray, mask: np.ndarray,
                  noise: np.ndarray, cond: np.ndarray) -> np.ndarray:
@@ -78,6 +82,7 @@ def example_feeds(meta: ModelMeta) -> dict[str, np.ndarray]:
     return {"mel": rng.standard_normal((1, s.mel_window(W), s.n_mels)).astype(np.float32),
             "known": np.zeros((1, W, D), np.float32), "mask": np.zeros((1, W, 1), np.float32),
             "noise": rng.standard_normal((1, W, D)).astype(np.float32),
+            "noise_out": rng.standard_normal((1, W, D)).astype(np.float32),
             "cond": control_vector("speaking", "neutral", 0.0, 1.0, 17.0)[None]}
 
 

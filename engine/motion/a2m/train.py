@@ -148,14 +148,18 @@ def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W):
     eps = torch.randn_like(x0)
     x_t = a[:, None, None] * x0 + s[:, None, None] * eps
     known = x0 + 0.05 * torch.randn_like(x0)          # run-time past frames are the model's own
-    pred = model.denoiser(x_t, t, audio, known, mask, cond)
-    w = (1 - mask) * valid * dim_w[None, None, :]
-    return (w * (pred - x0) ** 2).sum() / w.sum().clamp_min(1.0)
+    mean, logvar = model.denoiser(x_t, t, audio, known, mask, cond)
+    w = (1 - mask) * valid
+    wd = w * dim_w[None, None, :]
+    mse = (wd * (mean - x0) ** 2).sum() / wd.sum().clamp_min(1.0)
+    # posterior variance: Gaussian NLL around the (stop-gradient) mean
+    nll = (w * (logvar + (x0 - mean.detach()) ** 2 * torch.exp(-logvar))).sum() / (w.sum() * x0.shape[2]).clamp_min(1.0)
+    return mse + 0.1 * nll
 
 
 def _known_probs(W: int) -> np.ndarray:
-    p = np.full(W, 0.35 / max(1, W - 3))
-    p[0], p[W - 1], p[W // 2 - 1] = 0.1, 0.35, 0.2
+    p = np.full(W, 0.3 / max(1, W - 3))
+    p[0], p[W - 1], p[W // 2 - 1] = 0.1, 0.5, 0.1
     return p / p.sum()
 
 
@@ -176,7 +180,8 @@ def _val_mae(model, spec, batch, mean_t, std_t, steps: int = 2) -> float:
     noise = torch.randn(x0.shape, generator=gen)
     with torch.no_grad():
         audio = model.encoder(mel)[:, :nw * W].reshape(B * nw, W, -1)
-        out = model.sample_from_audio(audio, x0, mask, noise, cond.repeat_interleave(nw, 0), steps)
+        out = model.sample_from_audio(audio, x0, mask, noise, torch.zeros_like(noise),
+                                      cond.repeat_interleave(nw, 0), steps)
     raw_pred = out * std_t + mean_t
     raw_true = x0 * std_t + mean_t
     idx = [INDEX[n] for n in EVAL_DIMS]

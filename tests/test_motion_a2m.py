@@ -1,0 +1,135 @@
+"""The learned audio-to-motion path end to end on a tiny synthetic corpus:
+train -> checkpoint -> ONNX (+INT8) export -> streaming generator via the factory."""
+import argparse
+import logging
+
+import numpy as np
+import pytest
+
+from engine.config import load_config, replace
+from engine.motion.a2m import export as export_cmd
+from engine.motion.a2m import train as train_cmd
+from engine.motion.a2m.checkpoint import load_checkpoint
+from engine.motion.a2m.stream import StreamingA2M
+from engine.motion.a2m.synthetic import synth_utterance, write_corpus
+from engine.motion.baseline import BaselineGenerator
+from engine.motion.generators import create_generator
+from engine.motion.source import MotionControls, SpeechMotionGenerator
+from engine.motion.space import VECTOR_DIM
+
+
+def parse(module, argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", default=None)
+    module.add_arguments(p)
+    return p.parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny corpus, 40 training steps, fp32 + INT8 exports (2 steps) and a 1-step export."""
+    root = tmp_path_factory.mktemp("a2m")
+    corpus = write_corpus(root / "corpus")
+    ckpt = root / "model" / "audio2motion.pt"
+    args = parse(train_cmd, ["--corpus", str(corpus), "--out", str(ckpt), "--steps", "40", "--batch", "4",
+                             "--quiet-clips", "2", "--eval-every", "20", "--no-progress"])
+    info = train_cmd.train(args)
+    assert export_cmd.run(parse(export_cmd, ["--checkpoint", str(ckpt), "--extra-steps", "1", "--int8",
+                                             "--corpus", str(corpus), "--calib-utterances", "2"])) == 0
+    return {"corpus": corpus, "ckpt": ckpt, "onnx": ckpt.with_suffix(".onnx"), "info": info}
+
+
+def model_cfg(trained, **motion):
+    return replace(load_config(), motion={"source": "model", "model_path": str(trained["onnx"]),
+                                          "backends": ["onnxruntime"], **motion})
+
+
+def run(gen, audio, chunk):
+    out = [gen.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+    out.append(gen.flush())
+    return np.concatenate(out)
+
+
+def test_training_writes_a_loadable_checkpoint(trained):
+    model, meta = load_checkpoint(trained["ckpt"])
+    hist = trained["info"]["history"]
+    assert len(hist) == 2 and all(np.isfinite(h["loss"]) for h in hist)
+    assert meta.lookahead_samples == 960 and meta.diffusion_steps == 2
+    assert "facecast train audio2motion" in meta.train["command"]
+    for suffix in (".onnx", ".int8.onnx", ".k1.onnx", ".k1.int8.onnx"):
+        assert trained["ckpt"].with_name("audio2motion" + suffix).exists()
+
+
+def test_factory_builds_the_streaming_model(trained):
+    for prec in ("fp32", "int8"):
+        g = create_generator(model_cfg(trained, onnx_precision=prec))
+        assert isinstance(g, StreamingA2M) and isinstance(g, SpeechMotionGenerator)
+        assert g.runtime.name == f"onnxruntime:{prec}"
+        assert g.lookahead_samples == 960
+    g = create_generator(model_cfg(trained, backends=["torch"]))
+    assert g.runtime.name == "torch:cpu:float32"
+    g = create_generator(model_cfg(trained, diffusion_steps=1))
+    assert g.runtime.steps == 1
+
+
+def test_streaming_contract_and_chunking_invariance(trained):
+    audio, _ = synth_utterance(2.0, np.random.default_rng(5))
+    g = create_generator(model_cfg(trained, onnx_precision="fp32"))
+    assert len(g.push(audio[: 640 + 960 - 1])) == 0
+    assert len(g.push(audio[640 + 960 - 1: 640 + 960])) == 1
+    g.reset(0)
+    a = run(g, audio, 160)
+    g.reset(0)
+    b = run(g, audio, 7001)
+    assert a.shape == (-(-len(audio) // 640), VECTOR_DIM) and np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert a[:, :52].min() >= 0.0 and a[:, :52].max() <= 1.0
+
+
+def test_seeds_determinism_and_diversity(trained):
+    audio, _ = synth_utterance(2.0, np.random.default_rng(6))
+    g = create_generator(model_cfg(trained, onnx_precision="fp32"))
+    g.reset(1)
+    a = run(g, audio, 640)
+    g.reset(1)
+    b = run(g, audio, 640)
+    g.reset(2)
+    c = run(g, audio, 640)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a[:, 52:55] - c[:, 52:55]).mean() > 1e-5
+
+
+def test_controls_and_bad_input(trained):
+    g = create_generator(model_cfg(trained))
+    g.set_controls(MotionControls(state="listening", emotion="happy", emotion_intensity=0.5))
+    assert g.push(np.zeros(3200, np.float32)).shape == ((3200 - 960) // 640, VECTOR_DIM)
+    with pytest.raises(ValueError):
+        g.set_controls(MotionControls(state="sleeping"))
+    with pytest.raises(ValueError):
+        g.push(np.array([0.0, np.nan], np.float32))
+    with pytest.raises(ValueError):
+        g.push(np.zeros(100, np.int16))
+
+
+def test_int8_export_stays_close_to_fp32(trained):
+    audio, _ = synth_utterance(2.0, np.random.default_rng(7))
+    f = run(create_generator(model_cfg(trained, onnx_precision="fp32")), audio, 640)
+    q = run(create_generator(model_cfg(trained, onnx_precision="int8")), audio, 640)
+    assert np.abs(f - q)[:, :52].mean() < 0.05
+
+
+def test_corrupt_model_files_fall_back_to_baseline(trained, tmp_path, caplog):
+    bad = tmp_path / "audio2motion.onnx"
+    bad.write_bytes(b"garbage" * 10)
+    (tmp_path / "audio2motion.pt").write_bytes(b"not a checkpoint")
+    with caplog.at_level(logging.WARNING):
+        g = create_generator(replace(load_config(), motion={"source": "model", "model_path": str(bad),
+                                                            "backends": ["onnxruntime", "torch"]}))
+    assert isinstance(g, BaselineGenerator)
+    assert "corrupt" in caplog.text and "audio2motion.pt" in caplog.text
+
+
+def test_train_and_export_report_bad_input(tmp_path, capsys):
+    assert train_cmd.run(parse(train_cmd, ["--corpus", str(tmp_path / "none")])) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert export_cmd.run(parse(export_cmd, ["--checkpoint", str(tmp_path / "x.pt")])) == 2
