@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology
+from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology, lip_bodies
 from engine.motion.space import ARKIT_NAMES, INDEX
 
 # Amplitudes (face units / radians). Tuned by eye on contact sheets.
-JAW_OPEN_ANGLE = 0.30        # rad about the jaw hinge
+JAW_OPEN_ANGLE = 0.26        # rad about the jaw hinge
 JAW_HINGE_YZ = (0.30, -1.45)  # hinge below/behind the eye line (y, z)
+JAW_CORNER = 0.3             # share of the jaw motion the mouth corners take
+LID_REACH_UP, LID_REACH_DOWN = 0.16, 0.10  # how far the lid skin follows the lid margin
 GAZE_X, GAZE_Y = 0.11, 0.07   # iris travel for eyeLook* at weight 1
 BROW_RAISE = 0.13
 SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
@@ -38,10 +40,11 @@ class BlendshapeBuilder:
         self.deltas = np.zeros((52, len(neutral), 3), np.float64)
         self.irises = np.array(RIGHT_IRIS + LEFT_IRIS)
         t = topo
-        self.upper_lip = np.array(sorted(set(t.lips_outer.upper[1:-1]) | set(t.lips_inner.upper[1:-1])))
-        self.lower_lip = np.array(sorted(set(t.lips_outer.lower[1:-1]) | set(t.lips_inner.lower[1:-1])))
-        self.corners = {"R": [t.lips_outer.upper[0], t.lips_inner.upper[0]],
-                        "L": [t.lips_outer.upper[-1], t.lips_inner.upper[-1]]}
+        upper, lower, corner_cols = lip_bodies()
+        self.upper_lip, self.lower_lip = np.array(upper), np.array(lower)
+        mid_x = self.p[[13, 14], 0].mean()
+        self.corners = {"R": [i for i in corner_cols if self.p[i, 0] < mid_x],
+                        "L": [i for i in corner_cols if self.p[i, 0] >= mid_x]}
         self.lips = np.concatenate([self.upper_lip, self.lower_lip, self.corners["R"], self.corners["L"]])
         self.mouth_c = self.p[[t.lips_inner.upper[5], t.lips_inner.lower[5]]].mean(0)
         self.mouth_half_w = 0.5 * abs(self.p[t.lips_outer.upper[-1], 0] - self.p[t.lips_outer.upper[0], 0])
@@ -70,11 +73,32 @@ class BlendshapeBuilder:
         out[self.irises] = 0 if exclude is None or not np.isin(self.irises, src).any() else out[self.irises]
         return out
 
+    def close_gap(self, frac: float = 1.0, side: np.ndarray | None = None) -> np.ndarray:
+        """Bring the lips together where the neutral photo has them apart (whole lip bodies
+        move, so the lips do not fold)."""
+        t, p = self.t, self.p
+        up_in, lo_in = list(t.lips_inner.upper), list(t.lips_inner.lower)
+        gx = (p[up_in, 0] + p[lo_in, 0]) / 2
+        gap = np.maximum(p[lo_in, 1] - p[up_in, 1], 0)
+        order = np.argsort(gx)
+        g = np.interp(self.x, gx[order], gap[order]) * frac
+        if side is not None:
+            g = g * side
+        d = np.zeros_like(p)
+        d[self.upper_lip, 1] = 0.5 * g[self.upper_lip]
+        d[self.lower_lip, 1] = -0.5 * g[self.lower_lip]
+        return d
+
     def jaw_weight(self) -> np.ndarray:
-        w = smoothstep(self.y, self.mouth_c[1] - 0.02, self.mouth_c[1] + 0.30)
-        w[self.upper_lip] = 0.0
-        w[self.lower_lip] = 1.0
-        w[self.corners["R"] + self.corners["L"]] = 0.45
+        w = smoothstep(self.y, self.mouth_c[1] - 0.10, self.mouth_c[1] + 0.30)
+        # the lower lip follows the jaw fully in the middle, less toward the corners, and
+        # the upper lip a little near the corners: the opening is a rounded lens and the
+        # corners stretch instead of tearing or folding
+        u = np.clip((self.x - self.mouth_c[0]) / self.mouth_half_w, -1, 1)
+        w[self.upper_lip] = JAW_CORNER * u[self.upper_lip] ** 4
+        w[self.lower_lip] = np.maximum(w[self.lower_lip],
+                                       JAW_CORNER + (1 - JAW_CORNER) * (1 - u[self.lower_lip] ** 2))
+        w[self.corners["R"] + self.corners["L"]] = JAW_CORNER
         w[self.irises] = 0.0
         return w
 
@@ -102,19 +126,25 @@ class BlendshapeBuilder:
 
     def lid_field(self, side: str, up_dy: np.ndarray, lo_dy: np.ndarray,
                   skin: float = 0.6) -> np.ndarray:
-        """Move the upper/lower lid contours by dy; the lid skin follows (above / below)."""
+        """Move the upper/lower lid contours by dy; the lid skin above (below) follows
+        column by column, fading with the distance from the lid margin."""
         up, lo, _ = self.eye_gap(side)
-        src = np.concatenate([up, lo])
-        disp = np.zeros((len(src), 3))
-        disp[:, 1] = np.concatenate([up_dy, lo_dy])
         eye = self.eyes[side]
-        cy = self.p[list(eye.loop), 1].mean()
         out = np.zeros_like(self.p)
-        for part, rows, sign in ((up, slice(0, len(up)), -1), (lo, slice(len(up), None), 1)):
-            near = (np.sign(self.y - cy) == sign) & (np.abs(self.x - self.p[list(eye.loop), 0].mean()) < 0.45)
-            f = self.spread(part, disp[rows], 0.09, where=near * skin)
-            out += f
-        out[src, 1] = disp[:, 1]
+        corners = [eye.upper[0], eye.upper[-1]]
+        for contour, dy, sign, reach in ((up, up_dy, -1.0, LID_REACH_UP), (lo, lo_dy, 1.0, LID_REACH_DOWN)):
+            cx = np.concatenate([self.p[corners[:1], 0], self.p[contour, 0], self.p[corners[1:], 0]])
+            cy = np.concatenate([self.p[corners[:1], 1], self.p[contour, 1], self.p[corners[1:], 1]])
+            cd = np.concatenate([[0.0], dy, [0.0]])
+            order = np.argsort(cx)
+            cx, cy, cd = cx[order], cy[order], cd[order]
+            x = self.x
+            inside = (x > cx[0]) & (x < cx[-1])
+            margin_y = np.interp(x, cx, cy)
+            dist = (self.y - margin_y) * sign          # > 0 on this lid's side
+            fade = skin * gauss(np.maximum(dist, 0), reach) * (dist > 0) * inside
+            out[:, 1] += np.interp(x, cx, cd) * fade
+            out[contour, 1] = dy
         out[self.irises] = 0
         return out
 
@@ -129,7 +159,7 @@ class BlendshapeBuilder:
     def eye_shapes(self) -> None:
         for s in ("L", "R"):
             up, lo, gap = self.eye_gap(s)
-            self.add(f"eyeBlink{self._n(s)}", self.lid_field(s, 0.78 * gap, -0.22 * gap, skin=0.7))
+            self.add(f"eyeBlink{self._n(s)}", self.lid_field(s, 0.78 * gap, -0.22 * gap, skin=0.92))
             self.add(f"eyeSquint{self._n(s)}", self.lid_field(s, 0.12 * gap, -0.30 * gap, skin=0.8))
             self.add(f"eyeWide{self._n(s)}", self.lid_field(s, -0.30 * gap, 0.06 * gap, skin=0.8))
             iris = self.iris[s]
@@ -154,7 +184,8 @@ class BlendshapeBuilder:
 
     def mouth_shapes(self) -> None:
         p, t = self.p, self.t
-        lip_region = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.12)[:, 0]
+        below_nose = smoothstep(self.y, self.p[2, 1], self.p[2, 1] + 0.12)
+        lip_region = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.09)[:, 0] * below_nose
         u = np.clip((self.x - self.mouth_c[0]) / self.mouth_half_w, -1.2, 1.2)
         round_ = np.clip(1 - u ** 2, 0, 1)
         up_in, lo_in = np.array(t.lips_inner.upper[1:-1]), np.array(t.lips_inner.lower[1:-1])
@@ -162,10 +193,9 @@ class BlendshapeBuilder:
         gap0 = p[lo_in, 1] - p[up_in, 1]   # neutral opening (photos with parted lips)
 
         # mouthClose: lower lip back up against the upper one (undo the jaw on the lips)
-        close = -self.jaw_rotation(JAW_OPEN_ANGLE)
-        close *= self.spread(self.lower_lip, np.ones((len(self.lower_lip), 3)), 0.08)[:, :1]
-        close[up_in, 1] += 0.5 * gap0
-        close[lo_in, 1] -= 0.5 * gap0
+        lower_body = np.zeros(len(p))
+        lower_body[self.lower_lip] = 1.0
+        close = -self.jaw_rotation(JAW_OPEN_ANGLE) * lower_body[:, None] + self.close_gap()
         self.add("mouthClose", close)
 
         def pursed(squeeze, fwd, open_up, open_lo, flare):
@@ -179,9 +209,7 @@ class BlendshapeBuilder:
             d[self.irises] = 0
             return d
         self.add("mouthFunnel", pursed(0.26, 0.12, 0.05, 0.07, 0.03))
-        pucker = pursed(0.40, 0.18, 0.0, 0.0, 0.015)
-        pucker[up_in, 1] += 0.5 * gap0
-        pucker[lo_in, 1] -= 0.5 * gap0
+        pucker = pursed(0.30, 0.16, 0.0, 0.0, 0.02) + self.close_gap()
         self.add("mouthPucker", pucker)
 
         mouth_area = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.22)
@@ -205,8 +233,7 @@ class BlendshapeBuilder:
             press = np.zeros_like(p)
             press[up_out, 1] += 0.025 * self.side[s][up_out]
             press[lo_out, 1] -= 0.025 * self.side[s][lo_out]
-            press[up_in, 1] += 0.5 * gap0 * self.side[s][up_in]
-            press[lo_in, 1] -= 0.5 * gap0 * self.side[s][lo_in]
+            press += self.close_gap(side=self.side[s])
             self.add(f"mouthPress{n}", press)
             lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1)
             self.add(f"mouthLowerDown{n}", lower * self.side[s][:, None])

@@ -11,8 +11,8 @@ import time
 import warnings
 from pathlib import Path
 
-from engine.avatar.asset import AvatarError, save_avatar
-from engine.config import ConfigError, load_config, replace
+from engine.avatar.asset import save_avatar
+from engine.config import load_config, replace
 
 ASTRONAUT = "skimage:astronaut"
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         path = save_avatar(avatar, args.output)
-    except (AvatarError, ConfigError) as e:
+    except (ValueError, RuntimeError) as e:  # AvatarError, ConfigError, bad geometry
         print(f"facecast avatar create: error: {e}", file=sys.stderr)
         return 2
     for note in avatar.notes:

@@ -76,7 +76,7 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
         raise AvatarError(f"the face is too small ({iod:.0f} px between the eyes, "
                           f"need {cfg.min_face_pixels:.0f}); use a closer portrait")
     neutral = to_face_space(landmarks, origin, iod, roll, z0)
-    topo = face_topology(landmarks)
+    topo = face_topology(neutral)   # contours split in the de-rolled face frame
     deltas = build_blendshapes(neutral, topo)
     c, s = np.cos(roll), np.sin(roll)
     rot = np.array([[c, -s], [s, c]], np.float32)

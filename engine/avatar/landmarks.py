@@ -127,13 +127,21 @@ class Contour:
     lower: tuple[int, ...]
 
 
-def split_contour(loop: list[int], pts: np.ndarray) -> Contour:
-    xs = pts[loop, 0]
-    i0, i1 = int(np.argmin(xs)), int(np.argmax(xs))
+# mediapipe's corner landmarks: (image-left corner, image-right corner) of each contour
+CORNERS = {"right_eye": (33, 133), "left_eye": (362, 263), "lips_outer": (61, 291), "lips_inner": (78, 308)}
+# a landmark on the upper half of each contour (mid upper lid / lip)
+UPPER_MARK = {"right_eye": 159, "left_eye": 386, "lips_outer": 0, "lips_inner": 13}
+
+
+def split_contour(loop: list[int], name: str) -> Contour:
+    """Split a closed loop at its two corner landmarks into upper and lower halves
+    (by topology, so a closed mouth or eye splits the same way as an open one)."""
+    corners = CORNERS[name]
     n = len(loop)
+    i0, i1 = loop.index(corners[0]), loop.index(corners[1])
     a = [loop[(i0 + k) % n] for k in range((i1 - i0) % n + 1)]
     b = [loop[(i0 - k) % n] for k in range((i0 - i1) % n + 1)]
-    if pts[a[1:-1], 1].mean() > pts[b[1:-1], 1].mean():
+    if UPPER_MARK[name] not in a:
         a, b = b, a
     return Contour(tuple(loop), tuple(a), tuple(b))
 
@@ -150,18 +158,18 @@ class FaceTopology:
 
 
 def face_topology(pts: np.ndarray) -> FaceTopology:
-    """Ordered contours for a neutral landmark set ``pts`` (478, >=2) in image pixels."""
+    """Ordered contours for a neutral landmark set ``pts`` (478, >=2), y pointing down."""
     c = _connections()
-    eyes = []
-    for edges in (c.FACEMESH_RIGHT_EYE, c.FACEMESH_LEFT_EYE):
-        eyes.append(split_contour(_loops(edges)[0], pts))
-    lip_loops = sorted(_loops(c.FACEMESH_LIPS), key=lambda l: -np.ptp(pts[l, 1]))
-    outer, inner = (split_contour(l, pts) for l in lip_loops[:2])
+    right_eye = split_contour(_loops(c.FACEMESH_RIGHT_EYE)[0], "right_eye")
+    left_eye = split_contour(_loops(c.FACEMESH_LEFT_EYE)[0], "left_eye")
+    loops = _loops(c.FACEMESH_LIPS)
+    outer = next(l for l in loops if CORNERS["lips_outer"][0] in l)
+    inner = next(l for l in loops if CORNERS["lips_inner"][0] in l)
     oval = _loops(c.FACEMESH_FACE_OVAL)[0]
     brows = [_chain(e) for e in (c.FACEMESH_RIGHT_EYEBROW, c.FACEMESH_LEFT_EYEBROW)]
-    right_eye, left_eye = sorted(eyes, key=lambda e: pts[list(e.loop), 0].mean())
     rb, lb = sorted(brows, key=lambda b: pts[b, 0].mean())
-    return FaceTopology(right_eye, left_eye, outer, inner, tuple(oval), tuple(rb), tuple(lb))
+    return FaceTopology(right_eye, left_eye, split_contour(outer, "lips_outer"),
+                        split_contour(inner, "lips_inner"), tuple(oval), tuple(rb), tuple(lb))
 
 
 @functools.lru_cache(maxsize=1)
@@ -194,3 +202,69 @@ def face_triangles() -> np.ndarray:
     keep = [t for t in tris
             if not all(count[e] > 2 for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2])))]
     return np.array(keep, np.int32)
+
+
+@functools.lru_cache(maxsize=1)
+def lip_bodies() -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(upper lip, lower lip, corner column) landmark indices, from the mesh topology.
+
+    The lips are the mesh vertices between the inner and outer lip contours (a flood fill
+    from the inner contour that stops at the outer one); each is upper or lower by its
+    hop distance to the inner upper / lower contour; equal distances are the corners.
+    """
+    c = _connections()
+    adj = collections.defaultdict(set)
+    for a, b in c.FACEMESH_TESSELATION:
+        adj[a].add(b)
+        adj[b].add(a)
+    loops = _loops(c.FACEMESH_LIPS)
+    outer = set(next(l for l in loops if CORNERS["lips_outer"][0] in l))
+    inner = next(l for l in loops if CORNERS["lips_inner"][0] in l)
+    region, todo = set(inner), list(inner)
+    while todo:
+        v = todo.pop()
+        if v in outer:
+            continue
+        for n in adj[v]:
+            if n not in region:
+                region.add(n)
+                todo.append(n)
+    # the corner columns (shortest paths inner corner -> outer corner) cut the lip ring in two
+    cut = set()
+    for a, b in ((CORNERS["lips_inner"][0], CORNERS["lips_outer"][0]),
+                 (CORNERS["lips_inner"][1], CORNERS["lips_outer"][1])):
+        cut.update(_shortest_path(adj, region, a, b))
+    parts, seen = [], set(cut)
+    for v in sorted(region - cut):
+        if v in seen:
+            continue
+        comp, todo = {v}, [v]
+        seen.add(v)
+        while todo:
+            x = todo.pop()
+            for w in adj[x]:
+                if w in region and w not in seen:
+                    seen.add(w)
+                    comp.add(w)
+                    todo.append(w)
+        parts.append(comp)
+    upper = next(p for p in parts if 13 in p)   # 13: upper inner lip centre
+    lower = next(p for p in parts if 14 in p)   # 14: lower inner lip centre
+    return tuple(sorted(upper)), tuple(sorted(lower)), tuple(sorted(cut))
+
+
+def _shortest_path(adj, allowed: set, a: int, b: int) -> list[int]:
+    prev, frontier = {a: None}, [a]
+    while frontier and b not in prev:
+        nxt = []
+        for v in frontier:
+            for w in sorted(adj[v]):
+                if w in allowed and w not in prev:
+                    prev[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    path, v = [], b
+    while v is not None:
+        path.append(v)
+        v = prev[v]
+    return path

@@ -34,6 +34,9 @@ IRIS_RIM = 1.18              # iris disk radius relative to the iris landmark ra
 IRIS_SEGMENTS = 20
 UPPER_TEETH, LOWER_TEETH = 0.10, 0.065   # visible teeth heights for closed-lip photos
 OPEN_LIPS_GAP = 0.05         # neutral lip gap above which the photo's own teeth are used
+MAX_PHOTO_TEETH = 0.18       # at most this much of the photo's opening hangs from the upper lip
+LOWER_TEETH_SHADE = 0.88
+SYNTH_TOOTH = np.array([205, 198, 182], np.float32)  # enamel at a typical face brightness     # lower teeth sit in the upper lip's shadow
 GUTTER = 96                  # atlas pixels of replicated photo border before the extras
 
 
@@ -212,26 +215,42 @@ def _mouth(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
     tris = [_strip_triangles(r0, r1), _strip_triangles(r1, r2)]
 
     # teeth: lower strip on the jaw (lower lip), upper strip under the upper lip
-    if open_photo:
-        h_up, h_lo = 0.55 * gap0, 0.45 * gap0
-    else:
-        h_up, h_lo = UPPER_TEETH * round_, LOWER_TEETH * round_
-    tooth = np.array([226, 218, 200], np.float32) * brightness
+    # lips apart in the photo: the upper strip is the photo's own opening (upper teeth),
+    # so the neutral render is the photo; the lower teeth are synthesized in its colours
+    h_up = np.minimum(gap0, MAX_PHOTO_TEETH) if open_photo else UPPER_TEETH * round_
+    h_lo = LOWER_TEETH * round_
+    tooth = _teeth_colour(image, landmarks, topo) if open_photo else None
+    if tooth is None:   # enamel lit like the face: a neutral white tinted by the skin
+        tint = np.sqrt(skin / max(float(skin.mean()), 1.0))
+        tooth = np.clip(SYNTH_TOOTH * tint * brightness, 0, 255).astype(np.float32)
     gum = np.asarray(lip_rgb, np.float32) * 0.8
     for anchors, sign, hgt, upper in ((lo, -1.0, h_lo, False), (up, 1.0, h_up, True)):
         ga, gw, go = row(anchors, -sign * 0.02, -0.05)
         ta, tw_, to = row(anchors, 0.0, -0.05)
         to[:, 1] = sign * hgt
-        if open_photo:
+        if open_photo and upper:
             g_uv, t_uv = photo_uv(anchors, go), photo_uv(anchors, to)
         else:
             size = (22, 96) if upper else (16, 96)
-            origin = packer.place(textures.teeth_strip(size, tooth, upper, gum))
+            shade = 1.0 if upper else LOWER_TEETH_SHADE
+            origin = packer.place(textures.teeth_strip(size, tooth * shade, upper, gum))
             g_uv, t_uv = tex_uv(origin, size, 0.0), tex_uv(origin, size, 1.0)
         g = mb.add(ga, gw, go, 1.0, g_uv)
         t = mb.add(ta, tw_, to, 1.0, t_uv)
         tris.append(_strip_triangles(g, t))
     return np.concatenate(tris)
+
+
+def _teeth_colour(image, landmarks, topo) -> np.ndarray | None:
+    """Mean of the brightest pixels inside the photo's lip opening (its visible teeth)."""
+    inner = landmarks[list(topo.lips_inner.loop), :2]
+    mask = textures.polygon_mask(image.shape[:2], inner)
+    pix = image[mask].astype(np.float32)
+    if len(pix) < 20:
+        return None
+    lum = pix.mean(1)
+    top = pix[lum >= np.percentile(lum, 88)]
+    return top.mean(0) if top.mean() > 90 else None
 
 
 def _eyes(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:

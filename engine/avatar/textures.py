@@ -76,13 +76,14 @@ def teeth_strip(size: tuple[int, int], tooth_rgb: np.ndarray, upper: bool,
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     u, v = xx / (w - 1) * 2 - 1, yy / (h - 1)
     # incisor widths shrink toward the corners: tooth index from a warped coordinate
-    widths = np.array([0.16, 0.13, 0.11, 0.10, 0.09, 0.09]) if upper else np.full(6, 0.105)
+    widths = (np.array([0.27, 0.21, 0.2, 0.17, 0.15, 0.15]) if upper
+              else np.array([0.17, 0.17, 0.19, 0.2, 0.2, 0.2]))
     edges = np.concatenate([[0], np.cumsum(widths)])
     a = np.abs(u)
     k = np.clip(np.searchsorted(edges, a) - 1, 0, len(widths) - 1)
     local = (a - edges[k]) / widths[k]
-    gap = np.clip(1 - np.abs(local - 0.5) * 2, 0, 1) ** 0.25   # dark seams between teeth
-    side_shade = 1 - 0.65 * a ** 1.6                           # corners sink into shadow
+    gap = 0.72 + 0.28 * np.clip(1 - np.abs(local - 0.5) * 2, 0, 1) ** 0.2   # soft seams between teeth
+    side_shade = 1 - 0.55 * a ** 2                             # corners sink into shadow
     tip = 1 - 0.25 * v ** 3                                    # translucent tips
     img = np.asarray(tooth_rgb, np.float32) * (gap * side_shade * tip)[..., None]
     gum = np.clip(1 - v / 0.18, 0, 1)[..., None]
