@@ -165,15 +165,26 @@ def float_to_pcm16(samples: np.ndarray) -> bytes:
 def load_wav_pcm16(path: str | Path) -> tuple[bytes, int]:
     """A wav file as (s16le mono bytes, rate); stereo is mixed down and rates the server
     does not take are resampled to 16 kHz (linear interpolation)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
     try:
         import soundfile  # reads float / 24-bit wavs, flac, ogg as well
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except ImportError:
-        with wave.open(str(path), "rb") as w:
-            if w.getsampwidth() != 2:
-                raise ValueError(f"{path}: only 16-bit PCM wavs can be read without the soundfile package")
-            rate, ch = w.getframerate(), w.getnchannels()
-            audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, ch) / 32768.0
+        soundfile = None
+    if soundfile is not None:
+        try:
+            audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        except (RuntimeError, TypeError) as e:  # soundfile.LibsndfileError and friends
+            raise ValueError(f"{path}: cannot read this audio file ({e})") from None
+    else:
+        try:
+            with wave.open(str(path), "rb") as w:
+                if w.getsampwidth() != 2:
+                    raise ValueError(f"{path}: only 16-bit PCM wavs can be read without the soundfile package")
+                rate, ch = w.getframerate(), w.getnchannels()
+                audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, ch) / 32768.0
+        except (wave.Error, EOFError) as e:
+            raise ValueError(f"{path}: cannot read this wav file ({e})") from None
     mono = audio.mean(axis=1).astype(np.float32)
     if rate not in SUPPORTED_RATES:
         n = int(round(len(mono) * 16000 / rate))
