@@ -35,7 +35,7 @@ class BaselineParams:
     gate_soft_db: float = 8.0        # soft knee above the gate
     dynamic_range_db: float = 30.0   # activity spans [peak - range, peak]
     peak_decay_db_per_s: float = 4.0
-    jaw_closed: float = 0.08         # jawOpen of a close vowel at full activity
+    jaw_closed: float = 0.12         # jawOpen of a close vowel at full activity
     jaw_open: float = 0.55           # jawOpen of an open vowel at full activity
     f1_close_hz: float = 350.0
     f1_open_hz: float = 750.0
@@ -44,7 +44,7 @@ class BaselineParams:
     funnel_gain: float = 0.45
     pucker_gain: float = 0.55
     stretch_gain: float = 0.3
-    closure_gain: float = 0.5
+    closure_gain: float = 0.1        # (tuned on train-split teacher curves, like the other gains)
     closure_context_ms: float = 150.0
     yaw_sigma_rad: float = 0.05
     pitch_sigma_rad: float = 0.025
