@@ -160,8 +160,9 @@ def _support(mb, neutral, topo, to_image, shape) -> np.ndarray:
     for s in RING_SCALES[1:]:
         q = np.empty((m, 3), np.float32)
         q[:, :2] = c + s * (p[:, :2] - c)
-        q[:, 2] = p[:, 2] - 0.6 * (s - 1)
+        q[:, 2] = p[:, 2]   # at the depth of the face edge: hair and ears turn with it
         alpha = np.exp(-((s - 1) / EXPR_FALLOFF) ** 2)
+        alpha = alpha if alpha > 1e-3 else 0.0   # outer rings: static, skipped by the renderer
         weights = np.tile(nbr_w * alpha, (m, 1))
         offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
         t = np.clip((s - 1) / (extent - 1), 0, 1)
