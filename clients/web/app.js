@@ -221,9 +221,11 @@ async function updateStats() {
   const rttMs = pair && pair.currentRoundTripTime ? pair.currentRoundTripTime * 1000 : 0;
   const jbMs = video.jitterBufferEmittedCount ? (1000 * video.jitterBufferDelay) / video.jitterBufferEmittedCount : 0;
   const decodeMs = video.framesDecoded ? (1000 * video.totalDecodeTime) / video.framesDecoded : 0;
-  const latencyMs = rttMs / 2 + jbMs + decodeMs + Math.max(0, facecast.displayDelayMs || 0);
+  // receive → display (rVFC) covers jitter buffer, decode and A/V-sync wait; without it, estimate
+  const toDisplayMs = facecast.displayDelayMs > 0 ? facecast.displayDelayMs : jbMs + decodeMs;
+  const latencyMs = rttMs / 2 + toDisplayMs;
   const s = (facecast.stats = {
-    fps, latencyMs, rttMs, jitterBufferMs: jbMs, decodeMs,
+    fps, latencyMs, rttMs, jitterBufferMs: jbMs, decodeMs, receiveToDisplayMs: toDisplayMs,
     framesReceived: video.framesReceived, framesDecoded: video.framesDecoded,
     framesDropped: video.framesDropped || 0, packetsLost: video.packetsLost || 0,
     freezeCount: video.freezeCount || 0, width: video.frameWidth, height: video.frameHeight,

@@ -1,0 +1,86 @@
+"""The decisive end-to-end test: real headless Chromium opens the real browser client
+(clients/web) in `echo` mode with a wav as its fake microphone; the avatar it receives over
+WebRTC must run at >= 20 fps and move its mouth while the wav speaks and keep it still in the
+wav's silences. Pixels are read from the received frames in the page itself.
+
+Slow (about half a minute) but part of the default `pytest -q` run.
+"""
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from browser_support import COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, require_browser
+from ws_support import LiveServer, speech, write_wav
+
+pytestmark = pytest.mark.slow
+
+PHRASES = ("Hello there, how are you doing today?",
+           "The weather is lovely this morning.",
+           "Let us go for a long walk in the park.")
+SILENCE_S = 1.6
+RECORD_S = 14.0
+
+
+def phrases_wav(path, rate=48000):
+    """espeak-ng phrases with clear silences between them (the fake mic loops this file)."""
+    gap = np.zeros(int(SILENCE_S * rate), np.float32)
+    parts = [gap]
+    for text in PHRASES:
+        parts += [0.8 * speech(text, rate=rate), gap]
+    return write_wav(path, np.concatenate(parts), rate)
+
+
+@pytest.fixture
+async def server(monkeypatch):
+    import aioice.ice  # candidates on loopback only (see ../shared notes): works on any machine
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+    srv = await LiveServer().start()
+    yield srv
+    await srv.close()
+
+
+async def test_chromium_echo_mode_lip_sync(server, tmp_path):
+    require_browser()
+    wav = phrases_wav(tmp_path / "phrases.wav")
+    box = mouth_box(server.config.resolve_path(server.config.render.avatar),
+                    server.config.video.width, server.config.video.height)
+    async with browser_page(tmp_path / "profile", wav) as page:
+        await page.goto(f"{server.http_url}/?mode=echo&mic=1&autoconnect=1")
+        await page.wait_for_function("window.facecast && window.facecast.firstFrameAt !== null", timeout=90_000)
+        state = await page.evaluate("({sid: facecast.sessionId, err: facecast.error, mode: facecast.mode})")
+        assert state["err"] is None and state["mode"] == "echo"
+        assert server.registry.find(state["sid"]) is not None
+        await page.evaluate(PROBE_JS, box)
+        await asyncio.sleep(RECORD_S)
+        rec = await page.evaluate(COLLECT_JS)
+        stats = await page.evaluate("facecast.stats")
+        await page.screenshot(path=str(tmp_path / "echo.png"))
+
+    frames = np.array([f[:4] for f in rec["frames"]], float)
+    levels = np.array(rec["levels"], float)
+    assert rec["frames"][0][4:] == [server.config.video.width, server.config.video.height]
+    t, diff = frames[:, 0], frames[:, 1]
+    duration = (t[-1] - t[0]) / 1000
+    fps = (len(t) - 1) / duration
+    diag = json.dumps({"fps": round(fps, 1), "frames": len(t), "stats": stats}, default=str)
+    assert duration > RECORD_S - 2, diag
+    assert fps >= 20.0, diag
+
+    # speech vs silence in what the page *heard*: the avatar's own audio (echo of the wav)
+    near = level_at(levels, t, 60)
+    wide = level_at(levels, t, 400)
+    ok = diff >= 0
+    speaking = ok & (near > 0.03)
+    silent = ok & (wide < 0.004)
+    assert speaking.sum() > 2 * 25 and silent.sum() > 1 * 25, (speaking.sum(), silent.sum(), diag)
+    moving_speech = np.median(diff[speaking])
+    moving_silence = np.median(diff[silent])
+    p90_silence = np.percentile(diff[silent], 90)
+    report = (f"mouth-box change per frame: speaking median {moving_speech:.2f}, silent median "
+              f"{moving_silence:.2f} (p90 {p90_silence:.2f}) gray levels; {diag}")
+    print(report)
+    assert moving_speech > 1.0, "the mouth does not move while the wav speaks: " + report
+    assert moving_speech > 4 * max(moving_silence, 0.05), "the mouth is not still in silences: " + report
+    assert p90_silence < moving_speech, report
