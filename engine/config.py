@@ -137,10 +137,13 @@ class WebcamConfig:
     zero_pose_at_calibration: bool = _f(True, doc="head pose relative to the pose held while calibrating")
     fit_ridge: float = _f(0.002, min=0.0, max=10.0, doc="L2 penalty on blendshape weights")
     fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")
+    fit_sparsity_secondary: float = _f(0.05, min=0.0, max=10.0, doc="L1 penalty on the non-primary shapes")
     fit_iterations: int = _f(12, min=1, max=200, doc="projected-Newton iterations of the bounded fit")
     eye_weight: float = _f(4.0, min=0.0, max=100.0, doc="extra weight of eyelid/iris points in the fit")
     fit_exclude: list = _f(["tongueOut"], doc="ARKit shapes the fit never uses (not visible in landmarks)")
     depth_weight: float = _f(0.2, min=0.0, max=1.0, doc="weight of landmark depth (z) vs x, y in the fit")
+    rigid_max_motion: float = _f(0.01, min=0.0, max=1.0, doc="head pose is aligned on points no shape moves more")
+    rigid_min_points: int = _f(16, min=4, max=468, doc="at least this many (the least-moving) alignment points")
     fit_primary: list = _f(
         ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "eyeWideLeft", "eyeWideRight",
         "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
@@ -148,6 +151,10 @@ class WebcamConfig:
         "mouthSmileLeft", "mouthSmileRight", "mouthFunnel", "mouthPucker", "jawLeft", "jawRight",
         "browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight"],
         doc="shapes fitted first; the others then fit what these leave (see rig_fit.py)")
+    tracker_gain: dict = _f(
+        {"jawOpen": 0.8, "eyeBlinkLeft": 0.6, "eyeBlinkRight": 0.6, "mouthSmileLeft": 0.7,
+         "mouthSmileRight": 0.7, "browInnerUp": 0.5, "browOuterUpLeft": 0.5, "browOuterUpRight": 0.5},
+        doc="fraction of a rig shape's motion the face mesh reports (it under-reacts); docs/retargeting.md")
     shape_filter_min_cutoff: float = _f(2.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), blendshapes")
     shape_filter_beta: float = _f(2.0, min=0.0, max=1000.0, doc="one-euro beta, blendshapes")
     pose_filter_min_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro min cutoff (Hz), head pose")

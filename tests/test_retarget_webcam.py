@@ -69,7 +69,7 @@ def test_no_face_before_any_face_gives_none(rig):
 
 def test_lost_face_holds_then_eases_to_neutral(rig, astronaut_landmarks):
     cfg = replace(load_config(), webcam={"calibration_s": 0.2, "lost_face_hold_s": 0.5,
-                                         "lost_face_ease_s": 1.0})
+                                         "lost_face_ease_s": 1.0, "tracker_gain": {"jawOpen": 1.0}})
     with WebcamRetargeter(rig, cfg) as wr:
         t = 0.0
         for _ in range(10):  # neutral calibration

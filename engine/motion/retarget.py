@@ -4,9 +4,10 @@ Per frame (``Retargeter.retarget``), for 478 landmarks in image pixels:
 1. camera space: pixels -> units of the person's inter-ocular distance (IOD) at
    calibration, origin at their eye mid-point then, z flipped to point at the viewer
    (the avatar's face-space axes: x right, y down, z toward the viewer);
-2. head pose: similarity alignment (Umeyama: scale, rotation, translation) of the
-   rigid points (forehead, nose bridge, eye corners, temples) onto the person's
-   calibrated neutral face, which lives in the avatar's face space;
+2. head pose: alignment (rotation, on-screen scale, depth scale, translation) of the
+   rigid points (those no shape of the avatar's rig moves: forehead, temples,
+   cheekbones, nose bridge) onto the person's calibrated neutral face, which lives
+   in the avatar's face space;
 3. expression: the aligned landmarks minus that neutral, fitted with bounded least
    squares against ``avatar.rig_deltas`` (``engine.motion.rig_fit``).
 The neutral is the median face of the first ``calibration_s`` seconds, each frame
@@ -22,17 +23,24 @@ import numpy as np
 from engine.avatar.rig import CAMERA_DISTANCE
 from engine.motion.pose import euler_from_matrix
 from engine.motion.rig_fit import RigFitter
-from engine.motion.space import MotionFrame
+from engine.motion.space import INDEX, MotionFrame
 from engine.motion.tracker import NUM_LANDMARKS
 
-# face-mesh points that expressions barely move: forehead, nose bridge and tip, eye
-# corners, temples, upper cheekbones.
-RIGID_POINTS: tuple[int, ...] = (
-    10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1,
-    33, 133, 362, 263,
-    21, 251, 54, 284, 103, 332, 67, 297, 109, 338, 127, 356, 234, 454,
-    116, 345, 123, 352, 142, 371,
-)
+MESH_POINTS = 468  # face-mesh points; 468..477 are the irises
+
+
+def rigid_points(rig_deltas: np.ndarray, max_motion: float, min_count: int,
+                 exclude: tuple[str, ...] = ()) -> np.ndarray:
+    """Face-mesh points that no (fitted) shape of the rig moves more than ``max_motion``
+    (face units): forehead, temples, cheekbones, nose bridge in a typical rig. The head
+    pose is aligned on these. At least ``min_count`` points: the least-moving ones."""
+    motion = np.linalg.norm(np.asarray(rig_deltas, np.float64)[:, :MESH_POINTS], axis=2)
+    motion[[INDEX[n] for n in exclude]] = 0.0
+    motion = motion.max(axis=0)
+    still = np.flatnonzero(motion <= max_motion)
+    return still if len(still) >= min_count else np.sort(np.argsort(motion)[:min_count])
+
+
 # iris centres (subject's right, left): camera-space origin and unit, as in the avatar's face space
 _IRIS_CENTRES = (468, 473)
 # mediapipe's z points away from the viewer; the avatar's face space points toward it
@@ -115,8 +123,10 @@ class Retargeter:
         self.fitter = RigFitter(avatar.rig_deltas, ridge=cfg.fit_ridge, sparsity=cfg.fit_sparsity,
                                 eye_weight=cfg.eye_weight, iterations=cfg.fit_iterations,
                                 exclude=tuple(cfg.fit_exclude), depth_weight=cfg.depth_weight,
-                                primary=tuple(cfg.fit_primary))
-        self._rigid = np.array(RIGID_POINTS)
+                                primary=tuple(cfg.fit_primary), tracker_gain=cfg.tracker_gain,
+                                secondary_sparsity=cfg.fit_sparsity_secondary)
+        self._rigid = rigid_points(avatar.rig_deltas, cfg.rigid_max_motion, cfg.rigid_min_points,
+                                   tuple(cfg.fit_exclude))
         self.recalibrate()
 
     # --- calibration --------------------------------------------------------------
@@ -179,18 +189,21 @@ class Retargeter:
             self._add_calibration_frame(camera, last=self.calibrated)
         pose = self._fit_pose(camera, self.neutral)
         self._weights = self.fitter.fit(pose.to_face(camera) - self.neutral, self._weights)
-        rotation = pose.rotation
-        if self.cfg.zero_pose_at_calibration:
-            rotation = rotation @ self._ref_rotation.T
+        # relative to the calibration pose, in the head's own frame (H = H_ref @ R), as the
+        # renderer turns the avatar's head in its face frame; else relative to the camera
+        frame = self._ref_rotation if self.cfg.zero_pose_at_calibration else np.eye(3)
+        rotation = frame.T @ pose.rotation
         return MotionFrame(self._weights.astype(np.float32), np.array(euler_from_matrix(rotation)),
-                           self._translation(rotation, pose.position, pose.scale_xy))
+                           self._translation(rotation, frame, pose.position, pose.scale_xy))
 
-    def _translation(self, rotation: np.ndarray, position: np.ndarray, scale: float) -> np.ndarray:
+    def _translation(self, rotation: np.ndarray, frame: np.ndarray, position: np.ndarray,
+                     scale: float) -> np.ndarray:
         """Inverts the renderer's ``apply_pose``: rotation about ``head_pivot``, then a weak-
-        perspective scale ``D / (D - tz)`` about the face origin, then an on-screen shift."""
+        perspective scale ``D / (D - tz)`` about the face origin, then a shift in face space."""
         k = scale / self._ref_scale
         out = np.zeros(3)
         out[2] = CAMERA_DISTANCE * (1.0 - 1.0 / k)  # bigger on screen = closer to the viewer
         swing = (self.head_pivot - rotation @ self.head_pivot)[:2]  # the rotation moves the origin
-        out[:2] = (position - self._ref_position)[:2] / self._ref_scale - k * swing
+        shift = frame.T @ (position - self._ref_position) / self._ref_scale
+        out[:2] = shift[:2] - k * swing
         return out

@@ -102,10 +102,11 @@ def telling_moments(motions: list[MotionFrame | None], fps: float) -> list[tuple
     return picks
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
+def _label(img: np.ndarray, *lines: str) -> np.ndarray:
     img = img.copy()
-    cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    for k, text in enumerate(lines):
+        for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(img, text, (6, 18 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, thick, cv2.LINE_AA)
     return img
 
 
@@ -115,9 +116,10 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
         m = motions[i]
         drive = cv2.resize(frames[i], (TILE, TILE), interpolation=cv2.INTER_AREA)
         avatar = cv2.resize(renderer.render(m), (TILE, TILE), interpolation=cv2.INTER_AREA)
-        info = (f"jaw {m['jawOpen']:.2f} blink {m['eyeBlinkLeft']:.2f}/{m['eyeBlinkRight']:.2f} "
-                f"yaw {np.degrees(m.head_rotation[0]):+.0f} pitch {np.degrees(m.head_rotation[1]):+.0f}")
-        rows.append(np.hstack([_label(drive, f"{name} #{i}"), _label(avatar, info[:34])]))
+        shapes = f"jaw {m['jawOpen']:.2f} blink {m['eyeBlinkLeft']:.2f}/{m['eyeBlinkRight']:.2f}"
+        pose = (f"yaw {np.degrees(m.head_rotation[0]):+.0f} pitch {np.degrees(m.head_rotation[1]):+.0f} "
+                f"smile {m['mouthSmileLeft']:.2f}")
+        rows.append(np.hstack([_label(drive, f"{name} #{i}"), _label(avatar, shapes, pose)]))
     sheet = np.vstack(rows) if rows else np.zeros((TILE, 2 * TILE, 3), np.uint8)
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 

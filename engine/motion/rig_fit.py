@@ -80,14 +80,20 @@ class RigFitter:
 
     def __init__(self, rig_deltas: np.ndarray, ridge: float = 0.002, sparsity: float = 0.002,
                  eye_weight: float = 4.0, iterations: int = 12, exclude: tuple[str, ...] = (),
-                 depth_weight: float = 1.0, primary: tuple[str, ...] = ()) -> None:
+                 depth_weight: float = 1.0, primary: tuple[str, ...] = (),
+                 tracker_gain: dict[str, float] | None = None, secondary_sparsity: float | None = None) -> None:
         deltas = np.array(rig_deltas, np.float64)
         if deltas.ndim != 3 or deltas.shape[0] != NUM_BLENDSHAPES or deltas.shape[2] != 3:
             raise ValueError(f"rig_deltas must be ({NUM_BLENDSHAPES}, N, 3), got {deltas.shape}")
-        unknown = [n for n in (*exclude, *primary) if n not in INDEX]
+        gains = dict(tracker_gain or {})
+        unknown = [n for n in (*exclude, *primary, *gains) if n not in INDEX]
         if unknown:
             raise ValueError(f"unknown ARKit shape name(s) in the fit settings: {unknown}")
+        if any(not 0.0 < float(g) <= 10.0 for g in gains.values()):
+            raise ValueError(f"tracker gains must be in (0, 10], got {gains}")
         deltas[[INDEX[n] for n in exclude]] = 0.0  # no delta + ridge = weight stays 0
+        for name, g in gains.items():  # the face mesh reports this fraction of the shape's motion
+            deltas[INDEX[name]] *= float(g)
         n_points = deltas.shape[1]
         point_w = np.ones(n_points)
         point_w[[i for i in EYE_POINTS if i < n_points]] = eye_weight
@@ -109,10 +115,10 @@ class RigFitter:
             if not idx:
                 continue
             g = self.gram[np.ix_(idx, idx)]
+            penalty = sparsity if not done or secondary_sparsity is None else secondary_sparsity
             self._stages.append((np.array(idx), g, self.gram[np.ix_(idx, done)], np.array(done, int),
-                                 1.0 / float(np.linalg.eigvalsh(g)[-1])))
+                                 1.0 / float(np.linalg.eigvalsh(g)[-1]), float(penalty)))
             done = done + idx
-        self.sparsity = float(sparsity)
         self.iterations = int(iterations)
 
     def fit(self, residual: np.ndarray, w0: np.ndarray | None = None) -> np.ndarray:
@@ -120,10 +126,10 @@ class RigFitter:
         r = np.asarray(residual, np.float64).reshape(-1)
         if r.shape[0] != 3 * self.n_points:
             raise ValueError(f"residual must be ({self.n_points}, 3), got {np.shape(residual)}")
-        c_all = self._design_t @ r[self._rows] - self.sparsity
+        c_all = self._design_t @ r[self._rows]
         w = np.zeros(NUM_BLENDSHAPES)
-        for idx, gram, coupling, done, step in self._stages:
-            c = c_all[idx] - coupling @ w[done] if len(done) else c_all[idx]
+        for idx, gram, coupling, done, step, penalty in self._stages:
+            c = c_all[idx] - penalty - (coupling @ w[done] if len(done) else 0.0)
             w[idx] = solve_box_qp(gram, c, None if w0 is None else w0[idx], self.iterations,
                                   gradient_step=step)
         return w
