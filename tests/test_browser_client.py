@@ -1,0 +1,89 @@
+"""The browser client's controls in real headless Chromium, `assistant` mode: the text box makes
+the avatar speak through server-side TTS (the page attaches to its own session over the
+WebSocket), Thinking / Interrupt / Disconnect work, and the received mouth moves with speech."""
+import asyncio
+
+import numpy as np
+import pytest
+
+from browser_support import COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, require_browser
+from ws_support import LiveServer
+
+pytestmark = pytest.mark.slow
+
+EVENTS = "(t) => facecast.events.filter(e => e.type === t)"
+
+
+@pytest.fixture
+async def server(monkeypatch):
+    import aioice.ice
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+    srv = await LiveServer().start()
+    yield srv
+    await srv.close()
+
+
+async def _wait_event(page, type_, count=1, timeout_ms=60_000):
+    await page.wait_for_function(f"({EVENTS})('{type_}').length >= {count}", timeout=timeout_ms)
+    return (await page.evaluate(EVENTS, type_))[count - 1]
+
+
+async def test_text_box_thinking_interrupt_disconnect(server, tmp_path):
+    require_browser()
+    box = mouth_box(server.config.resolve_path(server.config.render.avatar),
+                    server.config.video.width, server.config.video.height)
+    async with browser_page(tmp_path / "profile") as page:
+        await page.goto(f"{server.http_url}/?mode=assistant&mic=0&autoconnect=1")
+        await page.wait_for_function("window.facecast && window.facecast.firstFrameAt !== null", timeout=90_000)
+        ready = await _wait_event(page, "session.ready")
+        sid = await page.evaluate("facecast.sessionId")
+        assert ready["created"] is False and ready["session_id"] == sid
+        await page.evaluate(PROBE_JS, box)
+
+        await page.click("#thinking")
+        await page.wait_for_function("document.getElementById('state').textContent === 'thinking'")
+        await asyncio.sleep(1.5)
+
+        await page.fill("#text", "Hello! I am speaking because you typed this into the text box.")
+        await page.click("#speak")
+        queued = await _wait_event(page, "speak.queued")
+        started = await _wait_event(page, "playback.started")
+        await page.wait_for_function("document.getElementById('state').textContent === 'speaking'")
+        await asyncio.sleep(1.0)
+        await page.screenshot(path=str(tmp_path / "speaking.png"))
+        finished = await _wait_event(page, "playback.finished")
+        assert finished["segment"] == started["segment"] and finished["interrupted"] is False
+        assert finished["position_s"] == pytest.approx(queued["duration_s"], abs=0.04)
+        await asyncio.sleep(1.0)
+        rec = await page.evaluate(COLLECT_JS)
+
+        # a long sentence, cut short with the Interrupt button
+        await page.fill("#text", "This is a much longer sentence which the user will not let me finish, "
+                                 "because the interrupt button is pressed after about one second.")
+        await page.click("#speak")
+        await _wait_event(page, "playback.started", 2)
+        await asyncio.sleep(1.0)
+        await page.click("#interrupt")
+        cut = await _wait_event(page, "playback.finished", 2)
+        assert cut["interrupted"] is True and 0.5 < cut["position_s"] < 3.0
+        log = await page.inner_text("#log")
+        assert "interrupted" in log and "finished" in log
+        assert await page.evaluate("facecast.stats.fps") > 0
+
+        await page.click("#disconnect")
+        for _ in range(100):
+            if server.registry.find(sid) is None:
+                break
+            await asyncio.sleep(0.1)
+        assert server.registry.find(sid) is None, "Disconnect did not end the page's session"
+        assert await page.inner_text("#conn") == "disconnected"
+
+    frames = np.array([f[:4] for f in rec["frames"]], float)
+    levels = np.array(rec["levels"], float)
+    t, diff = frames[:, 0], frames[:, 1]
+    fps = (len(t) - 1) / ((t[-1] - t[0]) / 1000)
+    assert fps >= 20.0
+    near, wide = level_at(levels, t, 60), level_at(levels, t, 400)
+    speaking, silent = (diff >= 0) & (near > 0.03), (diff >= 0) & (wide < 0.004)
+    assert speaking.sum() > 25 and silent.sum() > 25
+    assert np.median(diff[speaking]) > 4 * max(np.median(diff[silent]), 0.05)
