@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+import kernels
+
 from engine.avatar.asset import load_avatar
 from engine.config import ASSETS_DIR, load_config, replace
 from engine.motion.space import MotionFrame
@@ -112,3 +114,28 @@ def test_numpy_backend_matches_cpu(avatar):
     a = WarpRenderer(avatar, 128, 128, backend="numpy").render(m)
     b = WarpRenderer(avatar, 128, 128, backend="cpu").render(m)
     assert np.abs(a.astype(int) - b).max() <= 8 and np.abs(a.astype(int) - b).mean() < 0.5
+
+
+def layer_pixels(renderer, motion):
+    """Pixels whose backward map samples the synthesized layers (eyeballs, mouth interior)."""
+    xy, tris = renderer.frame_geometry(motion)
+    m = renderer.base_map.copy()
+    kernels.rasterize_backward_map(m, xy, renderer.uv, tris, backend="cpu")
+    return m[..., 0] >= renderer.avatar.width - 0.5
+
+
+def test_full_blink_hides_the_eyeballs(renderer):
+    open_ = layer_pixels(renderer, MotionFrame.neutral())
+    shut = layer_pixels(renderer, MotionFrame.from_weights({"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}))
+    assert open_.sum() > 100          # eyes (and the photo's parted lips) show layers at neutral
+    h = renderer.height
+    eye_rows = slice(0, int(h * 0.5))   # the astronaut's eyes are in the upper half
+    assert shut[eye_rows].sum() == 0
+
+
+def test_gaze_moves_the_iris(renderer, avatar):
+    ys, xs = region(avatar, (362, 263, 386, 374), margin=2)   # subject's left eye
+    base = renderer.render(MotionFrame.neutral())[ys, xs].mean(2)
+    look = renderer.render(MotionFrame.from_weights({"eyeLookOutLeft": 1.0}))[ys, xs].mean(2)
+    cols = lambda im: np.argmin(im.mean(0))  # noqa: E731  darkest column ~ the pupil
+    assert cols(look) > cols(base)    # looking out = toward image right for the left eye

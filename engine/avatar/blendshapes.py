@@ -17,6 +17,7 @@ JAW_OPEN_ANGLE = 0.26        # rad about the jaw hinge
 JAW_HINGE_YZ = (0.30, -1.45)  # hinge below/behind the eye line (y, z)
 JAW_CORNER = 0.3             # share of the jaw motion the mouth corners take
 LID_REACH_UP, LID_REACH_DOWN = 0.16, 0.10  # how far the lid skin follows the lid margin
+LID_OVERLAP = 0.006          # closed lids overlap by this much (no sclera line)
 GAZE_X, GAZE_Y = 0.11, 0.07   # iris travel for eyeLook* at weight 1
 BROW_RAISE = 0.13
 SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
@@ -119,16 +120,27 @@ class BlendshapeBuilder:
         disp = np.tile([sgn * d[0], d[1], d[2]], (len(c), 1))
         return self.spread(np.array(c), disp, sigma)
 
-    def eye_gap(self, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def eye_gap(self, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(upper lid points, lower lid points, opening at each upper point, at each lower
+        point): the vertical distance to the other lid's curve at the same x."""
         e = self.eyes[side]
         up, lo = np.array(e.upper[1:-1]), np.array(e.lower[1:-1])
-        return up, lo, self.p[lo, 1] - self.p[up, 1]
+        ux, uy = self._curve(e.upper)
+        lx, ly = self._curve(e.lower)
+        gap_up = np.interp(self.x[up], lx, ly) - self.y[up]
+        gap_lo = self.y[lo] - np.interp(self.x[lo], ux, uy)
+        return up, lo, np.maximum(gap_up, 0), np.maximum(gap_lo, 0)
+
+    def _curve(self, idx) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.x[list(idx)], self.y[list(idx)]
+        order = np.argsort(x)
+        return x[order], y[order]
 
     def lid_field(self, side: str, up_dy: np.ndarray, lo_dy: np.ndarray,
                   skin: float = 0.6) -> np.ndarray:
         """Move the upper/lower lid contours by dy; the lid skin above (below) follows
         column by column, fading with the distance from the lid margin."""
-        up, lo, _ = self.eye_gap(side)
+        up, lo, _, _ = self.eye_gap(side)
         eye = self.eyes[side]
         out = np.zeros_like(self.p)
         corners = [eye.upper[0], eye.upper[-1]]
@@ -158,10 +170,13 @@ class BlendshapeBuilder:
 
     def eye_shapes(self) -> None:
         for s in ("L", "R"):
-            up, lo, gap = self.eye_gap(s)
-            self.add(f"eyeBlink{self._n(s)}", self.lid_field(s, 0.78 * gap, -0.22 * gap, skin=0.92))
-            self.add(f"eyeSquint{self._n(s)}", self.lid_field(s, 0.12 * gap, -0.30 * gap, skin=0.8))
-            self.add(f"eyeWide{self._n(s)}", self.lid_field(s, -0.30 * gap, 0.06 * gap, skin=0.8))
+            up, lo, gap_up, gap_lo = self.eye_gap(s)
+            # blink: both lids meet on one curve (78% of the way down), overlapping a hair
+            # so no sclera shows between them
+            self.add(f"eyeBlink{self._n(s)}", self.lid_field(s, 0.78 * gap_up + LID_OVERLAP,
+                                                              -0.22 * gap_lo - LID_OVERLAP, skin=0.92))
+            self.add(f"eyeSquint{self._n(s)}", self.lid_field(s, 0.12 * gap_up, -0.30 * gap_lo, skin=0.8))
+            self.add(f"eyeWide{self._n(s)}", self.lid_field(s, -0.30 * gap_up, 0.06 * gap_lo, skin=0.8))
             iris = self.iris[s]
             out = 1.0 if s == "L" else -1.0   # looking out = away from the nose
             for look, (dx, dy), lid in (("Out", (out * GAZE_X, 0), 0.0), ("In", (-out * GAZE_X, 0), 0.0),

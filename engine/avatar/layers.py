@@ -274,7 +274,7 @@ def _eyes(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
         opening = textures.polygon_mask((rect[3] - rect[1], rect[2] - rect[0]), landmarks[loop, :2],
                                         origin=rect[:2])
         inner = cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        sclera = textures.eye_sclera_patch(image, rect, iris_c_px, rim_r / iris_r * iris_r_px)
+        sclera = textures.eye_sclera_patch(image, rect, iris_c_px, rim_r / iris_r * iris_r_px, inner)
         bgr = cv2.cvtColor(sclera, cv2.COLOR_RGB2BGR)
         repaint = (~inner).astype(np.uint8) * 255
         sclera = cv2.cvtColor(cv2.inpaint(bgr, repaint, 3, cv2.INPAINT_TELEA), cv2.COLOR_BGR2RGB)

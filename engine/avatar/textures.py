@@ -21,16 +21,32 @@ def polygon_mask(shape: tuple[int, int], poly: np.ndarray, origin=(0, 0)) -> np.
 
 
 def eye_sclera_patch(image: np.ndarray, rect: tuple[int, int, int, int], iris_c: np.ndarray,
-                     iris_r: float) -> np.ndarray:
-    """Crop ``rect`` (x0, y0, x1, y1) of the photo with the iris disk inpainted away."""
+                     iris_r: float, opening: np.ndarray) -> np.ndarray:
+    """Crop ``rect`` (x0, y0, x1, y1) of the photo with the iris disk painted over in the
+    eye's own sclera colour (shaded darker toward the upper lid); ``opening`` is the
+    visible eye region of the crop."""
     x0, y0, x1, y1 = rect
     patch = crop(image, rect)
-    mask = np.zeros(patch.shape[:2], np.uint8)
-    c = (int(round((iris_c[0] - x0) * 4)), int(round((iris_c[1] - y0) * 4)))
-    cv2.circle(mask, c, int(round(iris_r * 4)), 255, -1, lineType=cv2.LINE_8, shift=2)
-    bgr = cv2.cvtColor(patch, cv2.COLOR_RGB2BGR)
-    out = cv2.inpaint(bgr, mask, max(3.0, iris_r * 0.5), cv2.INPAINT_TELEA)
-    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+    h, w = patch.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    disk = np.hypot(xx + x0 - iris_c[0], yy + y0 - iris_c[1]) <= iris_r
+    white = opening & ~disk
+    if white.sum() >= 4:
+        pix = patch[white].astype(np.float32)
+        lum = pix.mean(1)
+        sclera = pix[lum >= np.percentile(lum, 60)].mean(0)
+    else:
+        sclera = np.array([200, 195, 190], np.float32)
+    rows = np.nonzero(opening.any(1))[0]
+    top, bot = (rows.min(), rows.max()) if len(rows) else (0, h - 1)
+    shade = 0.72 + 0.28 * np.clip((yy - top) / max(bot - top, 1), 0, 1)
+    out = patch.astype(np.float32)
+    out[disk] = (sclera * shade[..., None])[disk]
+    soft = cv2.GaussianBlur(out, (0, 0), max(iris_r * 0.15, 0.8))
+    ring = cv2.dilate(disk.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~cv2.erode(
+        disk.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    out[ring] = soft[ring]
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def iris_sprite(image: np.ndarray, rect: tuple[int, int, int, int], iris_c: np.ndarray,
