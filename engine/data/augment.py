@@ -10,6 +10,7 @@ import math
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 from scipy import signal
@@ -85,6 +86,12 @@ def _sox(audio: np.ndarray, effects: list[str]) -> np.ndarray:
     return np.frombuffer(res.stdout, np.float32).copy()
 
 
+def _speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``factor`` times faster (pitch and formants up by ``factor``, duration / ``factor``)."""
+    frac = Fraction(factor).limit_denominator(400)
+    return signal.resample_poly(x, frac.denominator, frac.numerator).astype(np.float32)
+
+
 def _coloured_noise(n: int, color: float, rng) -> np.ndarray:
     spec = np.fft.rfft(rng.normal(0, 1, n))
     f = np.arange(len(spec)) + 1.0
@@ -107,13 +114,16 @@ def augment(audio: np.ndarray, plan: AugmentPlan, rng: np.random.Generator
     x = audio.astype(np.float32)
     scale = 1.0
     effects: list[str] = []
+    cents = plan.pitch_cents
     if plan.formant != 1.0:
-        effects += ["speed", f"{plan.formant:.4f}"]
-        effects += ["pitch", f"{-1200 * math.log2(plan.formant):.1f}"]
+        # speed change by resampling (sox's own "speed" + "pitch" chain crashes), pitch put back
+        x = _speed(x, plan.formant)
+        cents -= 1200 * math.log2(plan.formant)
         scale /= plan.formant
         plan.applied.append("formant")
+    if abs(cents) > 0.5:
+        effects += ["pitch", f"{cents:.1f}"]
     if plan.pitch_cents != 0.0:
-        effects += ["pitch", f"{plan.pitch_cents:.1f}"]
         plan.applied.append("pitch")
     if plan.tempo != 1.0:
         effects += ["tempo", "-s", f"{plan.tempo:.4f}"]

@@ -235,14 +235,22 @@ def make_clean(syn: Synthesis, rng: np.random.Generator):
             keep_p.append(p)
             keep_s.append(s)
             keep_e.append(e)
-    keep_s[0], keep_e[-1] = 0.0, dur
-    if keep_p[0] != "sil":
-        keep_p.insert(0, "sil"); keep_s.insert(0, 0.0); keep_e.insert(0, keep_s[1])  # noqa: E702
-    if keep_p[-1] != "sil":
-        keep_p.append("sil"); keep_s.append(keep_e[-1]); keep_e.append(dur)  # noqa: E702
+    _cover_edges(keep_p, keep_s, keep_e, dur)
     peak = float(np.max(np.abs(audio))) + 1e-9
     audio = (audio / peak * rng.uniform(0.3, 0.9)).astype(np.float32)
     return audio, keep_p, np.asarray(keep_s), np.asarray(keep_e)
+
+
+def _cover_edges(ph: list, s: list, e: list, dur: float) -> None:
+    """Make the phones start at 0 and end at ``dur`` with silence (extend or add a ``sil``)."""
+    if ph[0] == "sil":
+        s[0] = 0.0
+    elif s[0] > 1e-4:
+        ph.insert(0, "sil"); s.insert(0, 0.0); e.insert(0, s[1])  # noqa: E702
+    if ph[-1] == "sil":
+        e[-1] = dur
+    elif dur - e[-1] > 1e-4:
+        ph.append("sil"); s.append(e[-1]); e.append(dur)  # noqa: E702
 
 
 def _make_utterance(spec: UttSpec, syn: Synthesis) -> list[dict]:

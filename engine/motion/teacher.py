@@ -23,7 +23,6 @@ from engine.motion import visemes
 from engine.motion.space import INDEX, VECTOR_DIM
 
 INTERNAL_HZ = 200                 # mouth curves are built at 200 Hz, then averaged per frame
-_SHAPE_POWER = 1.5                # dominance fall-off shape exp(-(d/tau)^p)
 _CORE_FRACTION = 0.35             # dominance is flat over this fraction of the phone either side
 _SMOOTH_S = 0.02                  # final gaussian smoothing (s)
 _LOUDNESS_FLOOR_DB = -50.0
@@ -139,7 +138,8 @@ def mouth_controls(phones, starts, ends, duration_s: float, style: ArticulationS
             tgt = np.where(is_sil, tgt * 0 + style.rest_open, tgt)
             tgt = np.where(inhale, tgt * style.inhale_open, tgt)
         tau = np.where(dt < 0, visemes.ANTICIPATION_S[c], visemes.CARRYOVER_S[c]) * style.coarticulation
-        w = dom * np.exp(-np.power(dist / tau, _SHAPE_POWER))
+        power = visemes.SHAPE_POWER.get(c, visemes.DEFAULT_SHAPE_POWER)
+        w = dom * np.exp(-np.power(dist / tau, power))
         rest = style.rest_open if c == "jaw" else 0.0
         val = ((w * tgt).sum(0) + _REST_WEIGHT * rest) / (w.sum(0) + _REST_WEIGHT)
         out[c] = val

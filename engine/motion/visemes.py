@@ -25,6 +25,9 @@ CONTROLS: tuple[str, ...] = ("jaw", "close", "press", "round", "pucker", "spread
 # Dominance a phone has on a control it does not name: vowels hold the lips neutral firmly,
 # consonants let their neighbours decide (that is what makes rounding spread across "str").
 VOWEL_DEFAULT_DOMINANCE = 0.8
+# ...except the lip seal: a vowel opens the lips firmly, so a neighbouring m/b/p closes them only
+# briefly (its high dominance still wins inside the closure itself)
+VOWEL_SEAL_DOMINANCE = 4.0
 CONSONANT_DEFAULT_DOMINANCE = 0.12
 
 VOWELS = frozenset("aa ae ah ao aw ay eh er ey ih iy ow oy uh uw".split())
@@ -58,9 +61,9 @@ VISEMES: dict[str, _T] = {
     "uh": {"jaw": (0.22, 1.0), "round": (0.35, 1.5), "pucker": (0.30, 1.5)},
     "uw": {"jaw": (0.14, 1.0), "round": (0.40, 2.0), "pucker": (0.70, 2.0)},
     # --- consonants ---
-    "p": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
-    "b": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
-    "m": {"jaw": (0.03, 0.9), "close": (1.0, 8.0), "press": (0.5, 6.0)},
+    "p": {"jaw": (0.03, 0.9), "close": (1.0, 30.0), "press": (0.5, 20.0)},
+    "b": {"jaw": (0.03, 0.9), "close": (1.0, 30.0), "press": (0.5, 20.0)},
+    "m": {"jaw": (0.03, 0.9), "close": (1.0, 30.0), "press": (0.5, 20.0)},
     "f": {"jaw": (0.07, 0.8), "lowerlip": (0.75, 6.0), "close": (0.0, 1.0)},
     "v": {"jaw": (0.07, 0.8), "lowerlip": (0.70, 6.0), "close": (0.0, 1.0)},
     "th": {"jaw": (0.12, 0.6), "tongue": (0.25, 4.0), "close": (0.0, 1.0)},
@@ -93,9 +96,14 @@ for _d, (_a, _b) in DIPHTHONGS.items():
 
 # How far ahead of its centre (s) a phone starts to pull a control (anticipation) and how long
 # it lingers after (carry-over). Rounding and lip closure are anticipated well ahead.
-ANTICIPATION_S = {"jaw": 0.07, "close": 0.05, "press": 0.05, "round": 0.14, "pucker": 0.14, "spread": 0.09,
+ANTICIPATION_S = {"jaw": 0.07, "close": 0.03, "press": 0.03, "round": 0.14, "pucker": 0.14, "spread": 0.09,
                   "lowerlip": 0.05, "teeth": 0.06, "tongue": 0.04}
-CARRYOVER_S = {"jaw": 0.05, "close": 0.03, "press": 0.03, "round": 0.08, "pucker": 0.08, "spread": 0.06,
+# Shape of the dominance fall-off exp(-(d / tau) ** power): lip seal and press switch sharply
+# (the lips meet for a bilabial and part right after), the rest blend smoothly.
+SHAPE_POWER = {"close": 2.5, "press": 2.5}
+DEFAULT_SHAPE_POWER = 1.5
+
+CARRYOVER_S = {"jaw": 0.05, "close": 0.025, "press": 0.025, "round": 0.08, "pucker": 0.08, "spread": 0.06,
                "lowerlip": 0.03, "teeth": 0.04, "tongue": 0.03}
 
 
@@ -104,8 +112,15 @@ def targets(phone: str) -> dict[str, tuple[float, float]]:
     if phone not in VISEMES:
         raise KeyError(f"no viseme for phone {phone!r}")
     base = VISEMES[phone]
-    dflt = VOWEL_DEFAULT_DOMINANCE if phone in VOWELS else CONSONANT_DEFAULT_DOMINANCE
-    return {c: base.get(c, (0.0, dflt)) for c in CONTROLS}
+    vowel = phone in VOWELS
+    out = {}
+    for c in CONTROLS:
+        if vowel and c in ("close", "press"):
+            dflt = VOWEL_SEAL_DOMINANCE
+        else:
+            dflt = VOWEL_DEFAULT_DOMINANCE if vowel else CONSONANT_DEFAULT_DOMINANCE
+        out[c] = base.get(c, (0.0, dflt))
+    return out
 
 
 def offglide(phone: str) -> str | None:

@@ -1,0 +1,59 @@
+"""Forced alignment (pocketsphinx) recovers TTS phone times; align writes the corpus npz layout."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.cli import main
+from engine.data.align import AlignError, align, load_audio
+from engine.data.synth import make_clean
+from engine.data.tts import FliteEngine, Voice
+
+TEXT = "The boy will move the big blue box before noon."
+
+
+@pytest.fixture(scope="module")
+def flite_utt():
+    if not FliteEngine.available():
+        pytest.skip("flite not installed")
+    return make_clean(FliteEngine().synth(TEXT, Voice("flite", "slt")), np.random.default_rng(0))
+
+
+def test_forced_alignment_matches_tts_labels(flite_utt):
+    audio, phones, starts, ends = flite_utt
+    al = align(audio, TEXT)
+    spoken = [p for p in al.phones if p != "sil"]
+    assert spoken == [p for p in phones if p != "sil"]
+    ref = {i: s for i, (p, s) in enumerate(zip(phones, starts)) if p != "sil"}
+    got = [s for p, s in zip(al.phones, al.starts) if p != "sil"]
+    err = np.abs(np.array(got) - np.array(list(ref.values())))
+    assert np.median(err) < 0.03                     # ~10 ms typical; 30 ms is a clear failure bar
+
+
+def test_without_text_recognises_or_decodes_phones(flite_utt):
+    audio = flite_utt[0]
+    for mode in ("asr", "allphone"):
+        al = align(audio, None, mode)
+        spoken = [p for p in al.phones if p != "sil"]
+        assert len(spoken) > 15
+        assert np.all(al.ends > al.starts) and al.ends[-1] == pytest.approx(len(audio) / 16000, abs=0.02)
+
+
+def test_align_cli_writes_npz(flite_utt, tmp_path):
+    wav = tmp_path / "u.wav"
+    sf.write(wav, flite_utt[0], 16000)
+    out = tmp_path / "u.npz"
+    assert main(["data", "align", str(wav), "--text", TEXT, "--out", str(out)]) == 0
+    z = np.load(out)
+    assert z["motion"].shape[1] == 58 and len(z["motion"]) == int(np.ceil(len(z["audio"]) / 640))
+    assert "b" in list(z["phones"])
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(AlignError, match="no such file"):
+        load_audio(tmp_path / "missing.wav")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    assert main(["data", "align", str(bad)]) == 1
+    assert "error" in capsys.readouterr().err
