@@ -133,7 +133,7 @@ class WebcamConfig:
     """Webcam retargeting: face mesh → rig fit → one-euro filter (docs/retargeting.md)."""
     min_detection_confidence: float = _f(0.5, min=0.0, max=1.0)
     min_tracking_confidence: float = _f(0.5, min=0.0, max=1.0)
-    calibration_s: float = _f(1.0, min=0.0, max=30.0, doc="first seconds of tracking = the person's neutral")
+    calibration_s: float = _f(1.0, min=0.0, max=4.0, doc="first seconds of tracking (at most 120 frames) = the person's neutral")
     zero_pose_at_calibration: bool = _f(True, doc="head pose relative to the pose held while calibrating")
     fit_ridge: float = _f(0.002, min=0.0, max=10.0, doc="L2 penalty on blendshape weights")
     fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")

@@ -154,6 +154,14 @@ def test_retargeter_inverts_the_renderers_pose_model(rig):
         assert np.abs(m.blendshapes - w).max() < 0.05  # the weakest synthetic shapes: ~0.025
 
 
+def test_calibration_ends_even_if_frame_times_stand_still(rig):
+    rt = Retargeter(rig, load_config().webcam)
+    lm = (rig.rig_neutral * np.array([1, 1, -1]) * rig.iod_px + [300.0, 260.0, 0.0]).astype(np.float32)
+    for _ in range(Retargeter.MAX_CALIBRATION_FRAMES):
+        rt.retarget(lm, 5.0)
+    assert rt.calibrated and len(rt._cal_faces) == Retargeter.MAX_CALIBRATION_FRAMES
+
+
 @pytest.mark.parametrize("bad", [np.zeros((478, 2)), np.zeros((468, 3)), np.zeros((478, 3), np.int32),
                                  np.full((478, 3), np.nan), [[0.0, 0.0, 0.0]] * 478])
 def test_retargeter_rejects_bad_landmarks(rig, bad):

@@ -112,6 +112,7 @@ class Retargeter:
     """
 
     _POSE_REFINEMENTS = 3
+    MAX_CALIBRATION_FRAMES = 120  # ends calibration even if frame times do not advance
 
     def __init__(self, avatar, cfg) -> None:
         neutral = np.asarray(avatar.rig_neutral, np.float64)
@@ -185,7 +186,8 @@ class Retargeter:
                 raise ValueError("degenerate landmarks: the eyes coincide")
         camera = self._to_camera(lm)
         if not self.calibrated:
-            self.calibrated = float(t) - self._t0 >= self.cfg.calibration_s
+            self.calibrated = (float(t) - self._t0 >= self.cfg.calibration_s  # frame times stuck
+                               or len(self._cal_faces) + 1 >= self.MAX_CALIBRATION_FRAMES)
             self._add_calibration_frame(camera, last=self.calibrated)
         pose = self._fit_pose(camera, self.neutral)
         self._weights = self.fitter.fit(pose.to_face(camera) - self.neutral, self._weights)

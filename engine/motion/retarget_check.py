@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None)
     p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"))
     p.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
+    p.add_argument("--resize", default="", help="resize frames to WxH first (e.g. 640x480, for timing)")
     args = p.parse_args(argv)
 
     from engine.avatar.asset import load_avatar
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     frames, fps = read_video(args.video)
     if args.max_frames:
         frames = frames[:args.max_frames]
+    if args.resize:
+        w, h = (int(v) for v in args.resize.lower().split("x"))
+        frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
     motions, seconds = retarget_video(frames, fps, avatar, config)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.video.stem
