@@ -8,15 +8,14 @@ mouth box and samples the level of the received audio (WebAudio analyser).
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.avatar.asset import load_avatar
+from engine.bench.browser import CHROMIUM, chromium_args, phrases_wav  # noqa: F401 (re-exported)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MOUTH_LANDMARKS = [61, 291, 0, 17, 13, 14, 78, 308, 84, 314, 181, 405]
 
 
@@ -27,16 +26,6 @@ def require_browser():
         pytest.skip("playwright is not installed")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-
-
-def chromium_args(fake_mic_wav: Path | None = None) -> list[str]:
-    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
-    if fake_mic_wav is not None:
-        args.append(f"--use-file-for-fake-audio-capture={fake_mic_wav}")
-    return args
 
 
 @contextlib.asynccontextmanager

@@ -11,25 +11,13 @@ import json
 import numpy as np
 import pytest
 
-from browser_support import COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, require_browser
-from ws_support import LiveServer, speech, write_wav
+from browser_support import (COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, phrases_wav,
+                             require_browser)
+from ws_support import LiveServer
 
 pytestmark = pytest.mark.slow
 
-PHRASES = ("Hello there, how are you doing today?",
-           "The weather is lovely this morning.",
-           "Let us go for a long walk in the park.")
-SILENCE_S = 1.6
 RECORD_S = 14.0
-
-
-def phrases_wav(path, rate=48000):
-    """espeak-ng phrases with clear silences between them (the fake mic loops this file)."""
-    gap = np.zeros(int(SILENCE_S * rate), np.float32)
-    parts = [gap]
-    for text in PHRASES:
-        parts += [0.8 * speech(text, rate=rate), gap]
-    return write_wav(path, np.concatenate(parts), rate)
 
 
 @pytest.fixture
@@ -43,7 +31,7 @@ async def server(monkeypatch):
 
 async def test_chromium_echo_mode_lip_sync(server, tmp_path):
     require_browser()
-    wav = phrases_wav(tmp_path / "phrases.wav")
+    wav = phrases_wav(tmp_path / "phrases.wav", server.config)  # espeak-ng phrases + 1.6 s silences
     box = mouth_box(server.config.resolve_path(server.config.render.avatar),
                     server.config.video.width, server.config.video.height)
     async with browser_page(tmp_path / "profile", wav) as page:

@@ -73,10 +73,12 @@ async function connect() {
   facecast.mode = mode;
   facecast.error = null;
   facecast.t0 = performance.now();
+  facecast.marks = { connect: facecast.t0 };
   setConn("connecting…", "wait");
   setBusy(true);
   try {
     const local = await getLocalMedia(mode);
+    facecast.marks.media = performance.now();
     facecast.local = local;
     const pc = new RTCPeerConnection({ iceServers: [] });
     facecast.pc = pc;
@@ -102,6 +104,7 @@ async function connect() {
 
     await pc.setLocalDescription(await pc.createOffer());
     await waitIceGathering(pc);
+    facecast.marks.ice = performance.now();
     const resp = await fetch("/v1/offer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -112,6 +115,7 @@ async function connect() {
     facecast.sessionId = answer.session_id;
     $("sid").textContent = answer.session_id;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+    facecast.marks.answer = performance.now();
     logEvent(`session ${answer.session_id} (${mode})`);
     watchFrames($("avatar"));
     openSocket(answer.session_id);
@@ -192,7 +196,7 @@ function watchFrames(video) {
     if (!facecast.pc) return;
     facecast.framesPresented++;
     if (facecast.firstFrameAt === null) {
-      facecast.firstFrameAt = performance.now();
+      facecast.firstFrameAt = facecast.marks.firstFrame = performance.now();
       logEvent(`first frame after ${((facecast.firstFrameAt - facecast.t0) / 1000).toFixed(2)} s`);
     }
     if (meta.receiveTime) facecast.displayDelayMs = meta.expectedDisplayTime - meta.receiveTime;

@@ -1,0 +1,171 @@
+"""``facecast bench browser``: real headless Chromium viewing a live session through clients/web.
+
+A facecast server runs in this process on a free loopback port; Chromium (the system
+``chromium``, driven by Playwright; never ``playwright install``) opens the browser client
+with ``?autoconnect=1`` — in ``echo`` mode with an espeak-ng wav (phrases with silences) as
+its fake microphone by default. Each run uses a fresh browser profile; run 1 is the first
+session of a fresh server (cold: avatar, renderer and motion model load), later runs are warm.
+Measured per run, in the page:
+
+- page load → first video frame (navigation start → first requestVideoFrameCallback), and
+  Connect → first frame;
+- received fps (frames presented per second over ``--seconds``), frames dropped / freezes
+  (getStats), receive → display delay (rVFC), and in echo mode the mic → avatar speech onset
+  delay (the page's "echo e2e" meter).
+
+The last stdout line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHRASES = ("Hello there, how are you doing today?",
+           "The weather is lovely this morning.",
+           "Let us go for a long walk in the park.")
+
+FPS_JS = """async (seconds) => {
+  const v = document.getElementById('avatar');
+  let n = 0, t0 = null, t1 = null, stop = false;
+  const cb = (now) => { if (t0 === null) t0 = now; t1 = now; n++; if (!stop) v.requestVideoFrameCallback(cb); };
+  v.requestVideoFrameCallback(cb);
+  await new Promise(r => setTimeout(r, seconds * 1000));
+  stop = true;
+  return {frames: n, fps: (n - 1) * 1000 / (t1 - t0)};
+}"""
+
+
+def chromium_args(fake_mic_wav: str | Path | None = None) -> list[str]:
+    """Flags that work headless on this kind of machine (see ../shared notes)."""
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
+    if fake_mic_wav is not None:
+        args.append(f"--use-file-for-fake-audio-capture={fake_mic_wav}")
+    return args
+
+
+def phrases_wav(path: str | Path, config, phrases=PHRASES, silence_s: float = 1.6, rate: int = 48000) -> Path:
+    """espeak-ng phrases with clear silences between them, as a 16-bit mono wav."""
+    import wave
+
+    from scipy.signal import resample_poly
+
+    from engine.tts import Speaker
+    speaker = Speaker(config.tts)
+    gap = np.zeros(int(silence_s * rate), np.float32)
+    parts = [gap]
+    for text in phrases:
+        x = speaker.synthesize(text)
+        x = resample_poly(x, rate // 8000, 2) if rate != 16000 else x
+        parts += [0.72 * x / (np.abs(x).max() + 1e-9), gap]
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return Path(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="echo", choices=("echo", "assistant"))
+    parser.add_argument("--runs", type=int, default=3, help="page loads (run 1 is a cold server)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="fps measured over this long per run")
+    parser.add_argument("--json", action="store_true", help="only the JSON line")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _one_run(pw, url: str, wav: Path | None, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="facecast-bench-") as profile:
+        ctx = await pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
+        try:
+            page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+            await page.goto(url)
+            await page.wait_for_function("window.facecast && window.facecast.firstFrameAt !== null",
+                                         timeout=120_000)
+            first = await page.evaluate("({load: facecast.firstFrameAt, connect: facecast.firstFrameAt - facecast.t0})")
+            marks = await page.evaluate("facecast.marks")
+            rate = await page.evaluate(FPS_JS, seconds)
+            stats = await page.evaluate("facecast.stats")
+        finally:
+            await ctx.close()
+    return {"page_load_to_first_frame_s": round(first["load"] / 1000, 3),
+            "connect_to_first_frame_s": round(first["connect"] / 1000, 3),
+            "received_fps": round(rate["fps"], 2), "frames": rate["frames"],
+            "frames_dropped": stats.get("framesDropped"), "freezes": stats.get("freezeCount"),
+            "receive_to_display_ms": round(stats.get("receiveToDisplayMs") or 0, 1),
+            "echo_e2e_ms": None if stats.get("echoE2eMs") is None else round(stats["echoE2eMs"], 1),
+            "codec": stats.get("codec"),
+            "marks_ms": {k: round(v) for k, v in marks.items()}}  # ms since navigation start
+
+
+async def _bench(args) -> dict:
+    import aioice.ice
+    from aiohttp import web
+    from playwright.async_api import async_playwright
+
+    from engine.config import load_config
+    from engine.server import create_app
+
+    # loopback-only ICE candidates: works on machines without another interface
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    config = load_config(args.config)
+    port = _free_port()
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/?mode={args.mode}&mic={int(args.mode == 'echo')}&autoconnect=1"
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="facecast-bench-") as tmp:
+        wav = phrases_wav(Path(tmp) / "phrases.wav", config) if args.mode == "echo" else None
+        try:
+            async with async_playwright() as pw:
+                for i in range(args.runs):
+                    r = await _one_run(pw, url, wav, args.seconds)
+                    r["run"] = i + 1
+                    runs.append(r)
+                    if not args.json:
+                        print(json.dumps(r), flush=True)
+        finally:
+            await runner.cleanup()
+    warm = runs[1:] or runs
+    return {"bench": "browser", "mode": args.mode, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+            "video": f"{config.video.width}x{config.video.height}@{config.video.fps}",
+            "cold_page_load_to_first_frame_s": runs[0]["page_load_to_first_frame_s"],
+            "warm_page_load_to_first_frame_s": float(np.median([r["page_load_to_first_frame_s"] for r in warm])),
+            "received_fps_min": min(r["received_fps"] for r in runs),
+            "received_fps_median": float(np.median([r["received_fps"] for r in runs])),
+            "runs": runs}
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Path(CHROMIUM).exists():
+        print(f"facecast bench browser: no chromium at {CHROMIUM} (apt-get install chromium)")
+        return 2
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    t0 = time.monotonic()
+    result = asyncio.run(_bench(args))
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    print(json.dumps(result))
+    return 0
