@@ -95,6 +95,9 @@ class RenderConfig:
     backend: str = _f("auto", choices=("auto", "numpy", "cpu", "triton"),
                       doc="kernel path: reference numpy, cpu (numba/OpenCV), triton (GPU)")
     avatar: str = _f("assets/default.avatar")
+    seam_jump: float = _f(3.0, min=0.0, max=100.0,
+                          doc="anti-alias pixels whose source jumps more than this many output "
+                              "pixels' worth (layer edges, folds); 0 = off")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@
   imports on a machine without triton or CUDA).
 
 Ops: ``rasterize_backward_map`` (triangles -> per-pixel source coordinates, painter's
-order), ``remap_bilinear`` (sample an image through such a map), ``rgb_to_yuv420``
-(I420 for the video encoder). ``backend`` is "numpy", "cpu" or "triton"; the triton
+order), ``remap_bilinear`` (sample an image through such a map), ``smooth_seams``
+(composite the layer edges: anti-alias where the map jumps), ``rgb_to_yuv420`` (I420 for
+the video encoder). ``backend`` is "numpy", "cpu" or "triton"; the triton
 ops take and return torch tensors (CUDA, or CPU under ``TRITON_INTERPRET=1``).
 """
 from __future__ import annotations
@@ -42,6 +43,12 @@ def remap_bilinear(src, map_xy, backend: str = "cpu"):
 def rgb_to_yuv420(rgb, backend: str = "cpu"):
     """(H * 3 / 2, W) uint8 I420 (BT.601 limited range) of an even-sized RGB image."""
     return _impl("yuv", backend).rgb_to_yuv420(rgb)
+
+
+def smooth_seams(frame, map_xy, threshold: float, backend: str = "cpu"):
+    """Anti-alias the seams of a warped frame: pixels where ``map_xy`` jumps by more than
+    ``threshold`` source pixels to a neighbour get their 3x3 mean. Returns a new frame."""
+    return _impl("seams", backend).smooth_seams(frame, map_xy, threshold)
 
 
 def triton_available() -> bool:

@@ -91,3 +91,19 @@ def test_unknown_backend():
         kernels.remap_bilinear(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 2), np.float32), backend="cuda")
     assert kernels.resolve_backend("cpu") == "cpu"
     assert kernels.resolve_backend("auto") in ("cpu", "triton")
+
+
+def test_smooth_seams_cpu_matches_reference():
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    mp = np.stack(np.meshgrid(np.arange(50), np.arange(40)), -1).astype(np.float32)
+    mp[10:20, 10:30] += 100          # a layer sampled from elsewhere: seams along its border
+    mp[30, 5] += 2                   # a small stretch: below the threshold
+    ref = kernels.smooth_seams(frame, mp, 3.0, backend="numpy")
+    cpu = kernels.smooth_seams(frame, mp, 3.0, backend="cpu")
+    np.testing.assert_array_equal(cpu, ref)
+    changed = (ref != frame).any(-1)
+    assert changed[9:21, 9:31].sum() > 40 and not changed[25:, :].any()
+    assert not changed[14, 20]       # inside the layer, away from its border: untouched
+    flat = np.full((8, 8, 3), 77, np.uint8)
+    np.testing.assert_array_equal(kernels.smooth_seams(flat, mp[:8, :8] * 9, 3.0, backend="cpu"), flat)

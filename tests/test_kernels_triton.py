@@ -45,6 +45,12 @@ PARITY = textwrap.dedent("""
     rgb = rng.integers(0, 256, (8, 12, 3)).astype(np.uint8)
     y = kernels.rgb_to_yuv420(torch.from_numpy(rgb), backend="triton").numpy()
     assert np.abs(y.astype(int) - kernels.rgb_to_yuv420(rgb, backend="numpy")).max() <= 1
+    fr = rng.integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    mp = np.stack(np.meshgrid(np.arange(16), np.arange(12)), -1).astype(np.float32)
+    mp[3:6, 4:9] += 50
+    s_ref = kernels.smooth_seams(fr, mp, 3.0, backend="numpy")
+    s_tri = kernels.smooth_seams(torch.from_numpy(fr), torch.from_numpy(mp), 3.0, backend="triton").numpy()
+    assert np.array_equal(s_ref, s_tri)
     print("parity ok")
 """)
 

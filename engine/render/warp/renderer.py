@@ -16,12 +16,14 @@ from engine.avatar.asset import Avatar, load_avatar
 from engine.motion.space import MotionFrame
 from engine.render.warp.deform import MeshDeformer
 
+DEFAULT_SEAM_JUMP = 3.0  # as configs/default.toml render.seam_jump
+
 
 class WarpRenderer:
     """Renders one avatar at ``width`` x ``height`` (the photo is scaled to cover the frame)."""
 
     def __init__(self, avatar: Avatar | str | Path, width: int = 512, height: int = 512,
-                 backend: str = "auto"):
+                 backend: str = "auto", seam_jump: float = DEFAULT_SEAM_JUMP):
         if width < 16 or height < 16:
             raise ValueError(f"render size {width}x{height} is too small (min 16x16)")
         self.avatar = avatar if isinstance(avatar, Avatar) else load_avatar(avatar)
@@ -31,6 +33,9 @@ class WarpRenderer:
         a = self.avatar
         # photo pixels -> output pixels: scale to cover, centred
         self.scale = max(self.width / a.width, self.height / a.height)
+        # seams: neighbours whose source coordinates differ by more than seam_jump output
+        # pixels' worth (identity neighbours differ by 1 / scale)
+        self.seam_threshold = seam_jump / self.scale if seam_jump > 0 else None
         self.shift = np.array([(self.width - self.scale * a.width) / 2,
                                (self.height - self.scale * a.height) / 2], np.float32)
         ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float32)
@@ -46,7 +51,7 @@ class WarpRenderer:
     def from_config(cls, cfg) -> "WarpRenderer":
         """The renderer of ``cfg.render.avatar`` at ``cfg.video`` size with ``cfg.render.backend``."""
         return cls(cfg.resolve_path(cfg.render.avatar), cfg.video.width, cfg.video.height,
-                   backend=cfg.render.backend)
+                   backend=cfg.render.backend, seam_jump=cfg.render.seam_jump)
 
     def _split_layers(self) -> None:
         a = self.avatar
@@ -87,7 +92,10 @@ class WarpRenderer:
         if x1 > x0 and y1 > y0:
             roi_map = self.base_map[y0:y1, x0:x1].copy()
             kernels.rasterize_backward_map(roi_map, xy, self.uv, tris, x0, y0, backend=self.backend)
-            frame[y0:y1, x0:x1] = kernels.remap_bilinear(self.avatar.atlas, roi_map, backend=self.backend)
+            roi = kernels.remap_bilinear(self.avatar.atlas, roi_map, backend=self.backend)
+            if self.seam_threshold is not None:
+                roi = kernels.smooth_seams(roi, roi_map, self.seam_threshold, backend=self.backend)
+            frame[y0:y1, x0:x1] = roi
         return frame
 
     def render_yuv420(self, motion: MotionFrame) -> np.ndarray:
@@ -118,7 +126,10 @@ class _TritonState:
         m = self.base_map.clone()
         kernels.rasterize_backward_map(m, torch.from_numpy(xy).to(self.dev), self.uv,
                                        torch.from_numpy(tris).to(self.dev), 0, 0, backend="triton")
-        return kernels.remap_bilinear(self.atlas, m, backend="triton")
+        out = kernels.remap_bilinear(self.atlas, m, backend="triton")
+        if self.r.seam_threshold is not None:
+            out = kernels.smooth_seams(out, m, self.r.seam_threshold, backend="triton")
+        return out
 
     def render(self, xy, tris, roi) -> np.ndarray:
         return np.ascontiguousarray(self._frame(xy, tris).cpu().numpy())
