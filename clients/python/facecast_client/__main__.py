@@ -23,7 +23,7 @@ DEFAULT_URL = "ws://127.0.0.1:8080/v1/ws"
 def _printer(t0: float):
     def show(event: dict) -> None:
         out = {k: v for k, v in event.items() if k != "_t"}
-        out["t"] = round(event.get("_t", time.monotonic()) - t0, 3)
+        out["t"] = round(max(0.0, event.get("_t", time.monotonic()) - t0), 3)
         print(json.dumps(out), flush=True)
     return show
 
