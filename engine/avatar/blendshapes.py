@@ -20,6 +20,7 @@ LID_REACH_UP, LID_REACH_DOWN = 0.16, 0.10  # how far the lid skin follows the li
 LID_OVERLAP = 0.006          # closed lids overlap by this much (no sclera line)
 GAZE_X, GAZE_Y = 0.11, 0.07   # iris travel for eyeLook* at weight 1
 BROW_RAISE = 0.13
+BROW_LID_BAND = (-0.02, 0.24)  # -y range over which brow motion fades in above the eyes
 SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
 
 
@@ -275,8 +276,9 @@ class BlendshapeBuilder:
 
     def brow_cheek_nose_shapes(self) -> None:
         p = self.p
-        forehead = self.y < -0.05
-        above_eyes = self.y < 0.0
+        # brow motion reaches the lid crease but not the lid margins (the eyes keep their
+        # opening): a smooth band between the eye line and above the lid crease
+        above_lids = smoothstep(-self.y, BROW_LID_BAND[0], BROW_LID_BAND[1])
         for s in ("L", "R"):
             n = self._n(s)
             sgn = 1.0 if s == "L" else -1.0
@@ -285,9 +287,9 @@ class BlendshapeBuilder:
             inner = 1 - smoothstep(bx, 0.2, 0.75)
             outer = smoothstep(bx, 0.35, 0.85)
             d = np.stack([-sgn * 0.03 * inner, 0.08 * np.ones(len(brow)), 0 * bx], 1)
-            self.add(f"browDown{n}", self.spread(brow, d, 0.14, where=above_eyes))
+            self.add(f"browDown{n}", self.spread(brow, d, 0.14, where=above_lids))
             d = np.stack([0 * bx, -BROW_RAISE * outer, 0 * bx], 1)
-            self.add(f"browOuterUp{n}", self.spread(brow, d, 0.2, where=forehead | (self.y < 0.02)))
+            self.add(f"browOuterUp{n}", self.spread(brow, d, 0.2, where=above_lids))
             cheek = gauss(np.linalg.norm(p[:, :2] - [sgn * 0.5, 0.45], axis=1), 0.2)
             sq = np.zeros_like(p)
             sq[:, 1] = -0.05 * cheek * (self.y > 0.1)
@@ -300,7 +302,7 @@ class BlendshapeBuilder:
         both = np.concatenate([self.brows["R"], self.brows["L"]])
         inner = 1 - smoothstep(np.abs(p[both, 0]), 0.15, 0.7)
         d = np.stack([0 * inner, -BROW_RAISE * inner, 0 * inner], 1)
-        self.add("browInnerUp", self.spread(both, d, 0.2, where=self.y < 0.02))
+        self.add("browInnerUp", self.spread(both, d, 0.2, where=above_lids))
         puff = np.zeros_like(p)
         for sgn in (-1.0, 1.0):
             c = gauss(np.linalg.norm(p[:, :2] - [sgn * 0.62, 0.85], axis=1), 0.3)
