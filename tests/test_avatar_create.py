@@ -90,3 +90,13 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["avatar", "create", str(blank), "-o", str(tmp_path / "y.avatar")]) != 0
     assert "no face" in capsys.readouterr().err
     assert not (tmp_path / "y.avatar").exists()
+
+
+def test_tilted_photo_rig_is_upright(astronaut):
+    h, w = astronaut.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0)   # counter-clockwise 20 degrees
+    tilted = cv2.warpAffine(astronaut, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
+    a = create_avatar(tilted)
+    assert abs(np.degrees(a.face_roll) + 20) < 6            # the eye line is tilted in the photo
+    assert abs(a.rig_neutral[473, 1] - a.rig_neutral[468, 1]) < 1e-5   # but level in the rig
+    assert a.rig_neutral[152, 1] > 1.2 and abs(a.rig_neutral[152, 0]) < 0.3   # chin straight below

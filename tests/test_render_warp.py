@@ -139,3 +139,15 @@ def test_gaze_moves_the_iris(renderer, avatar):
     look = renderer.render(MotionFrame.from_weights({"eyeLookOutLeft": 1.0}))[ys, xs].mean(2)
     cols = lambda im: np.argmin(im.mean(0))  # noqa: E731  darkest column ~ the pupil
     assert cols(look) > cols(base)    # looking out = toward image right for the left eye
+
+
+def test_random_valid_motions_render_cleanly(avatar):
+    r = WarpRenderer(avatar, 160, 160, backend="cpu")
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        m = MotionFrame(rng.random(52).astype(np.float32),
+                        rng.uniform(-0.6, 0.6, 3).astype(np.float32),
+                        rng.uniform(-0.4, 0.4, 3).astype(np.float32))
+        frame = r.render(m)
+        assert frame.shape == (160, 160, 3) and frame.dtype == np.uint8
+        assert 20 < frame.mean() < 235        # a picture, not a blank or black frame
