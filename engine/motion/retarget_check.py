@@ -116,9 +116,10 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
         m = motions[i]
         drive = cv2.resize(frames[i], (TILE, TILE), interpolation=cv2.INTER_AREA)
         avatar = cv2.resize(renderer.render(m), (TILE, TILE), interpolation=cv2.INTER_AREA)
-        shapes = f"jaw {m['jawOpen']:.2f} blink {m['eyeBlinkLeft']:.2f}/{m['eyeBlinkRight']:.2f}"
-        pose = (f"yaw {np.degrees(m.head_rotation[0]):+.0f} pitch {np.degrees(m.head_rotation[1]):+.0f} "
-                f"smile {m['mouthSmileLeft']:.2f}")
+        shapes = (f"jaw {m['jawOpen']:.2f} blink {m['eyeBlinkLeft']:.2f}/{m['eyeBlinkRight']:.2f} "
+                  f"smile {m['mouthSmileLeft']:.2f}")
+        yaw, pitch, roll = np.degrees(m.head_rotation)
+        pose = f"yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}"
         rows.append(np.hstack([_label(drive, f"{name} #{i}"), _label(avatar, shapes, pose)]))
     sheet = np.vstack(rows) if rows else np.zeros((TILE, 2 * TILE, 3), np.uint8)
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
