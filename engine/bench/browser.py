@@ -11,7 +11,9 @@ Measured per run, in the page:
   Connect → first frame;
 - received fps (frames presented per second over ``--seconds``), frames dropped / freezes
   (getStats), receive → display delay (rVFC), and in echo mode the mic → avatar speech onset
-  delay (the page's "echo e2e" meter).
+  delay (the page's "echo e2e" meter);
+- the text box path: ``speak`` sent on the page's WebSocket → ``playback.started`` event back
+  (server TTS + speech stage + first frame of the segment).
 
 The last stdout line is one JSON object.
 """
@@ -44,6 +46,19 @@ FPS_JS = """async (seconds) => {
   await new Promise(r => setTimeout(r, seconds * 1000));
   stop = true;
   return {frames: n, fps: (n - 1) * 1000 / (t1 - t0)};
+}"""
+
+
+# the text box path: `speak` over the page's WebSocket → server TTS → first frame of the segment
+SPEAK_JS = """async () => {
+  const n = facecast.events.filter(e => e.type === 'playback.started').length;
+  const t = performance.now();
+  facecast.speak('Testing, one two three.');
+  while (facecast.events.filter(e => e.type === 'playback.started').length === n) {
+    await new Promise(r => setTimeout(r, 5));
+    if (performance.now() - t > 30000) return -1;
+  }
+  return performance.now() - t;
 }"""
 
 
@@ -107,6 +122,7 @@ async def _one_run(pw, url: str, wav: Path | None, seconds: float) -> dict:
             marks = await page.evaluate("facecast.marks")
             rate = await page.evaluate(FPS_JS, seconds)
             stats = await page.evaluate("facecast.stats")
+            speak_ms = await page.evaluate(SPEAK_JS)
         finally:
             await ctx.close()
     return {"page_load_to_first_frame_s": round(first["load"] / 1000, 3),
@@ -115,7 +131,7 @@ async def _one_run(pw, url: str, wav: Path | None, seconds: float) -> dict:
             "frames_dropped": stats.get("framesDropped"), "freezes": stats.get("freezeCount"),
             "receive_to_display_ms": round(stats.get("receiveToDisplayMs") or 0, 1),
             "echo_e2e_ms": None if stats.get("echoE2eMs") is None else round(stats["echoE2eMs"], 1),
-            "codec": stats.get("codec"),
+            "codec": stats.get("codec"), "speak_to_playback_started_ms": round(speak_ms, 1),
             "marks_ms": {k: round(v) for k, v in marks.items()}}  # ms since navigation start
 
 
@@ -151,11 +167,13 @@ async def _bench(args) -> dict:
     warm = runs[1:] or runs
     return {"bench": "browser", "mode": args.mode, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+            "load_avg_1m": round(os.getloadavg()[0], 2),
             "video": f"{config.video.width}x{config.video.height}@{config.video.fps}",
             "cold_page_load_to_first_frame_s": runs[0]["page_load_to_first_frame_s"],
             "warm_page_load_to_first_frame_s": float(np.median([r["page_load_to_first_frame_s"] for r in warm])),
             "received_fps_min": min(r["received_fps"] for r in runs),
             "received_fps_median": float(np.median([r["received_fps"] for r in runs])),
+            "speak_to_playback_started_ms_median": float(np.median([r["speak_to_playback_started_ms"] for r in runs])),
             "runs": runs}
 
 
