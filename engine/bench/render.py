@@ -48,14 +48,17 @@ def bench_render(avatar_path, size: int, backend: str, frames: int, warmup: int)
     r = WarpRenderer(avatar_path, size, size, backend=backend)
     motions = motion_sequence(frames + warmup)
     sync = _sync(r.backend)
-    times = []
+    times, cpu = [], []
     for i, m in enumerate(motions):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         r.render(m)
         sync()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return {**summarize(times), "backend": r.backend}
+            cpu.append(time.thread_time() - c0)
+    # thread CPU time: what one frame costs when the core is not shared with other work
+    return {**summarize(times), "cpu_median_ms": round(float(np.median(cpu)) * 1000, 3),
+            "cpu_p99_ms": round(float(np.percentile(cpu, 99)) * 1000, 3), "backend": r.backend}
 
 
 def bench_tracking(avatar_path, frames: int, warmup: int) -> dict:
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     for s in [int(x) for x in args.sizes.split(",") if x.strip()]:
         results[str(s)] = res = bench_render(avatar, s, args.backend, args.frames, args.warmup)
         print(f"render {s}x{s} [{res['backend']}]: median {res['median_ms']:.2f} ms, "
-              f"p95 {res['p95_ms']:.2f}, p99 {res['p99_ms']:.2f}, {res['fps']:.0f} fps")
+              f"p95 {res['p95_ms']:.2f}, p99 {res['p99_ms']:.2f}, {res['fps']:.0f} fps "
+              f"(CPU time median {res['cpu_median_ms']:.2f}, p99 {res['cpu_p99_ms']:.2f} ms)")
     if not args.no_tracking:
         results["tracking_640x480"] = res = bench_tracking(avatar, min(args.frames, 200), args.warmup)
         if "skipped" in res:
