@@ -92,6 +92,21 @@ def test_lost_face_holds_then_eases_to_neutral(rig, astronaut_landmarks):
         assert 0.0 < back["jawOpen"] < 0.6
 
 
+def test_frame_size_change_recalibrates(rig):
+    import cv2
+    from skimage.data import astronaut
+    big = astronaut()
+    small = cv2.resize(big, (320, 320), interpolation=cv2.INTER_AREA)
+    cfg = replace(load_config(), webcam={"calibration_s": 0.1})
+    with WebcamRetargeter(rig, cfg) as wr:
+        for i in range(5):
+            assert wr.push_frame(big, i * 0.04) is not None
+        assert wr.retargeter.calibrated
+        m = wr.push_frame(small, 0.2)  # half the size: not "moved away", a new calibration
+        assert not wr.retargeter.calibrated
+        assert abs(m.head_translation[2]) < 0.5
+
+
 def test_one_euro_smooths_noise_and_follows_steps():
     rng = np.random.default_rng(0)
     f = OneEuroFilter(min_cutoff=1.0, beta=1.0)

@@ -6,7 +6,8 @@
 Each frame: face mesh (``FaceTracker``) -> rig fit (``Retargeter``) -> one-euro
 filter. When the face is lost, the last motion is held for ``lost_face_hold_s``,
 then eased back to neutral over ``lost_face_ease_s``; when it comes back, the
-filter restarts from what was shown, so there is no jump.
+filter restarts from what was shown, so there is no jump. A change of frame size
+(a new camera mode) starts a new calibration.
 """
 from __future__ import annotations
 
@@ -42,10 +43,14 @@ class WebcamRetargeter:
         self._tracked: MotionFrame | None = None  # last motion from a tracked face
         self._seen_t = 0.0
         self._lost = False
+        self._frame_shape: tuple[int, ...] | None = None
 
     def push_frame(self, rgb: np.ndarray, t: float) -> MotionFrame | None:
         """Track one RGB uint8 (H, W, 3) frame taken at ``t`` seconds."""
         rgb = check_rgb_frame(rgb)
+        if self._frame_shape is not None and rgb.shape != self._frame_shape:
+            self.retargeter.recalibrate()  # a new camera mode: pixels no longer compare
+        self._frame_shape = rgb.shape
         return self.push_landmarks(self.tracker.track(rgb), t)
 
     def push_landmarks(self, landmarks: np.ndarray | None, t: float) -> MotionFrame | None:
