@@ -84,6 +84,8 @@ async function connect() {
     facecast.pc = pc;
     const audioTrack = local && local.getAudioTracks()[0];
     const videoTrack = local && local.getVideoTracks()[0];
+    $("mic").checked = Boolean(audioTrack);  // the mode may have asked for more than the toggles
+    $("cam").checked = Boolean(videoTrack);
     pc.addTransceiver(audioTrack || "audio", { direction: audioTrack ? "sendrecv" : "recvonly", streams: local ? [local] : [] });
     pc.addTransceiver(videoTrack || "video", { direction: videoTrack ? "sendrecv" : "recvonly", streams: local ? [local] : [] });
     if (videoTrack) { $("selfview").srcObject = new MediaStream([videoTrack]); $("selfview").hidden = false; }
@@ -168,6 +170,7 @@ function openSocket(sessionId) {
     facecast.events.push(ev);
     if (ev.type === "state") setState(ev.state);
     else if (ev.type === "error") logEvent(`error ${ev.code}: ${ev.message}`, "err");
+    else if (ev.type === "warning") logEvent(`warning: ${ev.message}`, "err");
     else if (ev.type === "playback.finished")
       logEvent(`segment ${ev.segment} finished at ${ev.position_s.toFixed(2)} s${ev.interrupted ? " (interrupted)" : ""}`);
     else if (ev.type === "playback.started") logEvent(`segment ${ev.segment} started`);
@@ -187,6 +190,16 @@ $("say").onsubmit = (e) => { e.preventDefault(); speak($("text").value); };
 $("interrupt").onclick = interrupt;
 $("thinking").onclick = () => send({ type: "state", state: "thinking" });
 $("connect").onclick = connect;
+// While connected the toggles mute / pause what is already being sent (no renegotiation).
+for (const [id, kind] of [["mic", "audio"], ["cam", "video"]]) {
+  $(id).onchange = () => {
+    if (!facecast.local) return;
+    const tracks = kind === "audio" ? facecast.local.getAudioTracks() : facecast.local.getVideoTracks();
+    tracks.forEach((t) => { t.enabled = $(id).checked; });
+    if (tracks.length) logEvent(`${id} ${$(id).checked ? "on" : "off"}`);
+    else if ($(id).checked) logEvent(`${id}: reconnect to start sending it`);
+  };
+}
 $("disconnect").onclick = disconnect;
 
 // ---- frames and stats ------------------------------------------------------------------------

@@ -307,7 +307,7 @@ class AssistantConnection:
         v = self.config.video
         await self.send({
             "type": "session.ready", "protocol": PROTOCOL_VERSION, "session_id": self.session_id,
-            "mode": mode, "created": self.owns_session, "format": fmt.as_dict(),
+            "mode": session.mode, "created": self.owns_session, "format": fmt.as_dict(),
             "avatar": session.avatar_path.stem,
             "video": {"width": v.width, "height": v.height, "fps": v.fps},
             "viewer": {"offer_url": "/v1/offer", "session_id": self.session_id},
