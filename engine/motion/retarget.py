@@ -178,6 +178,7 @@ class Retargeter:
         return HeadPose(rotation, seen.mean(0) - scales * model.mean(0), scale_xy, scale_z)
 
     def retarget(self, landmarks_px: np.ndarray, t: float) -> MotionFrame:
+        """Unfiltered motion of one frame's (478, 3) pixel landmarks taken at ``t`` seconds."""
         lm = check_landmarks(landmarks_px)
         if self._t0 is None:
             self._t0 = float(t)
@@ -186,7 +187,7 @@ class Retargeter:
                 raise ValueError("degenerate landmarks: the eyes coincide")
         camera = self._to_camera(lm)
         if not self.calibrated:
-            self.calibrated = (float(t) - self._t0 >= self.cfg.calibration_s  # frame times stuck
+            self.calibrated = (float(t) - self._t0 >= self.cfg.calibration_s
                                or len(self._cal_faces) + 1 >= self.MAX_CALIBRATION_FRAMES)
             self._add_calibration_frame(camera, last=self.calibrated)
         pose = self._fit_pose(camera, self.neutral)
