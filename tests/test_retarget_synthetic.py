@@ -17,7 +17,7 @@ from engine.config import load_config, replace
 from engine.motion.pose import euler_from_matrix, matrix_from_euler
 from engine.motion.retarget import Retargeter, rigid_points, similarity_align
 from engine.motion.rig_fit import RigFitter, solve_box_qp
-from engine.motion.space import NUM_BLENDSHAPES
+from engine.motion.space import INDEX, NUM_BLENDSHAPES
 
 
 # forehead, temples, cheekbones, nose bridge
@@ -91,6 +91,23 @@ def test_fitter_recovers_weights_exactly_without_noise(rig):
     w = np.where(rng.random(52) < 0.3, rng.uniform(0, 1, 52), 0.0)
     got = fitter.fit(np.tensordot(w, rig.rig_deltas, 1))
     assert np.abs(got - w).max() < 1e-3
+
+
+def test_fitter_stages_gains_and_exclusions(rig):
+    d = np.array(rig.rig_deltas, np.float64)
+    jaw, lower, tongue = INDEX["jawOpen"], INDEX["mouthLowerDownLeft"], INDEX["tongueOut"]
+    d[lower] = 0.9 * d[jaw]  # a detail shape that can mimic the primary one more cheaply
+    d[tongue] = 0.35 * d[jaw]
+    e = 0.5 * d[jaw]
+    staged = RigFitter(d, ridge=1e-6, sparsity=0.0, primary=("jawOpen",), exclude=("tongueOut",))
+    w = staged.fit(e)
+    assert w[jaw] == pytest.approx(0.5, abs=0.01) and w[lower] < 0.01 and w[tongue] == 0.0
+    halved = RigFitter(d, ridge=1e-6, sparsity=0.0, primary=("jawOpen",), tracker_gain={"jawOpen": 0.5})
+    assert halved.fit(e)[jaw] == pytest.approx(1.0, abs=0.01)  # the mesh reports half: weight doubles
+    with pytest.raises(ValueError):
+        RigFitter(d, primary=("jawOpened",))
+    with pytest.raises(ValueError):
+        RigFitter(d, tracker_gain={"jawOpen": 0.0})
 
 
 def test_retargeter_recovers_pose_and_weights(rig):

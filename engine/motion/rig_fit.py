@@ -3,11 +3,13 @@
 Given a landmark residual ``e`` (478, 3) in the avatar's normalized face space
 (tracked face minus its neutral), find ``w`` in [0, 1]^52 minimizing
 
-    sum_j W_j || sum_k w_k D[k, j] - e_j ||^2  +  ridge ||w||^2  +  sparsity sum_k w_k
+    sum_j W_j || sum_k w_k g_k D[k, j] - e_j ||^2  +  ridge ||w||^2  +  sparsity sum_k w_k
 
-with ``D = avatar.rig_deltas`` and per-landmark weights ``W``. The normal
-equations ``G = D^T W D + ridge I`` are built once; each frame costs one
-(52 x 1434) mat-vec plus a few projected-Newton steps on 52 unknowns.
+with ``D = avatar.rig_deltas``, per-coordinate weights ``W`` (eyelid/iris points up,
+depth down) and per-shape tracker gains ``g_k`` (the fraction of a shape's motion the
+face mesh reports). The normal equations ``G = D^T W D + ridge I`` are built once;
+each frame costs one (52 x 1434) mat-vec plus a few projected-Newton steps on 52
+unknowns, in two stages (primary shapes, then the rest on what is left).
 """
 from __future__ import annotations
 
