@@ -46,6 +46,7 @@ class WarpRenderer:
         self.background = kernels.remap_bilinear(a.atlas, self.base_map, backend="cpu")
         self._split_layers()
         self._gpu = _TritonState(self) if self.backend == "triton" else None
+        self.render(MotionFrame.neutral())   # compiles / loads the kernels now, not on frame 1
 
     @classmethod
     def from_config(cls, cfg) -> "WarpRenderer":
