@@ -62,17 +62,17 @@ class BlendshapeBuilder:
         self.deltas[INDEX[name]] += disp
 
     def spread(self, src: np.ndarray, disp_src: np.ndarray, sigma: float,
-               exclude: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
-        """Displacements at ``src`` landmarks carried smoothly to the others (Gaussian)."""
+               where: np.ndarray | None = None) -> np.ndarray:
+        """Displacements at ``src`` landmarks carried smoothly to the others: a Gaussian-
+        weighted average that fades where the sources are far (sum of weights < 1), times
+        an optional mask ``where``. The irises never move with the skin."""
         d = np.linalg.norm(self.p[:, None, :2] - self.p[None, src, :2], axis=2)
         g = gauss(d, sigma)
         out = (g @ disp_src) / np.maximum(g.sum(1, keepdims=True), 1.0)
         if where is not None:
             out *= np.asarray(where, np.float64)[:, None]
         out[src] = disp_src
-        if exclude is not None:
-            out[exclude] = 0
-        out[self.irises] = 0 if exclude is None or not np.isin(self.irises, src).any() else out[self.irises]
+        out[self.irises] = 0
         return out
 
     def close_gap(self, frac: float = 1.0, side: np.ndarray | None = None) -> np.ndarray:
