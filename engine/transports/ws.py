@@ -40,6 +40,9 @@ WS_MODES = ("assistant", "echo")
 # Messages up to this multiple of max_ws_message_bytes are read and refused with an
 # error event; anything larger is not even read (the socket closes with 1009).
 HARD_LIMIT_FACTOR = 4
+# WebSocket ping interval: a client that vanished without a TCP reset is noticed within
+# HEARTBEAT_S + HEARTBEAT_S / 2 (aiohttp closes when the pong does not come back).
+HEARTBEAT_S = 20.0
 
 
 class ProtocolError(Exception):
@@ -131,8 +134,9 @@ class AssistantConnection:
             async for msg in self.ws:
                 try:
                     if msg.type == WSMsgType.TEXT:
-                        if len(msg.data.encode()) > limit:
-                            raise _too_large(len(msg.data.encode()), limit)
+                        size = len(msg.data.encode())
+                        if size > limit:
+                            raise _too_large(size, limit)
                         await self.on_text(msg.data)
                     elif msg.type == WSMsgType.BINARY:
                         if len(msg.data) > limit:
@@ -397,7 +401,7 @@ def add_routes(app: web.Application, registry: Any, config: Config) -> None:
     hard_limit = config.server.max_ws_message_bytes * HARD_LIMIT_FACTOR
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=hard_limit, heartbeat=20.0)
+        ws = web.WebSocketResponse(max_msg_size=hard_limit, heartbeat=HEARTBEAT_S)
         if not ws.can_prepare(request).ok:
             return web.Response(status=426, text="this endpoint speaks WebSocket; see docs/protocol.md\n")
         await ws.prepare(request)
