@@ -12,8 +12,11 @@ index. Both tracks hand a frame to aiortc at its due time on the session clock.
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import logging
+import statistics
+import time
 from typing import Awaitable, Callable
 
 import av
@@ -38,6 +41,8 @@ STALE_S = 0.2
 class _PacedTrack(MediaStreamTrack):
     """Returns queued frames no earlier than their due time on the session clock."""
 
+    compensate_encode = False
+
     def __init__(self, session: Session, capacity: int) -> None:
         super().__init__()
         self.session = session
@@ -45,9 +50,23 @@ class _PacedTrack(MediaStreamTrack):
         self.sent = 0
         self.stale = 0
         self.lead_s = 0.0   # hand frames over this much before they are due (encode time)
+        self._returned_at: float | None = None
+        self._busy: collections.deque[float] = collections.deque(maxlen=25)
+
+    def _learn_lead(self) -> None:
+        """aiortc encodes and sends between our recv() calls; that time is how early a frame
+        must be handed over for its packets to leave at its due time (what the receiver's
+        lip sync sees through the sender reports)."""
+        if self._returned_at is None or not self.compensate_encode:
+            return
+        self._busy.append(time.monotonic() - self._returned_at)
+        # A frame exists only render_lead_ms before it is due: never ask for it earlier.
+        cap = 0.9 * self.session.config.pipeline.render_lead_ms / 1000.0
+        self.lead_s = min(statistics.median(self._busy), cap)
 
     async def _next(self):
         clock = self.session.clock
+        self._learn_lead()
         while True:
             try:
                 due, frame = await self.queue.get()
@@ -59,6 +78,7 @@ class _PacedTrack(MediaStreamTrack):
                 continue
             await clock.wait_until(due - self.lead_s)
             self.sent += 1
+            self._returned_at = time.monotonic()
             return frame
 
     def stop(self) -> None:
@@ -68,6 +88,7 @@ class _PacedTrack(MediaStreamTrack):
 
 class SessionVideoTrack(_PacedTrack):
     kind = "video"
+    compensate_encode = True
 
     async def recv(self) -> av.VideoFrame:
         return await self._next()
