@@ -138,7 +138,7 @@ class WebcamConfig:
     min_tracking_confidence: float = _f(0.5, min=0.0, max=1.0)
     calibration_s: float = _f(1.0, min=0.0, max=4.0, doc="first seconds of tracking (at most 120 frames) = the person's neutral")
     zero_pose_at_calibration: bool = _f(True, doc="head pose relative to the pose held while calibrating")
-    fit_ridge: float = _f(0.002, min=0.0, max=10.0, doc="L2 penalty on blendshape weights")
+    fit_ridge: float = _f(0.002, min=1e-6, max=10.0, doc="L2 penalty on blendshape weights (> 0: some shapes are collinear)")
     fit_sparsity: float = _f(0.002, min=0.0, max=10.0, doc="L1 penalty on blendshape weights")
     fit_sparsity_secondary: float = _f(0.05, min=0.0, max=10.0, doc="L1 penalty on the non-primary shapes")
     fit_iterations: int = _f(12, min=1, max=200, doc="projected-Newton iterations of the bounded fit")

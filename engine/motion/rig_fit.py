@@ -106,6 +106,7 @@ class RigFitter:
         used = np.abs(design).max(axis=1) > 0
         self._rows = np.flatnonzero(used)
         self._design_t = np.ascontiguousarray(design[used].T * rows[used])  # D^T W, (52, R)
+        ridge = max(float(ridge), 1e-9)  # jawLeft = -jawRight etc.: the Gram matrix needs it
         self.gram = design[used].T @ design[used] + ridge * np.eye(NUM_BLENDSHAPES)
         idle = np.flatnonzero(np.diag(self.gram) <= ridge)  # shapes that move nothing: pinned to 0
         self.gram[idle, idle] += 1.0
