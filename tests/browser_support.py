@@ -29,12 +29,12 @@ def require_browser():
 
 
 @contextlib.asynccontextmanager
-async def browser_page(profile_dir: Path, fake_mic_wav: Path | None = None):
+async def browser_page(profile_dir: Path, fake_mic_wav: Path | None = None, extra_args: list[str] = ()):
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         ctx = await pw.chromium.launch_persistent_context(
             str(profile_dir), executable_path=CHROMIUM, headless=True,
-            args=chromium_args(fake_mic_wav), viewport={"width": 1200, "height": 760})
+            args=chromium_args(fake_mic_wav) + list(extra_args), viewport={"width": 1200, "height": 760})
         try:
             page = ctx.pages[0] if ctx.pages else await ctx.new_page()
             page.set_default_timeout(60_000)
