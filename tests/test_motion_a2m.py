@@ -54,7 +54,7 @@ def test_training_writes_a_loadable_checkpoint(trained):
     model, meta = load_checkpoint(trained["ckpt"])
     hist = trained["info"]["history"]
     assert len(hist) == 2 and all(np.isfinite(h["loss"]) for h in hist)
-    assert meta.lookahead_samples == 960 and meta.diffusion_steps == 2
+    assert meta.lookahead_samples == 800 and meta.diffusion_steps == 2
     assert "facecast train audio2motion" in meta.train["command"]
     for suffix in (".onnx", ".int8.onnx", ".k1.onnx", ".k1.int8.onnx"):
         assert trained["ckpt"].with_name("audio2motion" + suffix).exists()
@@ -65,7 +65,7 @@ def test_factory_builds_the_streaming_model(trained):
         g = create_generator(model_cfg(trained, onnx_precision=prec))
         assert isinstance(g, StreamingA2M) and isinstance(g, SpeechMotionGenerator)
         assert g.runtime.name == f"onnxruntime:{prec}"
-        assert g.lookahead_samples == 960
+        assert g.lookahead_samples == 800
     g = create_generator(model_cfg(trained, backends=["torch"]))
     assert g.runtime.name == "torch:cpu:float32"
     g = create_generator(model_cfg(trained, diffusion_steps=1))
@@ -75,8 +75,8 @@ def test_factory_builds_the_streaming_model(trained):
 def test_streaming_contract_and_chunking_invariance(trained):
     audio, _ = synth_utterance(2.0, np.random.default_rng(5))
     g = create_generator(model_cfg(trained, onnx_precision="fp32"))
-    assert len(g.push(audio[: 640 + 960 - 1])) == 0
-    assert len(g.push(audio[640 + 960 - 1: 640 + 960])) == 1
+    assert len(g.push(audio[: 640 + 800 - 1])) == 0
+    assert len(g.push(audio[640 + 800 - 1: 640 + 800])) == 1
     g.reset(0)
     a = run(g, audio, 160)
     g.reset(0)
@@ -102,7 +102,7 @@ def test_seeds_determinism_and_diversity(trained):
 def test_controls_and_bad_input(trained):
     g = create_generator(model_cfg(trained))
     g.set_controls(MotionControls(state="listening", emotion="happy", emotion_intensity=0.5))
-    assert g.push(np.zeros(3200, np.float32)).shape == ((3200 - 960) // 640, VECTOR_DIM)
+    assert g.push(np.zeros(3200, np.float32)).shape == ((3200 - 800) // 640, VECTOR_DIM)
     with pytest.raises(ValueError):
         g.set_controls(MotionControls(state="sleeping"))
     with pytest.raises(ValueError):

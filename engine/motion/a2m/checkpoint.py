@@ -31,6 +31,7 @@ class ModelMeta:
     motion_mean: list
     motion_std: list
     diffusion_steps: int = 2
+    draw_temperature: float = 1.0       # scale of the final posterior draw (head, brows, eyes)
     train: dict = field(default_factory=dict)
 
     @property
@@ -59,7 +60,8 @@ class ModelMeta:
                        mel_mean=list(d["mel_mean"]), mel_std=list(d["mel_std"]),
                        norm_time_constant_frames=float(d["norm_time_constant_frames"]),
                        motion_mean=list(d["motion_mean"]), motion_std=list(d["motion_std"]),
-                       diffusion_steps=int(d.get("diffusion_steps", 2)), train=dict(d.get("train", {})))
+                       diffusion_steps=int(d.get("diffusion_steps", 2)),
+                       draw_temperature=float(d.get("draw_temperature", 1.0)), train=dict(d.get("train", {})))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelLoadError(f"{where}: incomplete model metadata ({e})") from e
         if len(meta.mel_mean) != meta.spec.n_mels or len(meta.motion_mean) != meta.spec.motion_dim:
@@ -94,6 +96,7 @@ def load_checkpoint(path: str | Path) -> tuple[Audio2Motion, ModelMeta]:
         model.load_state_dict(blob["state_dict"])
     except (KeyError, RuntimeError) as e:
         raise ModelLoadError(f"model file {path}: weights do not fit the model ({e})") from e
+    model.set_draw_temperature(meta.draw_temperature)
     model.eval()
     return model, meta
 

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-utterances", type=int, default=12)
     p.add_argument("--tensorrt", choices=("fp16", "int8"), default=None, help="also build a TensorRT engine")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--draw-temperature", type=float, default=None,
+                   help="scale of the final posterior draw for head/brows/eyes (default: the checkpoint's)")
 
 
 def export_onnx(model, meta, steps: int, out: Path, opset: int = 17) -> Path:
@@ -158,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and not args.corpus:
         print("error: --int8 needs --corpus DIR for calibration", file=sys.stderr)
         return 2
+    if args.draw_temperature is not None:
+        from dataclasses import replace
+        meta = replace(meta, draw_temperature=args.draw_temperature)
+        model.set_draw_temperature(args.draw_temperature)
     out = Path(args.out) if args.out else model_stem(args.checkpoint).with_suffix(".onnx")
     stem = model_stem(out)
     extra = [int(s) for s in args.extra_steps.split(",") if s.strip()]

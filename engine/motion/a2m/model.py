@@ -2,7 +2,7 @@
 
 Time layout (25 fps, 16 kHz, 100 Hz log-mel): motion frame ``k`` shows audio
 ``[k*640, (k+1)*640)``; its audio embedding is computed from the normalised log-mel frames
-that end at mel frame ``4k + 3 + lookahead_mel`` (``lookahead_mel`` = 6 -> 60 ms), going back
+that end at mel frame ``4k + 3 + lookahead_mel`` (``lookahead_mel`` = 5 -> 50 ms), going back
 ``receptive_mel`` frames. The encoder uses only *valid* convolutions, so running it on a long
 sequence or on a short window gives the same numbers (streaming parity by construction).
 
@@ -16,8 +16,9 @@ Besides the posterior mean E[x0 | x_t] the denoiser predicts a per-dimension pos
 log-variance; the sampler's last step draws x0 ~ N(mean, var) with a second noise input
 instead of returning the mean. Few-step DDIM that returns the mean collapses narrow
 conditionals (the next frame of head sway given the past) to their mean, which would freeze
-the head; drawing from the predicted posterior keeps the right spread at 1-4 steps, while
-the lips (nearly deterministic given the audio) get a tiny variance and stay precise.
+the head; drawing from the predicted posterior keeps the right spread at 1-4 steps. The
+jaw/mouth dimensions are not drawn (their posterior mean is the output) and the known past
+frames carry no jaw/mouth values: lips follow the audio, head/brows/eyes carry the randomness.
 """
 from __future__ import annotations
 
@@ -29,10 +30,20 @@ from torch import nn
 import torch.nn.functional as F
 
 from engine.motion.emotion import EMOTIONS
+from engine.motion.space import ARKIT_NAMES, VECTOR_DIM
 
 STATES = ("speaking", "listening", "idle")
 COND_DIM = len(STATES) + len(EMOTIONS) + 3        # + intensity, head scale, blink rate / 60
 LOGVAR_RANGE = (-12.0, 2.0)                         # clamp of the predicted log-variance
+# jaw/mouth/tongue: driven by the audio alone (never by the model's own past output, which would
+# let errors persist) and output as the posterior mean (precise, no sampling jitter)
+MOUTH_DIMS = tuple(i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("jaw", "mouth", "tongue")))
+
+
+def _mouth_mask(value_mouth: float, value_other: float) -> torch.Tensor:
+    m = torch.full((VECTOR_DIM,), float(value_other))
+    m[list(MOUTH_DIMS)] = float(value_mouth)
+    return m
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class ModelSpec:
     n_mels: int = 80
     motion_dim: int = 58
     mel_per_frame: int = 4          # 100 Hz features / 25 fps
-    lookahead_mel: int = 6          # 60 ms of future audio past the frame's end
+    lookahead_mel: int = 5          # 50 ms of future audio past the frame's end
     window: int = 8                 # motion frames per denoiser window
     enc_channels: int = 128
     enc_dilations: tuple = (1, 2, 4, 8, 16)
@@ -127,10 +138,11 @@ class Denoiser(nn.Module):
         self.cond = nn.Sequential(nn.Linear(spec.t_embed + COND_DIM, c), nn.GELU(), nn.Linear(c, c))
         self.blocks = nn.ModuleList(DenoiserBlock(c) for _ in range(spec.den_blocks))
         self.head = nn.Conv1d(c, 2 * d, kernel_size=1)
+        self.register_buffer("known_keep", _mouth_mask(0.0, 1.0), persistent=False)
 
     def forward(self, x_t, t, audio, known, mask, cond):
         emb = self.cond(torch.cat([time_embedding(t, self.spec.t_embed), cond], dim=1))
-        h = torch.cat([x_t, known * mask, mask, audio], dim=2).transpose(1, 2)
+        h = torch.cat([x_t, known * mask * self.known_keep, mask, audio], dim=2).transpose(1, 2)
         h = self.inp(h)
         for blk in self.blocks:
             h = blk(h, emb)
@@ -153,6 +165,11 @@ class Audio2Motion(nn.Module):
         self.spec = spec
         self.encoder = AudioEncoder(spec)
         self.denoiser = Denoiser(spec)
+        self.register_buffer("draw_scale", _mouth_mask(0.0, 1.0), persistent=False)
+
+    def set_draw_temperature(self, temperature: float) -> None:
+        """Scale of the final posterior draw for the non-mouth dimensions (1 = as trained)."""
+        self.draw_scale.copy_(_mouth_mask(0.0, temperature))
 
     def sample(self, mel, known, mask, noise, noise_out, cond, steps: int) -> torch.Tensor:
         """Sample one window. mel: (B, mel_window(W), n_mels); others (B, W, .)."""
@@ -171,7 +188,7 @@ class Audio2Motion(nn.Module):
             a_next, s_next = math.cos(0.5 * math.pi * t_next), math.sin(0.5 * math.pi * t_next)
             eps = (x - a_now * mean) / max(s_now, 1e-4)
             x = a_next * mean + s_next * eps
-        x0 = mean + torch.exp(0.5 * logvar) * noise_out
+        x0 = mean + torch.exp(0.5 * logvar) * noise_out * self.draw_scale
         return mask * known + (1 - mask) * x0
 
 
