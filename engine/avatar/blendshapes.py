@@ -16,9 +16,11 @@ from engine.motion.space import ARKIT_NAMES, INDEX
 JAW_OPEN_ANGLE = 0.26        # rad about the jaw hinge
 JAW_HINGE_YZ = (0.30, -1.45)  # hinge below/behind the eye line (y, z)
 JAW_CORNER = 0.3             # share of the jaw motion the mouth corners take
+JAW_CORNER_IN = 0.04         # the corners draw in as the jaw opens
 LID_REACH_UP, LID_REACH_DOWN = 0.16, 0.10  # how far the lid skin follows the lid margin
 LID_OVERLAP = 0.006          # closed lids overlap by this much (no sclera line)
 GAZE_X, GAZE_Y = 0.11, 0.07   # iris travel for eyeLook* at weight 1
+IRIS_FORESHORTEN = 0.18       # iris narrows by this fraction along the gaze at weight 1
 BROW_RAISE = 0.13
 BROW_LID_BAND = (-0.02, 0.24)  # -y range over which brow motion fades in above the eyes
 SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
@@ -180,20 +182,29 @@ class BlendshapeBuilder:
             self.add(f"eyeWide{self._n(s)}", self.lid_field(s, -0.30 * gap_up, 0.06 * gap_lo, skin=0.8))
             iris = self.iris[s]
             out = 1.0 if s == "L" else -1.0   # looking out = away from the nose
+            c = self.p[iris[0]]
             for look, (dx, dy), lid in (("Out", (out * GAZE_X, 0), 0.0), ("In", (-out * GAZE_X, 0), 0.0),
                                         ("Up", (0, -GAZE_Y), -0.35), ("Down", (0, GAZE_Y), 0.5)):
                 disp = np.zeros_like(self.p)
                 disp[iris, 0], disp[iris, 1] = dx, dy
+                # the turning eyeball foreshortens the iris along the direction of gaze
+                axis = 0 if dx else 1
+                disp[iris, axis] -= IRIS_FORESHORTEN * (self.p[iris, axis] - c[axis])
                 if lid:
                     f = self.lid_field(s, np.full(len(up), lid * GAZE_Y),
                                        np.full(len(lo), 0.3 * lid * GAZE_Y), skin=0.5)
                     disp += f
-                    disp[iris] = (dx, dy, 0)
+                    disp[iris] = 0
+                    disp[iris, 0], disp[iris, 1] = dx, dy
+                    disp[iris, axis] -= IRIS_FORESHORTEN * (self.p[iris, axis] - c[axis])
                 self.add(f"eyeLook{look}{self._n(s)}", disp)
 
     def jaw_shapes(self) -> None:
         wj = self.jaw_weight()[:, None]
-        self.add("jawOpen", self.jaw_rotation(JAW_OPEN_ANGLE))
+        # the jaw swings open and the mouth corners draw in a little
+        self.add("jawOpen", self.jaw_rotation(JAW_OPEN_ANGLE)
+                 + self.corner_field("L", (-JAW_CORNER_IN, 0, 0), 0.12)
+                 + self.corner_field("R", (-JAW_CORNER_IN, 0, 0), 0.12))
         self.add("jawForward", wj * np.array([0.0, 0.02, 0.10]))
         self.add("jawLeft", wj * np.array([0.12, 0.0, 0.0]))
         self.add("jawRight", wj * np.array([-0.12, 0.0, 0.0]))

@@ -295,11 +295,36 @@ def _eyes(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
                                         origin=irect[:2])
         sprite = textures.iris_sprite(image, irect, iris_c_px, iris_r_px, visible)
         i_origin = packer.place(sprite)
-        offs = np.concatenate([np.zeros((1, 3)), rim_off])
+        anchors, weights, offsets = _iris_rim_anchors(neutral, iris, iris_c_face + rim_off)
         uv = np.concatenate([[iris_c_px], rim_px]) - irect[:2] + i_origin
-        idx = mb.add(np.full(len(offs), iris[0]), np.ones(len(offs)), offs, 1.0, uv)
+        idx = mb.add(np.concatenate([[[iris[0], iris[0], iris[0]]], anchors]),
+                     np.concatenate([[[1.0, 0, 0]], weights]),
+                     np.concatenate([np.zeros((1, 3)), offsets]), 1.0, uv)
         tris.append([(idx[0], idx[1 + j], idx[1 + (j + 1) % IRIS_SEGMENTS]) for j in range(IRIS_SEGMENTS)])
     return np.concatenate([np.asarray(t, np.int32).reshape(-1, 3) for t in tris])
+
+
+def _iris_rim_anchors(neutral: np.ndarray, iris: tuple, rim: np.ndarray):
+    """Each iris-rim vertex as (1 - a - b) * centre + a * p_i + b * p_j of the iris centre and
+    the two iris-contour landmarks around its angle (+ an offset exact at neutral), so the
+    disk deforms with the iris landmarks (foreshortening as the eye turns)."""
+    c = neutral[iris[0]]
+    ring = np.array(iris[1:])
+    ang = np.arctan2(neutral[ring, 1] - c[1], neutral[ring, 0] - c[0])
+    order = ring[np.argsort(ang)]
+    ang = np.sort(ang)
+    anchors, weights, offsets = [], [], []
+    for v in rim:
+        a = np.arctan2(v[1] - c[1], v[0] - c[0])
+        k = int(np.searchsorted(ang, a)) % len(order)
+        i, j = order[k - 1], order[k]
+        basis = np.stack([neutral[i, :2] - c[:2], neutral[j, :2] - c[:2]], 1)
+        ab = np.linalg.lstsq(basis, v[:2] - c[:2], rcond=None)[0]
+        w = np.array([1 - ab.sum(), ab[0], ab[1]])
+        anchors.append([iris[0], i, j])
+        weights.append(w)
+        offsets.append(v - w @ neutral[[iris[0], i, j]])
+    return np.array(anchors), np.array(weights, np.float32), np.array(offsets, np.float32)
 
 
 def _rect(pts: np.ndarray, margin: int) -> tuple[int, int, int, int]:
