@@ -24,6 +24,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "pipeline"), "engine.bench.pipeline", "benchmark the streaming pipeline"),
     (("bench", "render"), "engine.bench.render", "benchmark the renderer and tracker"),
     (("bench", "motion"), "engine.bench.motion", "benchmark the audio-to-motion model"),
+    (("webcam", "check"), "engine.motion.retarget_check", "retarget a face video onto an avatar: curves + frame sheet"),
     (("bench", "browser"), "engine.bench.browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
 ]
 

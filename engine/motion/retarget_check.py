@@ -1,6 +1,7 @@
 """Hand check of webcam retargeting on a video: curves + avatar frames next to the driver.
 
-    .venv/bin/python -m engine.motion.retarget_check VIDEO [--avatar A.avatar] [-o OUT_DIR]
+    facecast webcam check VIDEO [--avatar A.avatar] [-o OUT_DIR]
+    (or: .venv/bin/python -m engine.motion.retarget_check VIDEO ...)
 
 Runs ``WebcamRetargeter`` over every frame of VIDEO (read with OpenCV, timed by its
 fps) and writes
@@ -125,16 +126,23 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.motion.retarget_check", description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``facecast webcam check`` (engine/cli.py) and ``python -m engine.motion.retarget_check``."""
     p.add_argument("video", type=Path)
     p.add_argument("--avatar", default=None, help="avatar file (default: [render].avatar of the config)")
-    p.add_argument("--config", default=None)
     p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"))
     p.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
     p.add_argument("--resize", default="", help="resize frames to WxH first (e.g. 640x480, for timing)")
-    args = p.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.motion.retarget_check", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=None)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     from engine.avatar.asset import load_avatar
     from engine.render.warp import WarpRenderer
 
