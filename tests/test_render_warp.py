@@ -151,3 +151,10 @@ def test_random_valid_motions_render_cleanly(avatar):
         frame = r.render(m)
         assert frame.shape == (160, 160, 3) and frame.dtype == np.uint8
         assert 20 < frame.mean() < 235        # a picture, not a blank or black frame
+
+
+@pytest.mark.parametrize("size", [(256, 256), (250, 186)])   # 186: planes not row-aligned
+def test_yuv420_equals_converted_rgb(avatar, size):
+    r = WarpRenderer(avatar, *size, backend="cpu")
+    for m in (MotionFrame.neutral(), MotionFrame.from_weights({"jawOpen": 0.6}, yaw=0.3, pitch=0.1)):
+        np.testing.assert_array_equal(r.render_yuv420(m), kernels.rgb_to_yuv420(r.render(m)))

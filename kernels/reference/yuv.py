@@ -1,6 +1,8 @@
 """NumPy reference: RGB -> I420 (planar Y, then U, V at half resolution), BT.601 limited range.
 
-Chroma is the mean of each 2x2 block. Width and height must be even.
+Chroma is the mean of each 2x2 block. Width and height must be even. The (H * 3 / 2, W)
+buffer holds the three planes back to back (as PyAV's ``yuv420p`` arrays do), so for
+heights that are not multiples of 4 the U/V planes do not start on a row boundary.
 """
 from __future__ import annotations
 
@@ -21,7 +23,17 @@ def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
     u = blocks @ np.array(U_COEF) + 128.0
     v = blocks @ np.array(V_COEF) + 128.0
     out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = np.clip(np.floor(y + 0.5), 0, 255)
-    out[h:h + h // 4] = np.clip(np.floor(u + 0.5), 0, 255).reshape(h // 4, w)
-    out[h + h // 4:] = np.clip(np.floor(v + 0.5), 0, 255).reshape(h // 4, w)
+    flat = out.reshape(-1)          # planes are contiguous: Y (h*w), U (h*w/4), V (h*w/4)
+    n, q = h * w, h * w // 4
+    flat[:n] = np.clip(np.floor(y + 0.5), 0, 255).reshape(-1)
+    flat[n:n + q] = np.clip(np.floor(u + 0.5), 0, 255).reshape(-1)
+    flat[n + q:] = np.clip(np.floor(v + 0.5), 0, 255).reshape(-1)
     return out
+
+
+def planes(i420: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views (Y (h, w), U (h/2, w/2), V (h/2, w/2)) into an I420 buffer."""
+    flat = i420.reshape(-1)
+    n, q = h * w, h * w // 4
+    return (flat[:n].reshape(h, w), flat[n:n + q].reshape(h // 2, w // 2),
+            flat[n + q:n + 2 * q].reshape(h // 2, w // 2))

@@ -15,6 +15,7 @@ import kernels
 from engine.avatar.asset import Avatar, load_avatar
 from engine.motion.space import MotionFrame
 from engine.render.warp.deform import MeshDeformer
+from kernels.reference.yuv import planes as i420_planes
 
 DEFAULT_SEAM_JUMP = 3.0  # as configs/default.toml render.seam_jump
 
@@ -46,6 +47,7 @@ class WarpRenderer:
         self.background = kernels.remap_bilinear(a.atlas, self.base_map, backend="cpu")
         self._split_layers()
         self._gpu = _TritonState(self) if self.backend == "triton" else None
+        self._background_yuv = None
         self.render(MotionFrame.neutral())   # compiles / loads the kernels now, not on frame 1
 
     @classmethod
@@ -86,27 +88,47 @@ class WarpRenderer:
     def render(self, motion: MotionFrame) -> np.ndarray:
         """(height, width, 3) uint8 RGB, C-contiguous."""
         xy, tris = self.frame_geometry(motion)
-        x0, y0, x1, y1 = self._roi(xy)
+        roi = self._roi(xy)
         if self._gpu is not None:
-            return self._gpu.render(xy, tris, (x0, y0, x1, y1))
+            return self._gpu.render(xy, tris, roi)
         frame = self.background.copy()
+        x0, y0, x1, y1 = roi
         if x1 > x0 and y1 > y0:
-            roi_map = self.base_map[y0:y1, x0:x1].copy()
-            kernels.rasterize_backward_map(roi_map, xy, self.uv, tris, x0, y0, backend=self.backend)
-            roi = kernels.remap_bilinear(self.avatar.atlas, roi_map, backend=self.backend)
-            if self.seam_threshold is not None:
-                roi = kernels.smooth_seams(roi, roi_map, self.seam_threshold, backend=self.backend)
-            frame[y0:y1, x0:x1] = roi
+            frame[y0:y1, x0:x1] = self._render_roi(xy, tris, roi)
         return frame
 
+    def _render_roi(self, xy: np.ndarray, tris: np.ndarray, roi) -> np.ndarray:
+        x0, y0, x1, y1 = roi
+        roi_map = self.base_map[y0:y1, x0:x1].copy()
+        kernels.rasterize_backward_map(roi_map, xy, self.uv, tris, x0, y0, backend=self.backend)
+        pixels = kernels.remap_bilinear(self.avatar.atlas, roi_map, backend=self.backend)
+        if self.seam_threshold is not None:
+            pixels = kernels.smooth_seams(pixels, roi_map, self.seam_threshold, backend=self.backend)
+        return pixels
+
     def render_yuv420(self, motion: MotionFrame) -> np.ndarray:
-        """(height * 3 / 2, width) uint8 I420 of the frame (even sizes only)."""
+        """(height * 3 / 2, width) uint8 I420 (BT.601 limited range) of the frame, even sizes
+        only. Only the moving region is converted; the static background's I420 is cached."""
         if self.width % 2 or self.height % 2:
             raise ValueError("I420 output needs an even width and height")
+        xy, tris = self.frame_geometry(motion)
         if self._gpu is not None:
-            return self._gpu.render_yuv(*self.frame_geometry(motion))
-        return kernels.rgb_to_yuv420(self.render(motion), backend="cpu" if self.backend == "numpy"
-                                     else self.backend)
+            return self._gpu.render_yuv(xy, tris)
+        yuv_backend = "numpy" if self.backend == "numpy" else "cpu"
+        if self._background_yuv is None:
+            self._background_yuv = kernels.rgb_to_yuv420(self.background, backend=yuv_backend)
+        out = self._background_yuv.copy()
+        x0, y0, x1, y1 = self._roi(xy)
+        x0, y0 = x0 - x0 % 2, y0 - y0 % 2                  # whole 2x2 chroma blocks
+        x1, y1 = min(x1 + x1 % 2, self.width), min(y1 + y1 % 2, self.height)
+        if x1 > x0 and y1 > y0:
+            part = kernels.rgb_to_yuv420(self._render_roi(xy, tris, (x0, y0, x1, y1)), backend=yuv_backend)
+            dst = i420_planes(out, self.height, self.width)
+            src = i420_planes(part, y1 - y0, x1 - x0)
+            dst[0][y0:y1, x0:x1] = src[0]
+            for k in (1, 2):
+                dst[k][y0 // 2:y1 // 2, x0 // 2:x1 // 2] = src[k]
+        return out
 
 
 class _TritonState:
