@@ -100,3 +100,28 @@ def test_tilted_photo_rig_is_upright(astronaut):
     assert abs(np.degrees(a.face_roll) + 20) < 6            # the eye line is tilted in the photo
     assert abs(a.rig_neutral[473, 1] - a.rig_neutral[468, 1]) < 1e-5   # but level in the rig
     assert a.rig_neutral[152, 1] > 1.2 and abs(a.rig_neutral[152, 0]) < 0.3   # chin straight below
+
+
+def test_blendshapes_are_anatomical(avatar):
+    n, d = avatar.rig_neutral, avatar.rig_deltas
+    shape = lambda name, w=1.0: n + w * d[INDEX[name]]  # noqa: E731
+    # jawOpen rotates the chin about a hinge behind it: down and back
+    assert d[INDEX["jawOpen"], 152, 1] > 0.15 and d[INDEX["jawOpen"], 152, 2] < -0.02
+    # pucker and funnel: corners move toward the mouth centre, the lips come forward
+    for name in ("mouthPucker", "mouthFunnel"):
+        assert d[INDEX[name], 291, 0] < -0.03 and d[INDEX[name], 61, 0] > 0.03
+        assert d[INDEX[name], 0, 2] > 0.05
+    # funnel parts the lips (inner lips apart), pucker closes them
+    gap = lambda p: p[14, 1] - p[13, 1]  # noqa: E731
+    assert gap(shape("mouthFunnel")) > gap(n) + 0.05
+    assert gap(shape("mouthPucker")) < 0.02
+    # a full blink brings the upper lid margin onto the lower one (both eyes' centres)
+    for up, lo, name in ((159, 145, "eyeBlinkRight"), (386, 374, "eyeBlinkLeft")):
+        b = shape(name)
+        assert abs(b[up, 1] - b[lo, 1]) < 0.03 and b[up, 1] > n[up, 1] + 0.05
+    # smiles widen and raise the corners; frowns lower them
+    assert d[INDEX["mouthSmileRight"], 61, 0] < -0.03 and d[INDEX["mouthSmileRight"], 61, 1] < -0.05
+    assert d[INDEX["mouthFrownLeft"], 291, 1] > 0.05
+    # brows: inner up raises the inner ends more than the outer ends
+    bi = d[INDEX["browInnerUp"]]
+    assert bi[55, 1] < bi[46, 1] - 0.03 and bi[285, 1] < bi[276, 1] - 0.03
