@@ -51,13 +51,29 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # Two passes: find the command, then let its module add its own arguments.
-    known, _ = parser.parse_known_args(argv)
+    # --help goes to the command's own parser (it knows the options), unless no command is named.
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    first_pass = [a for a in argv if a not in ("-h", "--help")]
+    if wants_help and not _names_a_command(parser, first_pass):
+        parser.parse_args(argv)  # top-level or group help; exits
+    known, _ = parser.parse_known_args(first_pass)
     mod = importlib.import_module(known._module)
     sub_parser = argparse.ArgumentParser(prog="facecast " + " ".join(known._path))
     sub_parser.add_argument("--config", default=known.config)
     mod.add_arguments(sub_parser)
     args = sub_parser.parse_args(_strip_command(argv, known._path))
     return int(mod.run(args) or 0)
+
+
+def _names_a_command(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            parser.parse_known_args(argv)
+        return True
+    except SystemExit:
+        return False
 
 
 def _strip_command(argv: list[str], path: tuple[str, ...]) -> list[str]:
