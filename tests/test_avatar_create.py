@@ -125,3 +125,11 @@ def test_blendshapes_are_anatomical(avatar):
     # brows: inner up raises the inner ends more than the outer ends
     bi = d[INDEX["browInnerUp"]]
     assert bi[55, 1] < bi[46, 1] - 0.03 and bi[285, 1] < bi[276, 1] - 0.03
+
+
+def test_small_face_in_a_big_photo_is_refused(astronaut):
+    small = cv2.resize(astronaut, (240, 240), interpolation=cv2.INTER_AREA)   # ~20 px between the eyes
+    canvas = np.full((700, 700, 3), 180, np.uint8)
+    canvas[230:470, 230:470] = small
+    with pytest.raises(AvatarError, match="too small"):
+        create_avatar(canvas)

@@ -68,14 +68,15 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
         msg = f"{found.num_faces} faces in the photo; using the largest one"
         warnings.warn(msg, stacklevel=2)
         notes.append(msg)
+    _, iod_photo, _, _ = face_frame(found.landmarks)
+    if iod_photo < cfg.min_face_pixels:
+        raise AvatarError(f"the face is too small ({iod_photo:.0f} px between the eyes, "
+                          f"need {cfg.min_face_pixels:.0f}); use a closer or larger portrait")
     image, landmarks = _crop_to_face(image, found.landmarks, cfg)
     again = detect_landmarks(image)
     if again is not None and _iou(again.landmarks, landmarks) > 0.5:
         landmarks = again.landmarks
     origin, iod, roll, z0 = face_frame(landmarks)
-    if iod < cfg.min_face_pixels:
-        raise AvatarError(f"the face is too small ({iod:.0f} px between the eyes, "
-                          f"need {cfg.min_face_pixels:.0f}); use a closer portrait")
     neutral = to_face_space(landmarks, origin, iod, roll, z0)
     topo = face_topology(neutral)   # contours split in the de-rolled face frame
     deltas = build_blendshapes(neutral, topo)
