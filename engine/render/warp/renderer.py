@@ -7,6 +7,7 @@ through it, paste over the precomputed static background. The kernels come from
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from engine.render.warp.deform import MeshDeformer
 from kernels.reference.yuv import planes as i420_planes
 
 DEFAULT_SEAM_JUMP = 3.0  # as configs/default.toml render.seam_jump
+log = logging.getLogger(__name__)
 
 
 class WarpRenderer:
@@ -46,8 +48,18 @@ class WarpRenderer:
         self.uv = np.ascontiguousarray(a.vertex_uv, np.float32)
         self.background = kernels.remap_bilinear(a.atlas, self.base_map, backend="cpu")
         self._split_layers()
-        self._gpu = _TritonState(self) if self.backend == "triton" else None
         self._background_yuv = None
+        self._gpu = None
+        if self.backend == "triton":
+            try:
+                self._gpu = _TritonState(self)
+                self.render(MotionFrame.neutral())   # compiles the kernels now
+            except Exception as e:  # noqa: BLE001 - any GPU/compiler failure: CPU still works
+                if backend != "auto":
+                    raise
+                log.warning("triton kernels unavailable (%s: %s); rendering on the CPU",
+                            type(e).__name__, e)
+                self._gpu, self.backend = None, "cpu"
         self.render(MotionFrame.neutral())   # compiles / loads the kernels now, not on frame 1
 
     @classmethod
