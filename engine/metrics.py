@@ -42,6 +42,14 @@ class Metrics:
         self.underruns = Counter("facecast_speech_underruns_total",
                                  "Frames during a segment whose audio had not arrived yet", registry=r)
 
+        # Series that exist from the start (at 0), so dashboards and alerts see them before any event.
+        for kind in ("rendered", "repeated", "skipped"):
+            self.frames.labels(kind=kind)
+        for what in ("video_frame", "webcam_frame", "stale_output"):
+            self.dropped.labels(what=what)
+        for stage in ("speech", "motion", "render", "frame"):
+            self.stage_seconds.labels(stage=stage)
+
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
         if self.samples is not None:

@@ -50,7 +50,13 @@ async def test_echo_stream_rate_pts_and_lip_sync(server):
     await viewer.close()
 
     assert health == {"ok": True, "sessions": 1}
-    assert "facecast_frames_total" in metrics and "facecast_sessions 1.0" in metrics
+    assert "facecast_sessions 1.0" in metrics
+    for series in ('facecast_stage_seconds_bucket{le="0.04",stage="render"}', 'facecast_frames_total{kind="repeated"}',
+                   "facecast_deadline_misses_total", 'facecast_dropped_total{what="video_frame"}',
+                   "facecast_audio_to_frame_seconds_count"):
+        assert series in metrics, series
+    rendered = float(metrics.split('facecast_frames_total{kind="rendered"} ')[1].split()[0])
+    assert rendered > 50
     # frame count and rate: by arrival and by pts
     arrivals = np.array([v[0] for v in viewer.video])
     pts = np.array([v[1] for v in viewer.video])

@@ -75,7 +75,7 @@ class SpeechFrame:
 class SpeechStage:
     def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
                  max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None,
-                 start_margin_s: float = 0.0) -> None:
+                 start_margin_s: float = 0.0, inline: bool = False) -> None:
         if model_rate % fps or output_rate % fps:
             raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
         self.generator = generator
@@ -86,6 +86,7 @@ class SpeechStage:
         # of later chunks does not starve the frame clock mid-segment.
         self.start_margin_s = start_margin_s
         self.executor = executor
+        self.inline = inline   # offline: run jobs on the loop (no thread hand-offs)
         self.metrics = metrics
         self.epoch = 0
         self.segments: collections.deque[Segment] = collections.deque()
@@ -167,7 +168,10 @@ class SpeechStage:
             t0 = time.perf_counter()
             self._in_flight = True
             try:
-                motion, audio = await loop.run_in_executor(self.executor, self._work, job)
+                if self.inline:
+                    motion, audio = self._work(job)
+                else:
+                    motion, audio = await loop.run_in_executor(self.executor, self._work, job)
             finally:
                 self._in_flight = False
                 self._progress.set()

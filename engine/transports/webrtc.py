@@ -75,6 +75,7 @@ class _PacedTrack(MediaStreamTrack):
                 raise MediaStreamError from None
             if clock.now() - due > STALE_S and len(self.queue):
                 self.stale += 1
+                self.session.metrics.dropped.labels(what="stale_output").inc()
                 continue
             await clock.wait_until(due - self.lead_s)
             self.sent += 1
@@ -187,7 +188,10 @@ class WebRTCPeer:
                 vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
                 vf.pts = frame.pts * VIDEO_CLOCK // session.fps
                 vf.time_base = vt
+                before = self.video.queue.dropped
                 self.video.queue.put_nowait((due, vf))
+                if self.video.queue.dropped > before:   # the encoder fell behind: newest picture wins
+                    session.metrics.dropped.labels(what="video_frame").inc()
                 pcm = float_to_s16(frame.audio.samples)
                 start = frame.audio.pts
                 for i in range(0, len(pcm), step):
