@@ -26,7 +26,7 @@ class WarpRenderer:
     """Renders one avatar at ``width`` x ``height`` (the photo is scaled to cover the frame)."""
 
     def __init__(self, avatar: Avatar | str | Path, width: int = 512, height: int = 512,
-                 backend: str = "auto", seam_jump: float = DEFAULT_SEAM_JUMP):
+                 backend: str = "auto", seam_jump: float = DEFAULT_SEAM_JUMP, warmup: bool = True):
         if width < 16 or height < 16:
             raise ValueError(f"render size {width}x{height} is too small (min 16x16)")
         self.avatar = avatar if isinstance(avatar, Avatar) else load_avatar(avatar)
@@ -53,14 +53,16 @@ class WarpRenderer:
         if self.backend == "triton":
             try:
                 self._gpu = _TritonState(self)
-                self.render(MotionFrame.neutral())   # compiles the kernels now
+                if warmup or backend == "auto":
+                    self.render(MotionFrame.neutral())   # compiles the kernels now
             except Exception as e:  # noqa: BLE001 - any GPU/compiler failure: CPU still works
                 if backend != "auto":
                     raise
                 log.warning("triton kernels unavailable (%s: %s); rendering on the CPU",
                             type(e).__name__, e)
                 self._gpu, self.backend = None, "cpu"
-        self.render(MotionFrame.neutral())   # compiles / loads the kernels now, not on frame 1
+        if warmup:
+            self.render(MotionFrame.neutral())   # compiles / loads the kernels now, not on frame 1
 
     @classmethod
     def from_config(cls, cfg) -> "WarpRenderer":
