@@ -66,7 +66,10 @@ class WarpRenderer:
 
     @classmethod
     def from_config(cls, cfg) -> "WarpRenderer":
-        """The renderer of ``cfg.render.avatar`` at ``cfg.video`` size with ``cfg.render.backend``."""
+        """The renderer of ``cfg.render.avatar`` at ``cfg.video`` size with ``cfg.render.backend``.
+        OpenCV's thread pool (process-wide) is set to ``cfg.pipeline.render_threads``."""
+        import cv2
+        cv2.setNumThreads(cfg.pipeline.render_threads)
         return cls(cfg.resolve_path(cfg.render.avatar), cfg.video.width, cfg.video.height,
                    backend=cfg.render.backend, seam_jump=cfg.render.seam_jump)
 
