@@ -30,8 +30,8 @@ FPS = 25
 VAL_FRACTION = 0.05
 LEAD_SILENCE_S = (0.1, 0.6)       # silence kept/added before and after the speech
 CHUNK = 8                         # utterances per worker task (festival starts once per task)
-FIRST_GUESS_S_PER_UTT = 3.6
-TEACHER_VERSION = 1
+FIRST_GUESS_S_PER_UTT = 4.2
+TEACHER_VERSION = 3
 
 
 @dataclass
@@ -64,15 +64,15 @@ def run(args: argparse.Namespace) -> int:
         print("error: --jobs must be >= 1 and --aug-copies >= 0", file=sys.stderr)
         return 2
     engines = tuple(e for e in args.engines.split(",") if e)
-    bad = [e for e in engines if e not in ENGINES]
+    test_engines = frozenset(e for e in args.test_engines.split(",") if e)
+    bad = [e for e in engines + tuple(test_engines) if e not in ENGINES]
     if bad:
         print(f"error: unknown engine(s) {bad}; choose from {sorted(ENGINES)}", file=sys.stderr)
         return 2
     out = Path(args.out)
     (out / "utts").mkdir(parents=True, exist_ok=True)
     stats = synthesize(out, args.hours, jobs=args.jobs, seed=args.seed, aug_copies=args.aug_copies,
-                       engines=engines, test_engines=frozenset(e for e in args.test_engines.split(",") if e),
-                       n_sentences=args.sentences)
+                       engines=engines, test_engines=test_engines, n_sentences=args.sentences)
     print(json.dumps(stats))
     return 0
 
@@ -97,11 +97,13 @@ def synthesize(out: Path, hours: float, jobs: int = 2, seed: int = 0, aug_copies
     t0 = time.time()
     bar = tqdm(total=int(target_s), unit="s audio", desc="synth", disable=not progress)
     with _pool(jobs) as pool:
-        for _wave in range(4):
+        for wave in range(6):
             remaining = target_s - total_s
             if remaining <= 0.02 * target_s:
                 break
-            n_new = max(1, int(math.ceil(remaining / per_utt * 1.02)))
+            # the first wave aims short (the length per utterance is a guess), later ones fill up
+            share = 0.8 if wave == 0 else 1.02
+            n_new = max(1, int(math.ceil(remaining * share / per_utt)))
             specs = _plan(n_new, next_index, sentences, picker, rng, aug_copies, test_engines, str(out))
             next_index += n_new
             tasks = _chunks(specs)

@@ -87,8 +87,8 @@ VISEMES: dict[str, _T] = {
     "ng": {"jaw": (0.14, 0.3), "close": (0.0, 0.6)},
     "hh": {"jaw": (0.25, 0.05)},
     # real lips nearly close and round on w and r
-    "w": {"jaw": (0.05, 0.8), "round": (0.40, 2.5), "pucker": (0.80, 2.5), "close": (0.35, 1.5)},
-    "r": {"jaw": (0.10, 0.5), "round": (0.40, 2.0), "pucker": (0.40, 2.0), "close": (0.15, 1.0)},
+    "w": {"jaw": (0.05, 0.8), "round": (0.40, 2.5), "pucker": (0.80, 2.5), "close": (0.60, 1.5)},
+    "r": {"jaw": (0.10, 0.5), "round": (0.40, 2.0), "pucker": (0.40, 2.0), "close": (0.35, 1.0)},
     "y": {"jaw": (0.08, 0.6), "spread": (0.30, 1.0), "teeth": (0.15, 0.6)},
 }
 for _d, (_a, _b) in DIPHTHONGS.items():
