@@ -217,7 +217,6 @@ class BlendshapeBuilder:
         round_ = np.clip(1 - u ** 2, 0, 1)
         up_in, lo_in = np.array(t.lips_inner.upper[1:-1]), np.array(t.lips_inner.lower[1:-1])
         up_out, lo_out = np.array(t.lips_outer.upper[1:-1]), np.array(t.lips_outer.lower[1:-1])
-        gap0 = p[lo_in, 1] - p[up_in, 1]   # neutral opening (photos with parted lips)
 
         # mouthClose: lower lip back up against the upper one (undo the jaw on the lips)
         lower_body = np.zeros(len(p))
