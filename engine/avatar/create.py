@@ -16,7 +16,7 @@ from engine.avatar.rig import face_frame, to_face_space
 from engine.config import AvatarConfig
 
 log = logging.getLogger(__name__)
-HEAD_PIVOT = (0.0, 0.5, -0.9)  # face units: centre of head rotation (behind the nose, a 2.5D compromise
+HEAD_PIVOT = (0.0, 0.5, -1.2)  # face units: centre of head rotation (behind the nose, a 2.5D compromise
 #                               between the real neck pivot and keeping the face in place)
 
 
