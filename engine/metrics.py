@@ -45,7 +45,7 @@ class Metrics:
         # Series that exist from the start (at 0), so dashboards and alerts see them before any event.
         for kind in ("rendered", "repeated", "skipped"):
             self.frames.labels(kind=kind)
-        for what in ("video_frame", "webcam_frame", "stale_output"):
+        for what in ("video_frame", "webcam_frame", "stale_output", "silent_frame"):
             self.dropped.labels(what=what)
         for stage in ("speech", "motion", "render", "frame"):
             self.stage_seconds.labels(stage=stage)

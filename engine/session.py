@@ -142,7 +142,7 @@ class Session:
         self.speech = SpeechStage(self._generator, self.fps, cfg.audio.model_sample_rate, self.output_rate,
                                   cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics,
                                   cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0,
-                                  inline=not self.clock.realtime)
+                                  inline=not self.clock.realtime, silence_dbfs=cfg.audio.vad_threshold_db - 5.0)
         self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics)
         await self.render_stage.warm_up(MotionFrame.neutral())
         if self.mode == "webcam":

@@ -193,6 +193,7 @@ async def _bench(args) -> dict:
     for b in burners:
         b.join(timeout=2)
     rs = session.render_stage
+    silent_dropped = session.speech.silent_frames_dropped
     arrivals = dict(session.arrivals)
     await session.close()
 
@@ -221,6 +222,8 @@ async def _bench(args) -> dict:
         "deadline_misses": rs.deadline_misses - misses0,
         "repeated_frames": rs.repeated - repeated0,
         "skipped_frames": session.skipped_ticks - skipped0,
+        "silent_frames_dropped_to_catch_up": silent_dropped,
+        "speech_underrun_frames": int(metrics.underruns._value.get()),
         "cpu_cores_per_session": round(cpu, 3),
         "generator": type(session._generator).__name__,
     }

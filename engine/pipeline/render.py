@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,11 +68,11 @@ class RenderStage:
         self._skipped_last = False
 
     def predicted_s(self) -> float:
-        """Expected render time: the slowest of the recent renders (robust to one-off jitter)."""
+        """Expected render time: the median of recent renders. A frame is given up only when even
+        a typical render would be late; one slow outlier does not cost a whole run of repeats."""
         if not self._times:
             return 0.0
-        recent = sorted(self._times)
-        return recent[int(0.9 * (len(recent) - 1))]
+        return statistics.median(self._times)
 
     async def warm_up(self, motion: MotionFrame) -> np.ndarray:
         """First render (JIT compilation, caches) off the clock."""

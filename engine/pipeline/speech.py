@@ -48,6 +48,7 @@ class Segment:
     sample_rate: int = 0
     input_samples: int = 0                     # samples pushed, at sample_rate
     motion: collections.deque = field(default_factory=collections.deque)
+    ready_times: collections.deque = field(default_factory=collections.deque)  # when each motion frame came
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # output-rate, unplayed
     audio_arrivals: list = field(default_factory=list)   # (output sample index at chunk end, arrival)
     ended: bool = False        # end_segment() was called
@@ -75,7 +76,7 @@ class SpeechFrame:
 class SpeechStage:
     def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
                  max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None,
-                 start_margin_s: float = 0.0, inline: bool = False) -> None:
+                 start_margin_s: float = 0.0, inline: bool = False, silence_dbfs: float = -50.0) -> None:
         if model_rate % fps or output_rate % fps:
             raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
         self.generator = generator
@@ -85,6 +86,11 @@ class SpeechStage:
         # A live segment starts this long after its first frame is ready, so the arrival jitter
         # of later chunks does not starve the frame clock mid-segment.
         self.start_margin_s = start_margin_s
+        # Live catch-up: a segment that fell a frame behind (late audio made the clock wait) skips
+        # a *silent* frame to get back on time; speech audio itself is never dropped.
+        self.catch_up = start_margin_s > 0
+        self.silence_rms = 10 ** (silence_dbfs / 20)
+        self.silent_frames_dropped = 0
         self.executor = executor
         self.inline = inline   # offline: run jobs on the loop (no thread hand-offs)
         self.metrics = metrics
@@ -183,6 +189,7 @@ class SpeechStage:
             if seg is None:
                 continue
             seg.motion.extend(motion)
+            seg.ready_times.extend([time.monotonic()] * len(motion))
             if len(audio):
                 seg.audio = np.concatenate([seg.audio, audio])
             total_out = seg.audio_played + len(seg.audio)
@@ -242,22 +249,45 @@ class SpeechStage:
             if (seg.frames_played == 0 and not finished_input and seg.first_ready is not None
                     and time.monotonic() - seg.first_ready < self.start_margin_s):
                 return None
-            if seg.motion:
-                motion = seg.motion.popleft()
-            else:
-                motion = np.zeros(VECTOR_DIM, np.float32)   # generator gave fewer frames than audio
-            audio = seg.audio[:n]
-            seg.audio = seg.audio[n:]
-            if len(audio) < n:
-                audio = np.concatenate([audio, np.zeros(n - len(audio), np.float32)])
-            mid = seg.audio_played + n // 2
-            seg.audio_played += n
-            arrival = next((a for end, a in seg.audio_arrivals if end > mid), time.monotonic())
-            seg.audio_arrivals = [(e, a) for e, a in seg.audio_arrivals if e > seg.audio_played]
-            index = seg.frames_played
-            seg.frames_played += 1
-            last = finished_input and not seg.motion and len(seg.audio) == 0
-            if last:
-                self.segments.popleft()
-            return SpeechFrame(seg, index, motion, audio, arrival, last)
+            if self._behind_in_silence(seg):
+                self._consume(seg)
+                self.silent_frames_dropped += 1
+                if self.metrics is not None:
+                    self.metrics.dropped.labels(what="silent_frame").inc()
+                continue
+            return self._consume(seg)
         return None
+
+    def _behind_in_silence(self, seg: Segment) -> bool:
+        """The next frame is silent, came more than a frame later than the clock needed it,
+        and the one after it is ready too: dropping it brings the segment back on time."""
+        n = self.spf_out
+        if not self.catch_up or seg.frames_played == 0 or not seg.ready_times or len(seg.motion) < 2:
+            return False
+        if len(seg.audio) < 2 * n or time.monotonic() - seg.ready_times[0] <= self.start_margin_s + 1 / self.fps:
+            return False
+        return float(np.sqrt(np.mean(seg.audio[:n] ** 2))) < self.silence_rms
+
+    def _consume(self, seg: Segment) -> SpeechFrame:
+        n = self.spf_out
+        finished_input = seg.flushed
+        if seg.ready_times:
+            seg.ready_times.popleft()
+        if seg.motion:
+            motion = seg.motion.popleft()
+        else:
+            motion = np.zeros(VECTOR_DIM, np.float32)   # generator gave fewer frames than audio
+        audio = seg.audio[:n]
+        seg.audio = seg.audio[n:]
+        if len(audio) < n:
+            audio = np.concatenate([audio, np.zeros(n - len(audio), np.float32)])
+        mid = seg.audio_played + n // 2
+        seg.audio_played += n
+        arrival = next((a for end, a in seg.audio_arrivals if end > mid), time.monotonic())
+        seg.audio_arrivals = [(e, a) for e, a in seg.audio_arrivals if e > seg.audio_played]
+        index = seg.frames_played
+        seg.frames_played += 1
+        last = finished_input and not seg.motion and len(seg.audio) == 0
+        if last:
+            self.segments.popleft()
+        return SpeechFrame(seg, index, motion, audio, arrival, last)
