@@ -1,0 +1,38 @@
+"""Live catch-up: a segment that fell behind skips silent frames, never speech."""
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from engine.config import load_config
+from engine.motion.generators import create_baseline
+from engine.pipeline.speech import SpeechStage
+
+
+async def test_a_late_segment_drops_only_silent_frames_to_catch_up():
+    config = load_config()
+    pool = ThreadPoolExecutor(1)
+    stage = SpeechStage(create_baseline(config), 25, 16000, 48000, 60.0, pool, start_margin_s=0.02)
+    stage.start()
+    t = np.arange(16000 * 2) / 16000
+    voiced = (t < 0.6) | (t >= 1.4)
+    x = np.where(voiced, 0.3 * np.sin(2 * np.pi * 220 * t), 0.0).astype(np.float32)
+    stage.push(x, 16000)                   # 2 s of speech arrive at once: the clock is far behind
+    stage.end_segment()
+    while stage.busy():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    frames = []
+    while (f := stage.pop_frame()) is not None:
+        frames.append(f)
+    await stage.stop()
+    pool.shutdown()
+    played = np.concatenate([f.audio for f in frames])
+    assert stage.silent_frames_dropped > 5
+    assert len(frames) + stage.silent_frames_dropped == 50
+    # every voiced sample was played, in order; only silence went missing
+    x48 = np.repeat(x, 3)
+    assert np.sum(np.abs(played) > 0.05) >= 0.98 * np.sum(np.abs(x48) > 0.05)
+    dropped_positions = sorted(set(range(50)) - {f.index for f in frames})
+    assert all(15 <= i < 35 for i in dropped_positions), dropped_positions   # frames of the 0.6-1.4 s pause
+    assert frames[-1].last and frames[0].index == 0
