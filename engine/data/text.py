@@ -53,8 +53,10 @@ def load_cmudict() -> dict[str, list[str]]:
     return out
 
 
-def _content_words(lexicon: dict[str, list[str]]) -> list[str]:
+@lru_cache(maxsize=1)
+def _content_words() -> list[str]:
     # words a TTS front end reads as words: lowercase letters, a vowel, 3..10 phones
+    lexicon = load_cmudict()
     return sorted(w for w, p in lexicon.items()
                   if _WORD_RE.match(w) and _VOWEL_RE.search(w) and 3 <= len(p) <= 10)
 
@@ -72,7 +74,7 @@ def generate_sentences(n: int, seed: int = 0, candidates_per_sentence: int = 6) 
     if n <= 0:
         raise ValueError("number of sentences must be positive")
     lexicon = load_cmudict()
-    content = _content_words(lexicon)
+    content = _content_words()
     rng = np.random.default_rng(seed)
     cands: list[str] = []
     for _ in range(n * candidates_per_sentence):
@@ -113,7 +115,13 @@ def diphone_coverage(sentences: list[str]) -> float:
     have: set[tuple[str, str]] = set()
     for s in sentences:
         have |= _diphones(s.split(), lexicon)
-    possible: set[tuple[str, str]] = set()
-    for p in lexicon.values():
-        possible |= set(zip(p[:-1], p[1:]))
+    possible = _lexicon_diphones()
     return len(have & possible) / max(len(possible), 1)
+
+
+@lru_cache(maxsize=1)
+def _lexicon_diphones() -> frozenset[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for p in load_cmudict().values():
+        out.update(zip(p[:-1], p[1:]))
+    return frozenset(out)
