@@ -68,16 +68,17 @@ PROBE_JS = """(box) => {
     let e = 0; for (const x of buf) e += x * x;
     rec.levels.push([performance.now(), Math.sqrt(e / buf.length)]);
   }, 10);
+  let x0, y0, w, h;
   const onFrame = (now, meta) => {
-    if (!g2d) {
-      canvas.width = v.videoWidth; canvas.height = v.videoHeight;
+    if (!g2d) {  // only the mouth box is copied out of each frame (cheap on a busy machine)
+      const sx = v.videoWidth / box.frameW, sy = v.videoHeight / box.frameH;
+      x0 = Math.round(box.x0 * sx); y0 = Math.round(box.y0 * sy);
+      w = Math.round((box.x1 - box.x0) * sx); h = Math.round((box.y1 - box.y0) * sy);
+      canvas.width = w; canvas.height = h;
       g2d = canvas.getContext('2d', {willReadFrequently: true});
     }
-    g2d.drawImage(v, 0, 0, canvas.width, canvas.height);
-    const sx = canvas.width / box.frameW, sy = canvas.height / box.frameH;
-    const x0 = Math.round(box.x0 * sx), y0 = Math.round(box.y0 * sy);
-    const w = Math.round((box.x1 - box.x0) * sx), h = Math.round((box.y1 - box.y0) * sy);
-    const d = g2d.getImageData(x0, y0, w, h).data;
+    g2d.drawImage(v, x0, y0, w, h, 0, 0, w, h);
+    const d = g2d.getImageData(0, 0, w, h).data;
     const g = new Float32Array(w * h);
     let diff = 0, mean = 0;
     for (let i = 0; i < w * h; i++) {
@@ -86,7 +87,7 @@ PROBE_JS = """(box) => {
       if (prev) diff += Math.abs(g[i] - prev[i]);
     }
     rec.frames.push([meta.expectedDisplayTime || now, prev ? diff / (w * h) : -1, mean / (w * h),
-                     meta.presentedFrames, canvas.width, canvas.height]);
+                     meta.presentedFrames, v.videoWidth, v.videoHeight]);
     prev = g;
     if (!rec.stopped) v.requestVideoFrameCallback(onFrame);
   };

@@ -44,6 +44,10 @@ async def test_chromium_echo_mode_lip_sync(server, tmp_path):
         await asyncio.sleep(RECORD_S)
         rec = await page.evaluate(COLLECT_JS)
         stats = await page.evaluate("facecast.stats")
+        session = server.registry.find(state["sid"])
+        server_side = {"frames_out": session.frames_out, "skipped_ticks": session.skipped_ticks,
+                       "repeated": session.render_stage.repeated,
+                       "deadline_misses": session.render_stage.deadline_misses}
         await page.screenshot(path=str(tmp_path / "echo.png"))
 
     frames = np.array([f[:4] for f in rec["frames"]], float)
@@ -52,7 +56,7 @@ async def test_chromium_echo_mode_lip_sync(server, tmp_path):
     t, diff = frames[:, 0], frames[:, 1]
     duration = (t[-1] - t[0]) / 1000
     fps = (len(t) - 1) / duration
-    diag = json.dumps({"fps": round(fps, 1), "frames": len(t), "stats": stats}, default=str)
+    diag = json.dumps({"fps": round(fps, 1), "frames": len(t), "server": server_side, "stats": stats}, default=str)
     assert duration > RECORD_S - 2, diag
     assert fps >= 20.0, diag
 
