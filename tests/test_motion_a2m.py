@@ -133,3 +133,17 @@ def test_train_and_export_report_bad_input(tmp_path, capsys):
     assert train_cmd.run(parse(train_cmd, ["--corpus", str(tmp_path / "none")])) == 2
     assert "does not exist" in capsys.readouterr().err
     assert export_cmd.run(parse(export_cmd, ["--checkpoint", str(tmp_path / "x.pt")])) == 2
+
+
+def test_bench_motion_reports_every_variant(trained, capsys):
+    import json
+
+    from engine.bench import motion as bench
+    rc = bench.run(parse(bench, ["--model", str(trained["onnx"]), "--seconds", "1", "--onsets", "2", "--json"]))
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    v = result["variants"]
+    assert {"onnx_fp32", "onnx_int8", "torch_fp32", "baseline"} <= set(v)
+    assert v["onnx_int8"]["backend"] == "onnxruntime:int8" and v["onnx_int8"]["mouth_mae_vs_fp32"] >= 0
+    # the frame showing the onset cannot come before its audio plus the look-ahead has arrived
+    assert v["onnx_fp32"]["first_frame_latency_ms_p50"] >= v["onnx_fp32"]["lookahead_ms"]

@@ -166,6 +166,8 @@ class Audio2Motion(nn.Module):
         self.encoder = AudioEncoder(spec)
         self.denoiser = Denoiser(spec)
         self.register_buffer("draw_scale", _mouth_mask(0.0, 1.0), persistent=False)
+        # jaw/mouth start from the mode (zero noise): a deterministic, jitter-free path for the lips
+        self.register_buffer("start_noise", _mouth_mask(0.0, 1.0), persistent=False)
 
     def set_draw_temperature(self, temperature: float) -> None:
         """Scale of the final posterior draw for the non-mouth dimensions (1 = as trained)."""
@@ -177,7 +179,7 @@ class Audio2Motion(nn.Module):
 
     def sample_from_audio(self, audio, known, mask, noise, noise_out, cond, steps: int) -> torch.Tensor:
         """DDIM on the posterior mean for ``steps`` steps, then x0 ~ N(mean, var) via ``noise_out``."""
-        x = noise
+        x = noise * self.start_noise
         b = noise.shape[0]
         times = step_times(steps)
         mean, logvar = noise, noise

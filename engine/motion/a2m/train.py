@@ -65,6 +65,9 @@ def train(args: argparse.Namespace) -> dict:
     sampler = D.WindowSampler(train_utts + quiet, D.normalise_all(train_utts + quiet, stats), spec,
                               args.crop, args.seed)
     val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, args.crop, args.seed + 1)
+    n_speech_s = sum(len(u.audio) for u in train_utts) / 16000
+    for u in train_utts + val_utts + quiet:           # the samplers hold what training needs
+        u.audio, u.mel = u.audio[:0], u.mel[:0]
     probe = [sampler.sample(64)[1] for _ in range(8)]
     cat = np.concatenate([p.reshape(-1, VECTOR_DIM) for p in probe])
     floor = np.r_[np.full(NUM_BLENDSHAPES, 0.02), np.full(VECTOR_DIM - NUM_BLENDSHAPES, 0.005)]
@@ -72,7 +75,6 @@ def train(args: argparse.Namespace) -> dict:
     meta = ModelMeta(spec=spec, mel_spec=MelSpec(), mel_mean=stats.mean.tolist(), mel_std=stats.std.tolist(),
                      norm_time_constant_frames=stats.time_constant_frames,
                      motion_mean=m_mean.tolist(), motion_std=m_std.tolist(), diffusion_steps=2)
-    n_speech_s = sum(len(u.audio) for u in train_utts) / 16000
     print(f"[train] {len(train_utts)} train utterances ({n_speech_s / 60:.1f} min), {len(val_utts)} val, "
           f"{len(quiet)} listening/idle clips; loaded in {time.time() - t_start:.0f} s", flush=True)
 
