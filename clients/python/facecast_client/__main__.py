@@ -3,7 +3,8 @@
     python -m facecast_client stream speech.wav --url ws://127.0.0.1:8080/v1/ws
     python -m facecast_client speak "Hello there" --url ws://127.0.0.1:8080/v1/ws
 
-(from the repository: ``PYTHONPATH=clients/python``, or ``pip install -e clients/python``.)
+(installed with the project; from a bare checkout: ``PYTHONPATH=clients/python``; elsewhere:
+``pip install clients/python``.)
 Each event is printed as one JSON line with ``t`` = seconds since the session was ready.
 Open http://HOST:PORT/ and watch with the printed session id, or POST /v1/offer with it.
 """
