@@ -118,3 +118,21 @@ async def test_misbehaving_client_does_not_disturb_another_session(server):
     assert not [e for e in a.history if e["type"] == "error"]
     assert server.registry.ids() == [a.session_id]
     await a.close()
+
+
+async def test_session_limit_is_a_clear_error_and_frees_up():
+    srv = await LiveServer(server={"max_sessions": 1}).start()
+    try:
+        first = await FacecastClient.connect(srv.ws_url)
+        err = await _raw_error(srv.ws_url, json.dumps({"type": "session.create"}))
+        assert err["code"] == "session_failed" and "max_sessions" in err["message"]
+        await first.close()
+        for _ in range(50):
+            if len(srv.registry) == 0:
+                break
+            await asyncio.sleep(0.1)
+        second = await FacecastClient.connect(srv.ws_url)  # the slot was given back
+        assert second.session_id != first.session_id
+        await second.close()
+    finally:
+        await srv.close()
