@@ -57,3 +57,14 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     bad.write_bytes(b"not audio")
     assert main(["data", "align", str(bad)]) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_long_audio_is_cut_in_its_pauses():
+    from engine.data.align import split_points
+    t = np.arange(50 * 16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    x[int(13.0 * 16000):int(13.6 * 16000)] = 0.0           # a pause at 13.0-13.6 s
+    x[int(30.0 * 16000):int(30.5 * 16000)] = 0.0           # and at 30.0-30.5 s
+    cuts = np.array(split_points(x)) / 16000
+    assert len(cuts) == 2
+    assert 13.0 <= cuts[0] <= 13.6 and 30.0 <= cuts[1] <= 30.5

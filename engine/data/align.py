@@ -126,12 +126,12 @@ def force_align(audio: np.ndarray, text: str) -> Alignment:
         if not words:
             raise AlignError("the transcript has no alignable words")
         dec.set_align_text(" ".join(words))
-        _decode(dec, pcm)
         try:
+            _decode(dec, pcm)
             dec.set_alignment()
-        except Exception:  # noqa: BLE001 - first pass found no path; retry with wide beams
+            _decode(dec, pcm)
+        except (RuntimeError, ValueError):  # no path through the transcript: retry with wide beams
             continue
-        _decode(dec, pcm)
         al = dec.get_alignment()
         if al is None:
             continue
@@ -195,11 +195,59 @@ def _append(ph, s, e, p, a, b) -> None:
         e.append(b)
 
 
+def split_points(audio: np.ndarray, max_s: float = 20.0, min_s: float = 8.0) -> list[int]:
+    """Sample indices that cut long audio at its quietest 300 ms between ``min_s`` and ``max_s``."""
+    hop = SAMPLE_RATE // 100
+    n = len(audio) // hop
+    energy = np.convolve((audio[: n * hop].reshape(n, hop) ** 2).mean(1), np.ones(30) / 30, "same")
+    cuts, start = [], 0
+    while n - start > max_s * 100:
+        lo, hi = start + int(min_s * 100), start + int(max_s * 100)
+        cut = lo + int(np.argmin(energy[lo:hi]))
+        cuts.append(cut * hop)
+        start = cut
+    return cuts
+
+
 def align(audio: np.ndarray, text: str | None = None, mode: str = "asr") -> Alignment:
+    """Phones of ``audio``: forced alignment of ``text``, or (no text) recognised per <= 20 s piece."""
     if len(audio) < SAMPLE_RATE // 10:
         raise AlignError("audio is shorter than 0.1 s")
     if text:
         return force_align(audio, text)
+    cuts = split_points(audio)
+    if cuts:
+        pieces = [_align_piece(audio[a:b], mode) for a, b in zip([0] + cuts, cuts + [len(audio)])]
+        return _join(pieces, [0] + cuts, len(audio))
+    return _align_untranscribed(audio, mode)
+
+
+def _join(pieces: list[Alignment], offsets: list[int], n_samples: int) -> Alignment:
+    labels, starts, ends, words = [], [], [], []
+    for al, off in zip(pieces, offsets):
+        t0 = off / SAMPLE_RATE
+        labels += al.phones
+        starts += (al.starts + t0).tolist()
+        ends += (al.ends + t0).tolist()
+        words += [(w, a + t0, b + t0) for w, a, b in al.words]
+    text = " ".join(al.text for al in pieces if al.text)
+    ph, s, e = [], [], []
+    for p, a, b in zip(labels, starts, ends):
+        _append(ph, s, e, p, a, b)
+    return Alignment(ph, np.asarray(s), np.asarray(e), words, text)
+
+
+def _align_piece(audio: np.ndarray, mode: str) -> Alignment:
+    """One piece of a long recording; a piece with nothing recognisable is silence."""
+    try:
+        return _align_untranscribed(audio, mode)
+    except AlignError:
+        if mode not in ("asr", "allphone"):
+            raise
+        return _finish([], [], [], [], "", len(audio))
+
+
+def _align_untranscribed(audio: np.ndarray, mode: str) -> Alignment:
     if mode == "allphone":
         return allphone_decode(audio)
     if mode != "asr":
