@@ -36,3 +36,29 @@ async def test_a_late_segment_drops_only_silent_frames_to_catch_up():
     dropped_positions = sorted(set(range(50)) - {f.index for f in frames})
     assert all(15 <= i < 35 for i in dropped_positions), dropped_positions   # frames of the 0.6-1.4 s pause
     assert frames[-1].last and frames[0].index == 0
+
+
+async def test_underruns_widen_the_start_margin_and_calm_speech_narrows_it():
+    config = load_config()
+    pool = ThreadPoolExecutor(1)
+    stage = SpeechStage(create_baseline(config), 25, 16000, 48000, 60.0, pool, start_margin_s=0.02)
+    stage.start()
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    stage.push(x[:8000], 16000)            # half a second arrives, the rest is late
+    while stage.busy():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    played = 0
+    while stage.pop_frame() is not None:
+        played += 1
+    assert played > 5 and stage.pop_frame() is None      # ran dry mid-segment: underruns
+    assert stage.underruns == 2 and abs(stage.start_margin_s - 0.06) < 1e-9
+    stage.push(x[8000:], 16000)
+    stage.end_segment()
+    while stage.busy():
+        await asyncio.sleep(0.01)
+    while stage.pop_frame() is not None:
+        pass
+    await stage.stop()
+    pool.shutdown()
+    assert 0.02 <= stage.start_margin_s < 0.06

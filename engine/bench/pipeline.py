@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import multiprocessing
 import os
@@ -110,6 +111,7 @@ async def _bench(args) -> dict:
     metrics = Metrics(keep_samples=True)
     session = Session(config, mode="assistant", metrics=metrics)
     await session.start()
+    session.arrivals = collections.deque()   # keep every speech frame's audio arrival, not the last 256
     clock = session.clock
     fps = session.fps
     encoder, opus = _encoder(args.codec), OpusEncoder()
@@ -194,6 +196,7 @@ async def _bench(args) -> dict:
         b.join(timeout=2)
     rs = session.render_stage
     silent_dropped = session.speech.silent_frames_dropped
+    margin_end = session.speech.start_margin_s
     arrivals = dict(session.arrivals)
     await session.close()
 
@@ -223,6 +226,7 @@ async def _bench(args) -> dict:
         "repeated_frames": rs.repeated - repeated0,
         "skipped_frames": session.skipped_ticks - skipped0,
         "silent_frames_dropped_to_catch_up": silent_dropped,
+        "jitter_margin_ms_at_end": round(margin_end * 1000, 1),
         "speech_underrun_frames": int(metrics.underruns._value.get()),
         "cpu_cores_per_session": round(cpu, 3),
         "generator": type(session._generator).__name__,

@@ -28,6 +28,11 @@ from engine.motion.space import VECTOR_DIM
 from engine.pipeline.channel import Channel, Policy
 
 
+MAX_MARGIN_S = 0.12        # the adaptive start margin never exceeds this
+MARGIN_STEP_S = 0.02       # added per underrun
+MARGIN_DECAY_S = 0.0005    # removed per speech frame played on time
+
+
 class SpeechBufferFull(RuntimeError):
     """More speech was pushed than ``pipeline.max_buffered_speech_s`` allows."""
 
@@ -86,6 +91,11 @@ class SpeechStage:
         # A live segment starts this long after its first frame is ready, so the arrival jitter
         # of later chunks does not starve the frame clock mid-segment.
         self.start_margin_s = start_margin_s
+        # Adaptive: each underrun (audio later than the margin covered) widens it, calm speech
+        # narrows it back, so a loaded machine trades a little latency for steady lips.
+        self.base_margin_s = start_margin_s
+        self.max_margin_s = max(start_margin_s, MAX_MARGIN_S)
+        self.underruns = 0
         # Live catch-up: a segment that fell a frame behind (late audio made the clock wait) skips
         # a *silent* frame to get back on time; speech audio itself is never dropped.
         self.catch_up = start_margin_s > 0
@@ -245,6 +255,9 @@ class SpeechStage:
                 continue
             ready = (len(seg.audio) >= n and seg.motion) or (finished_input and (len(seg.audio) or seg.motion))
             if not ready:
+                if seg.frames_played > 0 and self.catch_up:
+                    self.underruns += 1
+                    self.start_margin_s = min(self.max_margin_s, self.start_margin_s + MARGIN_STEP_S)
                 return None
             if (seg.frames_played == 0 and not finished_input and seg.first_ready is not None
                     and time.monotonic() - seg.first_ready < self.start_margin_s):
@@ -255,6 +268,8 @@ class SpeechStage:
                 if self.metrics is not None:
                     self.metrics.dropped.labels(what="silent_frame").inc()
                 continue
+            if self.catch_up:
+                self.start_margin_s = max(self.base_margin_s, self.start_margin_s - MARGIN_DECAY_S)
             return self._consume(seg)
         return None
 
