@@ -68,3 +68,17 @@ def test_long_audio_is_cut_in_its_pauses():
     cuts = np.array(split_points(x)) / 16000
     assert len(cuts) == 2
     assert 13.0 <= cuts[0] <= 13.6 and 30.0 <= cuts[1] <= 30.5
+
+
+def test_align_builds_a_corpus_from_recordings(flite_utt, tmp_path):
+    for name in ("a", "b"):
+        sf.write(tmp_path / f"{name}.wav", flite_utt[0], 16000)
+    (tmp_path / "a.txt").write_text(TEXT)                  # a transcript next to the file is used
+    (tmp_path / "b.txt").write_text(TEXT)
+    corpus = tmp_path / "mine"
+    assert main(["data", "align", str(tmp_path / "a.wav"), str(tmp_path / "b.wav"), "--corpus", str(corpus)]) == 0
+    rows = [json.loads(x) for x in (corpus / "manifest.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and all(r["engine"] == "real" for r in rows)
+    z = np.load(corpus / rows[0]["path"])
+    assert str(z["text"]) == " ".join(TEXT.lower().rstrip(".").split())
+    assert main(["data", "align", str(tmp_path / "a.wav"), str(tmp_path / "b.wav"), "--out", "x.npz"]) == 2
