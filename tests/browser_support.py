@@ -38,6 +38,8 @@ async def browser_page(profile_dir: Path, fake_mic_wav: Path | None = None, extr
         try:
             page = ctx.pages[0] if ctx.pages else await ctx.new_page()
             page.set_default_timeout(60_000)
+            page.js_errors = []  # uncaught exceptions in the page: tests assert there are none
+            page.on("pageerror", lambda e: page.js_errors.append(str(e)))
             yield page
         finally:
             await ctx.close()

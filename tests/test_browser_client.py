@@ -77,6 +77,7 @@ async def test_text_box_thinking_interrupt_disconnect(server, tmp_path):
             await asyncio.sleep(0.1)
         assert server.registry.find(sid) is None, "Disconnect did not end the page's session"
         assert await page.inner_text("#conn") == "disconnected"
+        assert page.js_errors == []
 
     frames = np.array([f[:4] for f in rec["frames"]], float)
     levels = np.array(rec["levels"], float)

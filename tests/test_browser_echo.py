@@ -49,6 +49,7 @@ async def test_chromium_echo_mode_lip_sync(server, tmp_path):
                        "repeated": session.render_stage.repeated,
                        "deadline_misses": session.render_stage.deadline_misses}
         await page.screenshot(path=str(tmp_path / "echo.png"))
+        assert page.js_errors == []
 
     frames = np.array([f[:4] for f in rec["frames"]], float)
     levels = np.array(rec["levels"], float)

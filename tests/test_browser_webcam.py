@@ -95,6 +95,7 @@ async def test_webcam_mode_follows_the_camera_and_the_toggle(server, tmp_path):
         await page.evaluate(PROBE_JS, box)
         await asyncio.sleep(4.0)
         off = await page.evaluate(COLLECT_JS)
+        assert page.js_errors == []
 
     on_mean = np.array([f[2] for f in on["frames"]])
     off_mean = np.array([f[2] for f in off["frames"]])
