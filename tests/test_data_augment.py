@@ -42,3 +42,12 @@ def test_random_plans_run():
         plan = random_plan(np.random.default_rng(seed))
         y, scale = augment(x, plan, np.random.default_rng(seed))
         assert np.isfinite(y).all() and 0.8 < scale < 1.25 and plan.applied
+
+
+def test_breaths_only_inside_their_windows():
+    from engine.data.augment import add_breaths
+    x = _tone_bursts()                                  # speech-like burst at 0.5-1.0 s
+    y = add_breaths(x, [(0.2, 0.45)], -25.0, np.random.default_rng(0))
+    d = y - x
+    inside, outside = d[int(0.22 * 16000):int(0.43 * 16000)], np.concatenate([d[:int(0.2 * 16000)], d[int(0.45 * 16000):]])
+    assert np.sqrt(np.mean(inside ** 2)) > 0.004 and np.abs(outside).max() == 0.0

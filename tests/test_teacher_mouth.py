@@ -107,3 +107,12 @@ def test_speaker_styles_are_stable_and_differ():
     assert a == ArticulationStyle.for_speaker("flite:slt")
     assert a != ArticulationStyle.for_speaker("flite:rms")
     assert 0.8 <= a.jaw_scale <= 1.2
+
+
+def test_inhale_windows_match_where_the_lips_part():
+    from engine.motion.teacher import inhale_windows
+    style = ArticulationStyle(inhale_s=0.3)
+    p, s, e, dur = seq(("sil", 1.0), ("ah", 0.2), ("sil", 0.4), ("ah", 0.2), ("sil", 0.5))
+    wins = inhale_windows(p, s, e, style)
+    assert wins == [(pytest.approx(0.7), pytest.approx(1.0))]     # the 0.4 s pause is too short
+    assert inhale_windows(p, s, e, ArticulationStyle(inhale_open=0.0)) == []

@@ -92,6 +92,26 @@ def _speed(x: np.ndarray, factor: float) -> np.ndarray:
     return signal.resample_poly(x, frac.denominator, frac.numerator).astype(np.float32)
 
 
+def add_breaths(audio: np.ndarray, windows, level_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add a soft breath (band-passed noise, rise-fall envelope) in each (start, end) window,
+    ``level_db`` relative to the speech RMS, so the teacher's pre-speech inhale is audible."""
+    x = audio.astype(np.float32).copy()
+    speech = x[np.abs(x) > 0.02 * (np.abs(x).max() + 1e-9)]
+    rms = float(np.sqrt(np.mean(speech ** 2))) if len(speech) else 0.0
+    if rms == 0.0:
+        return x
+    sos = signal.butter(2, [400, 4000], btype="band", fs=SAMPLE_RATE, output="sos")
+    for s, e in windows:
+        a, b = int(s * SAMPLE_RATE), min(int(e * SAMPLE_RATE), len(x))
+        if b - a < 160:
+            continue
+        noise = signal.sosfilt(sos, rng.normal(0, 1, b - a))
+        env = np.hanning(b - a) ** 0.7
+        noise = noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12) * env
+        x[a:b] += (rms * 10 ** (level_db / 20) * noise).astype(np.float32)
+    return x
+
+
 def _coloured_noise(n: int, color: float, rng) -> np.ndarray:
     spec = np.fft.rfft(rng.normal(0, 1, n))
     f = np.arange(len(spec)) + 1.0

@@ -23,15 +23,17 @@ from engine.data import augment as aug
 from engine.data.text import generate_sentences
 from engine.data.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
 from engine.data.voices import VoicePicker, is_test_voice
-from engine.motion.teacher import ArticulationStyle, n_frames, teacher_motion
+from engine.motion.teacher import ArticulationStyle, inhale_windows, n_frames, teacher_motion
 
 SAMPLE_RATE = 16000
 FPS = 25
 VAL_FRACTION = 0.05
 LEAD_SILENCE_S = (0.1, 0.6)       # silence kept/added before and after the speech
+BREATH_PROBABILITY = 0.8          # share of utterances with an audible breath where the teacher inhales
+BREATH_LEVEL_DB = (-38.0, -22.0)  # breath level relative to the speech RMS
 CHUNK = 8                         # utterances per worker task (festival starts once per task)
 FIRST_GUESS_S_PER_UTT = 4.2
-TEACHER_VERSION = 3
+TEACHER_VERSION = 4
 
 
 @dataclass
@@ -259,6 +261,9 @@ def _make_utterance(spec: UttSpec, syn: Synthesis) -> list[dict]:
     rng = np.random.default_rng(spec.seed)
     audio, phones, starts, ends = make_clean(syn, rng)
     style = ArticulationStyle.for_speaker(spec.voice.id).jitter(rng)
+    if rng.random() < BREATH_PROBABILITY:
+        audio = aug.add_breaths(audio, inhale_windows(phones, starts, ends, style),
+                                float(rng.uniform(*BREATH_LEVEL_DB)), rng)
     base_id = f"{spec.index:06d}_{spec.voice.engine}_{_slug(spec.voice.name)}"
     rows = [_save(base_id, spec, audio, audio, phones, starts, ends, style, rng, None, syn.sample_rate)]
     for k in range(spec.aug_copies):

@@ -80,14 +80,28 @@ def n_frames(duration_s: float, fps: int) -> int:
     return int(math.ceil(duration_s * fps - 1e-9))
 
 
-def _with_inhales(phones, starts, ends, style: ArticulationStyle):
-    """Split the end of each pause (>= 2 x inhale) that precedes speech into an ``inhale``."""
+def inhale_windows(phones, starts, ends, style: ArticulationStyle) -> list[tuple[float, float]]:
+    """(start, end) of the breath the teacher puts at the end of each pause (>= 2 x inhale)
+    that precedes speech; corpus synthesis adds an audible breath there."""
     out = []
+    if style.inhale_open <= 0:
+        return out
     for i, (ph, s, e) in enumerate(zip(phones, starts, ends)):
         follows = i + 1 < len(phones) and phones[i + 1] != "sil"
-        if ph == "sil" and follows and style.inhale_open > 0 and e - s >= 2 * style.inhale_s:
-            out.append(("sil", s, e - style.inhale_s))
-            out.append(("inhale", e - style.inhale_s, e))
+        if ph == "sil" and follows and e - s >= 2 * style.inhale_s:
+            out.append((float(e - style.inhale_s), float(e)))
+    return out
+
+
+def _with_inhales(phones, starts, ends, style: ArticulationStyle):
+    """Split each inhale window off the end of its pause as an ``inhale`` target."""
+    windows = {round(e, 9): s for s, e in inhale_windows(phones, starts, ends, style)}
+    out = []
+    for ph, s, e in zip(phones, starts, ends):
+        w = windows.get(round(float(e), 9)) if ph == "sil" else None
+        if w is not None:
+            out.append(("sil", s, w))
+            out.append(("inhale", w, e))
         else:
             out.append((ph, s, e))
     return out
