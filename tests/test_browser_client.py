@@ -77,6 +77,11 @@ async def test_text_box_thinking_interrupt_disconnect(server, tmp_path):
             await asyncio.sleep(0.1)
         assert server.registry.find(sid) is None, "Disconnect did not end the page's session"
         assert await page.inner_text("#conn") == "disconnected"
+
+        await page.click("#connect")  # a second session from the same page
+        await page.wait_for_function("facecast.firstFrameAt !== null && facecast.sessionId !== "
+                                     f"'{sid}'", timeout=90_000)
+        assert server.registry.find(await page.evaluate("facecast.sessionId")) is not None
         assert page.js_errors == []
 
     frames = np.array([f[:4] for f in rec["frames"]], float)

@@ -52,10 +52,19 @@ async function getLocalMedia(mode) {
   const wantMic = $("mic").checked || mode === "echo";
   const wantCam = $("cam").checked || mode === "webcam";
   if (!wantMic && !wantCam) return null;
-  return navigator.mediaDevices.getUserMedia({
-    audio: wantMic ? { echoCancellation: true, noiseSuppression: false, autoGainControl: false } : false,
-    video: wantCam ? { width: 640, height: 480, frameRate: 25 } : false,
-  });
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: wantMic ? { echoCancellation: true, noiseSuppression: false, autoGainControl: false } : false,
+      video: wantCam ? { width: 640, height: 480, frameRate: 25 } : false,
+    });
+  } catch (err) {
+    const what = [wantMic && "microphone", wantCam && "webcam"].filter(Boolean).join(" and ");
+    if (mode === "assistant") {  // only listening cues need the mic: watch without it
+      logEvent(`no ${what} (${err.name}); watching only`, "err");
+      return null;
+    }
+    throw new Error(`${mode} mode needs the ${what}: ${err.name} ${err.message}`);
+  }
 }
 
 function waitIceGathering(pc, timeoutMs = 3000) {
@@ -74,6 +83,10 @@ async function connect() {
   facecast.error = null;
   facecast.t0 = performance.now();
   facecast.marks = { connect: facecast.t0 };
+  facecast.firstFrameAt = null;
+  facecast.framesPresented = 0;
+  facecast.events = [];
+  last = null;
   setConn("connecting…", "wait");
   setBusy(true);
   try {
@@ -113,7 +126,7 @@ async function connect() {
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, mode }),
     });
     const answer = await resp.json().catch(() => ({ error: `HTTP ${resp.status}` }));
-    if (!resp.ok) throw new Error(answer.error || answer.message || `offer refused: HTTP ${resp.status}`);
+    if (!resp.ok) throw new Error(`offer refused (HTTP ${resp.status}): ${answer.error || ""} ${answer.message || ""}`);
     facecast.sessionId = answer.session_id;
     $("sid").textContent = answer.session_id;
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
@@ -291,7 +304,7 @@ function startEchoMeter(micTrack, remoteStream) {
 }
 
 // ---- start-up ---------------------------------------------------------------------------------
-if (params.has("mode")) $("mode").value = params.get("mode");
+if (["assistant", "echo", "webcam"].includes(params.get("mode"))) $("mode").value = params.get("mode");
 if (params.has("mic")) $("mic").checked = params.get("mic") !== "0";
 if (params.has("cam")) $("cam").checked = params.get("cam") !== "0";
 setBusy(false);
