@@ -54,6 +54,9 @@ async def test_text_box_thinking_interrupt_disconnect(server, tmp_path):
         finished = await _wait_event(page, "playback.finished")
         assert finished["segment"] == started["segment"] and finished["interrupted"] is False
         assert finished["position_s"] == pytest.approx(queued["duration_s"], abs=0.04)
+        assert await page.inner_text("#s-speak") != "–"  # the overlay timed speak → start
+        assert 0 < await page.evaluate("facecast.speakToStartMs") < 10_000
+        await page.wait_for_function("facecast.serverStats && facecast.serverStats.rendered > 0")
         await asyncio.sleep(1.0)
         rec = await page.evaluate(COLLECT_JS)
 

@@ -186,7 +186,14 @@ function openSocket(sessionId) {
     else if (ev.type === "warning") logEvent(`warning: ${ev.message}`, "err");
     else if (ev.type === "playback.finished")
       logEvent(`segment ${ev.segment} finished at ${ev.position_s.toFixed(2)} s${ev.interrupted ? " (interrupted)" : ""}`);
-    else if (ev.type === "playback.started") logEvent(`segment ${ev.segment} started`);
+    else if (ev.type === "playback.started") {
+      if (facecast.speakSentAt != null) {  // text box → first frame of its speech left the server
+        facecast.speakToStartMs = performance.now() - facecast.speakSentAt;
+        facecast.speakSentAt = null;
+        $("s-speak").textContent = `${facecast.speakToStartMs.toFixed(0)} ms`;
+      }
+      logEvent(`segment ${ev.segment} started`);
+    }
     else if (ev.type === "session.ready") logEvent("control channel ready");
   };
   ws.onclose = (e) => { if (facecast.ws === ws && facecast.connected) logEvent(`control channel closed (${e.code})`, "err"); };
@@ -196,7 +203,11 @@ function send(msg) {
   if (facecast.ws && facecast.ws.readyState === WebSocket.OPEN) facecast.ws.send(JSON.stringify(msg));
 }
 
-function speak(text) { if (text && text.trim()) send({ type: "speak", text }); }
+function speak(text) {
+  if (!text || !text.trim()) return;
+  facecast.speakSentAt = performance.now();
+  send({ type: "speak", text });
+}
 function interrupt() { send({ type: "interrupt" }); }
 
 $("say").onsubmit = (e) => { e.preventDefault(); speak($("text").value); };
@@ -229,6 +240,21 @@ function watchFrames(video) {
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+}
+
+// Server-side frame health from /metrics (server-wide: all sessions): frames the renderer
+// could not finish in time (the previous picture was repeated) or the clock skipped.
+let statsTicks = 0;
+async function updateServerStats() {
+  try {
+    const text = await (await fetch("/metrics")).text();
+    const value = (re) => { const m = text.match(re); return m ? Number(m[1]) : 0; };
+    const repeated = value(/^facecast_frames_total\{kind="repeated"\} ([0-9.e+]+)/m);
+    const skipped = value(/^facecast_frames_total\{kind="skipped"\} ([0-9.e+]+)/m);
+    const rendered = value(/^facecast_frames_total\{kind="rendered"\} ([0-9.e+]+)/m);
+    facecast.serverStats = { repeated, skipped, rendered };
+    $("s-server").textContent = `${repeated + skipped} of ${rendered + repeated + skipped}`;
+  } catch (_) { /* metrics are optional */ }
 }
 
 let last = null;
@@ -266,6 +292,7 @@ async function updateStats() {
   $("s-e2e").textContent = s.echoE2eMs == null ? "–" : `${s.echoE2eMs.toFixed(0)} ms`;
   $("s-dropped").textContent = `${s.framesDropped} (lost pkts ${s.packetsLost})`;
   $("s-codec").textContent = s.codec.replace("video/", "");
+  if (++statsTicks % 3 === 0) updateServerStats();
   $("s-size").textContent = s.width ? `${s.width}×${s.height}` : "–";
 }
 
