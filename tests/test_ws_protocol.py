@@ -178,3 +178,20 @@ async def test_attached_socket_is_told_when_the_session_closes(server):
     assert viewer.ws.close_code == 1001
     await owner.close()
     await viewer.close()
+
+
+async def test_echo_mode_repeats_microphone_audio(server):
+    """mode=echo: binary PCM is a microphone; each stretch of voice becomes one spoken segment."""
+    import numpy as np
+    async with await FacecastClient.connect(server.ws_url, sample_rate=48000, mode="echo") as c:
+        assert c.ready["mode"] == "echo"
+        voice = speech("Can you repeat this after me?", rate=48000)
+        gap = np.zeros(48000, np.float32)
+        await c.stream_pcm(pcm16(np.concatenate([gap[:24000], voice, gap])), chunk_ms=20, realtime=True)
+        started = await c.wait_for("playback.started", timeout=20)
+        finished = await c.wait_for("playback.finished", timeout=20)
+        assert finished["segment"] == started["segment"] and not finished["interrupted"]
+        # the voiced stretch, plus the VAD's pre-roll and hang-over of silence
+        assert len(voice) / 48000 - 0.3 < finished["position_s"] < len(voice) / 48000 + 1.0
+        states = [e["state"] for e in c.history if e["type"] == "state"]
+        assert "speaking" in states
