@@ -38,7 +38,7 @@ asyncio.run(main())
 @pytest.fixture
 async def server(monkeypatch):
     loopback_only(monkeypatch)
-    config = load_config(overrides={"webrtc": {"peer_timeout_s": 2.0}})
+    config = load_config(overrides={"webrtc": {"peer_timeout_s": 2.0}, "server": {"max_sessions": 3}})
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -73,6 +73,7 @@ async def test_bad_offers_get_clear_json_errors(server):
         ({"sdp": good_sdp, "type": "offer", "session_id": "no-such-session"}, 404, "unknown_session"),
         ({"sdp": good_sdp, "type": "offer", "avatar": "../../etc/passwd"}, 400, "bad_request"),
         ({"sdp": good_sdp, "type": "offer", "avatar": "nobody"}, 404, "unknown_avatar"),
+        ({"sdp": "v=0\r\n" + "a=x\r\n" * 60000, "type": "offer"}, 413, "too_large"),
     ]
     async with ClientSession() as http:
         for body, status, code in cases:
@@ -115,6 +116,12 @@ async def test_a_peer_that_leaves_or_vanishes_is_cleaned_up_and_others_keep_runn
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert line.decode().strip() == "receiving"
         assert len(registry) == 3
+        extra = Viewer()
+        async with ClientSession() as http:                  # server.max_sessions = 3
+            await extra.pc.setLocalDescription(await extra.pc.createOffer())
+            resp = await http.post(f"{base}/v1/offer", json={"sdp": extra.pc.localDescription.sdp, "type": "offer"})
+            assert resp.status == 503 and (await resp.json())["error"] == "too_many_sessions"
+        await extra.close()
         await leave.close()                                  # a clean goodbye
         assert await _until(lambda: len(registry) == 2, 10)
         os.kill(proc.pid, signal.SIGKILL)                    # no goodbye at all

@@ -21,12 +21,16 @@ class SpeechBlend:
         self.weight = 0.0
         self._held = np.zeros(VECTOR_DIM, np.float32)
         self._cut = False
+        self.bad_frames = 0
 
     def interrupt(self) -> None:
         self._cut = True
 
     def mix(self, base: np.ndarray, speech: np.ndarray | None) -> tuple[np.ndarray, float]:
         """Return (motion vector, speech weight) for one frame."""
+        if speech is not None and not np.isfinite(speech).all():
+            speech = None    # a broken generator frame: keep the face, drop the bad motion
+            self.bad_frames += 1
         if speech is not None:
             self._cut = False
             self._held = speech

@@ -69,7 +69,7 @@ class _PacedTrack(MediaStreamTrack):
         self._learn_lead()
         while True:
             try:
-                due, frame = await self.queue.get()
+                due, epoch, frame = await self.queue.get()
             except ChannelClosed:
                 self.stop()
                 raise MediaStreamError from None
@@ -77,7 +77,11 @@ class _PacedTrack(MediaStreamTrack):
                 self.stale += 1
                 self.session.metrics.dropped.labels(what="stale_output").inc()
                 continue
+            if epoch < self.session.epoch and self.kind == "video":
+                continue    # interrupted after it was queued: drop it, the next frame is on its way
             await clock.wait_until(due - self.lead_s)
+            if epoch < self.session.epoch and self.kind == "audio":
+                frame = _silent_like(frame)   # interrupted after it was queued: it must not be heard
             self.sent += 1
             self._returned_at = time.monotonic()
             return frame
@@ -85,6 +89,13 @@ class _PacedTrack(MediaStreamTrack):
     def stop(self) -> None:
         self.queue.close()
         super().stop()
+
+
+def _silent_like(frame: av.AudioFrame) -> av.AudioFrame:
+    silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()), format=frame.format.name,
+                                        layout=frame.layout.name)
+    silent.sample_rate, silent.pts, silent.time_base = frame.sample_rate, frame.pts, frame.time_base
+    return silent
 
 
 class SessionVideoTrack(_PacedTrack):
@@ -189,7 +200,7 @@ class WebRTCPeer:
                 vf.pts = frame.pts * VIDEO_CLOCK // session.fps
                 vf.time_base = vt
                 before = self.video.queue.dropped
-                self.video.queue.put_nowait((due, vf))
+                self.video.queue.put_nowait((due, frame.epoch, vf))
                 if self.video.queue.dropped > before:   # the encoder fell behind: newest picture wins
                     session.metrics.dropped.labels(what="video_frame").inc()
                 pcm = float_to_s16(frame.audio.samples)
@@ -199,9 +210,12 @@ class WebRTCPeer:
                     af.sample_rate = rate
                     af.pts = start + i
                     af.time_base = at
-                    self.audio.queue.put_nowait((due + i / rate, af))
+                    self.audio.queue.put_nowait((due + i / rate, frame.epoch, af))
         finally:
             await frames.aclose()
+        if not self.closed:   # the session ended (closed elsewhere, or failed): hang up
+            log.info("peer %s: the session's frames ended; closing the connection", session.id)
+            self._spawn(self.close())
 
     async def _read_mic(self, track: MediaStreamTrack) -> None:
         try:
