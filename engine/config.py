@@ -65,7 +65,7 @@ class PipelineConfig:
     interrupt_fade_ms: float = _f(60.0, min=0.0, max=150.0, doc="lips stop within this after interrupt()")
     echo_preroll_ms: float = _f(100.0, min=0.0, max=1000.0, doc="mic audio kept before voice onset (echo mode)")
     output_queue_frames: int = _f(4, min=1, max=1000, doc="frames buffered per live output consumer")
-    max_lag_frames: int = _f(12, min=1, max=10000, doc="a live clock this far behind skips ahead")
+    max_lag_frames: int = _f(6, min=1, max=10000, doc="a live clock this far behind skips ahead")
     jitter_margin_ms: float = _f(20.0, min=0.0, max=1000.0,
                                  doc="a live segment starts this long after its first frame is ready")
 
