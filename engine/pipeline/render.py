@@ -25,6 +25,8 @@ from engine.motion.space import MotionFrame
 
 log = logging.getLogger(__name__)
 
+MAX_REPEATS_WHEN_LATE = 3
+
 
 def set_worker_threads(n: int) -> None:
     """Thread counts for numeric libraries used inside a worker thread."""
@@ -65,7 +67,7 @@ class RenderStage:
         self.deadline_misses = 0
         self.repeated = 0
         self.rendered = 0
-        self._skipped_last = False
+        self._repeats = 0          # repeats in a row
 
     def predicted_s(self) -> float:
         """Expected render time: the median of recent renders. A frame is given up only when even
@@ -83,12 +85,16 @@ class RenderStage:
 
     async def render(self, motion: MotionFrame, deadline: float) -> tuple[np.ndarray, bool]:
         """Image for a frame due at media time ``deadline``; returns (image, repeated)."""
-        if (self.last_image is not None and self.clock.realtime and not self._skipped_last
-                and self.clock.now() + self.predicted_s() > deadline):
-            self._skipped_last = True  # never twice in a row: keeps the picture (and estimate) fresh
+        now = self.clock.now() if self.clock.realtime else 0.0
+        # Repeats in a row are limited (the picture and the estimate stay fresh); a frame that is
+        # already past its deadline may repeat a little more, so a stalled loop catches up fast.
+        limit = MAX_REPEATS_WHEN_LATE if now > deadline else 1
+        if (self.last_image is not None and self.clock.realtime and self._repeats < limit
+                and now + self.predicted_s() > deadline):
+            self._repeats += 1
             self._miss(repeated=True)
             return self.last_image, True
-        self._skipped_last = False
+        self._repeats = 0
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         if self.clock.realtime:
