@@ -43,12 +43,15 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("rt")
     save_checkpoint(root / "m.pt", model, meta)
     fp32 = export_onnx(model, meta, 2, root / "m.onnx")
-    int8 = quantize_int8(fp32, root / "m.int8.onnx", [feeds_like(meta, s) for s in range(16)])
+    calib = [feeds_like(meta, s) for s in range(16)]
+    int8 = quantize_int8(fp32, root / "m.int8.onnx", calib)
+    trtint8 = quantize_int8(fp32, root / "m.trtint8.onnx", calib, symmetric=True)
     ref_feeds = [feeds_like(meta, 100 + s) for s in range(3)]
     sampler = Sampler(model, 2)
     with torch.inference_mode():
         refs = [sampler(*[torch.from_numpy(f[k]) for k in INPUT_NAMES]).numpy() for f in ref_feeds]
-    return {"meta": meta, "model": model, "fp32": fp32, "int8": int8, "feeds": ref_feeds, "refs": refs}
+    return {"meta": meta, "model": model, "fp32": fp32, "int8": int8, "trtint8": trtint8, "feeds": ref_feeds,
+            "refs": refs}
 
 
 def make_runner(kind, ex):
@@ -56,6 +59,8 @@ def make_runner(kind, ex):
         return OnnxRuntimeRunner(ex["fp32"]), 1e-4
     if kind == "onnxruntime-int8":
         return OnnxRuntimeRunner(ex["int8"], label="int8"), 0.25
+    if kind == "onnxruntime-int8-symmetric":
+        return OnnxRuntimeRunner(ex["trtint8"], label="int8-symmetric"), 0.25
     if kind == "torch-cpu":
         return TorchRunner(Sampler(ex["model"], 2), list(INPUT_NAMES), ex["feeds"][0], device="cpu"), 1e-5
     if kind == "torch-cuda-fp16-graph":
@@ -68,12 +73,12 @@ def make_runner(kind, ex):
             pytest.skip("tensorrt not importable here (its libraries come from NVIDIA's own index)")
         from engine.runtime.tensorrt_runner import TensorRTRunner
         prec = kind.split("-")[1]
-        return TensorRTRunner(ex["fp32"] if prec == "fp16" else ex["int8"], prec), (0.05 if prec == "fp16" else 0.3)
+        return TensorRTRunner(ex["fp32"] if prec == "fp16" else ex["trtint8"], prec), (0.05 if prec == "fp16" else 0.3)
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["onnxruntime-fp32", "onnxruntime-int8", "torch-cpu", "torch-cuda-fp16-graph",
-                                  "tensorrt-fp16", "tensorrt-int8"])
+@pytest.mark.parametrize("kind", ["onnxruntime-fp32", "onnxruntime-int8", "onnxruntime-int8-symmetric",
+                                  "torch-cpu", "torch-cuda-fp16-graph", "tensorrt-fp16", "tensorrt-int8"])
 def test_backend_parity(kind, exported):
     runner, tol = make_runner(kind, exported)
     for f, ref in zip(exported["feeds"], exported["refs"]):

@@ -5,7 +5,8 @@ inputs ``mel`` (1, mel_window, 80) normalised log-mel, ``known`` (1, W, 58) norm
 motion, ``mask`` (1, W, 1), ``noise`` (1, W, 58), ``cond`` (1, 11); output ``motion`` (1, W, 58)
 normalised. ``S.onnx`` holds the default step count; ``--extra-steps`` writes ``S.k{K}.onnx``.
 INT8: onnxruntime static quantization in QDQ format (U8 activations, per-channel S8 weights),
-calibrated on the real inputs the streaming generator feeds the model on corpus utterances;
+calibrated on the real inputs the streaming generator feeds the model on corpus utterances
+(plus ``S.trtint8.onnx``, symmetric S8 activations, for TensorRT's explicit INT8);
 the accuracy change (INT8 vs fp32 on held-out calls) is printed and stored in the metadata.
 ``--tensorrt fp16|int8`` also builds the TensorRT engine (only where tensorrt + CUDA exist).
 """
@@ -105,7 +106,9 @@ def calibration_feeds(onnx_fp32: Path, corpus: str, n_utts: int, threads: int = 
     return recorded
 
 
-def quantize_int8(fp32: Path, out: Path, feeds: list[dict]) -> Path:
+def quantize_int8(fp32: Path, out: Path, feeds: list[dict], symmetric: bool = False) -> Path:
+    """Static QDQ INT8. Default U8 activations / per-channel S8 weights (best on ORT CPU);
+    ``symmetric``: S8 activations with zero points 0 (what TensorRT's explicit INT8 requires)."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -124,9 +127,11 @@ def quantize_int8(fp32: Path, out: Path, feeds: list[dict]) -> Path:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True,
                         op_types_to_quantize=["Conv", "MatMul", "Gemm"],
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True} if symmetric else {})
     src = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
     m = onnx.load(str(out))
     _set_meta(m, META_KEY, src[META_KEY])
@@ -183,12 +188,15 @@ def run(args: argparse.Namespace) -> int:
             quantize_int8(path, q, calib)
             acc = accuracy_change(path, q, held)
             report["int8"][k] = {"path": str(q), "calibration_calls": len(calib), **acc}
+            if k == args.steps:               # the TensorRT (symmetric) INT8 graph of the main export
+                quantize_int8(path, path.with_name(path.name[: -len(".onnx")] + ".trtint8.onnx"), calib,
+                              symmetric=True)
             print(f"[export] {q} ({q.stat().st_size / 1e6:.2f} MB): INT8 vs fp32 mouth MAE "
                   f"{acc['mouth_mae']:.4f} (max {acc['mouth_max']:.3f}) on {acc['calls']} held-out calls", flush=True)
     if args.tensorrt:
         from engine.runtime.base import BackendUnavailable
         from engine.runtime.tensorrt_runner import build_engine
-        src = out if args.tensorrt == "fp16" else out.with_name(out.name[:-5] + ".int8.onnx")
+        src = out if args.tensorrt == "fp16" else out.with_name(out.name[:-5] + ".trtint8.onnx")
         try:
             blob = build_engine(src, args.tensorrt, None)
             plan = src.with_suffix(f".{args.tensorrt}.plan")

@@ -107,10 +107,11 @@ class AudioEncoder(nn.Module):
 
 
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding, computed in fp32 (angles up to 1000 rad) and returned in t's dtype."""
     half = dim // 2
     freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    ang = t[:, None] * freqs[None, :] * 1000.0
-    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)
+    ang = t.float()[:, None] * freqs[None, :] * 1000.0
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=1).to(t.dtype)
 
 
 class DenoiserBlock(nn.Module):

@@ -3,7 +3,7 @@
 Files next to ``cfg.motion.model_path`` (stem ``S`` = the path without ``.onnx``/``.pt``):
 ``S.pt`` torch checkpoint (any step count), ``S.onnx`` / ``S.int8.onnx`` the exported sampler
 for the default step count (in the file's metadata), ``S.k{K}.onnx`` / ``S.k{K}.int8.onnx`` for
-other step counts. The runner only executes the graph; this class normalises the known motion,
+other step counts, ``S.trtint8.onnx`` the symmetric INT8 QDQ graph for TensorRT. The runner only executes the graph; this class normalises the known motion,
 builds the control vector, and de-normalises / clips the output.
 """
 from __future__ import annotations
@@ -34,8 +34,10 @@ def model_stem(model_path: str | Path) -> Path:
     return p
 
 
-def onnx_candidates(stem: Path, steps: int, int8: bool) -> list[Path]:
-    q = ".int8" if int8 else ""
+def onnx_candidates(stem: Path, steps: int, int8: bool, variant: str | None = None) -> list[Path]:
+    """Files for a step count: ``S.k{K}<v>.onnx`` then ``S<v>.onnx``; ``<v>`` = "", ".int8" or
+    ".trtint8" (symmetric S8 QDQ, the form TensorRT's explicit INT8 accepts)."""
+    q = variant if variant is not None else (".int8" if int8 else "")
     return [stem.with_name(f"{stem.name}.k{steps}{q}.onnx"), stem.with_name(f"{stem.name}{q}.onnx")]
 
 
@@ -136,8 +138,8 @@ def _tensorrt_factory(stem: Path, steps: int, opts: RunnerOptions):
         from engine.runtime.onnx_runner import onnx_metadata
         from engine.runtime.tensorrt_runner import TensorRTRunner, _import
         _import()                                             # fail fast when absent
-        int8 = opts.tensorrt_precision == "int8"
-        for path in onnx_candidates(stem, steps, int8):
+        variant = ".trtint8" if opts.tensorrt_precision == "int8" else ""
+        for path in onnx_candidates(stem, steps, False, variant):
             if path.exists():
                 try:
                     meta = meta_from_onnx_props(onnx_metadata(path), str(path))
