@@ -14,6 +14,7 @@ one an assistant drives over the WebSocket). Errors are JSON
 """
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
@@ -36,6 +37,7 @@ REGISTRY_KEY = web.AppKey("registry", SessionRegistry)
 PEERS_KEY = web.AppKey("peers", set)
 CONFIG_KEY = web.AppKey("config", Config)
 METRICS_KEY = web.AppKey("metrics", Metrics)
+WARMUP_KEY = web.AppKey("warmup", asyncio.Future)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -119,6 +121,24 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index)
 
 
+def _warm(config: Config) -> None:
+    """Import, load and JIT-compile the renderer and generator once, so the first viewer does
+    not wait for it (runs in a worker thread while the server already answers)."""
+    from engine.motion.generators import create_generator
+    from engine.motion.space import MotionFrame
+    from engine.pipeline.render import create_renderer
+    try:
+        create_renderer(config).render(MotionFrame.neutral())
+        create_generator(config)
+    except Exception as e:  # the first session will report the real error to its client
+        log.warning("warm-up failed: %s: %s", type(e).__name__, e)
+
+
+async def _startup(app: web.Application) -> None:
+    loop = asyncio.get_running_loop()
+    app[WARMUP_KEY] = loop.run_in_executor(None, _warm, app[CONFIG_KEY])
+
+
 async def _shutdown(app: web.Application) -> None:
     for peer in list(app[PEERS_KEY]):
         await peer.close()
@@ -142,6 +162,7 @@ def create_app(config: Config, registry: SessionRegistry | None = None) -> web.A
     app.router.add_get("/", _index)
     if WEB_DIR.is_dir():
         app.router.add_static("/", WEB_DIR, show_index=False)
+    app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
     return app
 
