@@ -150,6 +150,9 @@ class AssistantConnection:
                     if err.fatal:
                         await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=err.code.encode())
                         break
+                except Exception as e:  # a server bug must not silently drop the socket
+                    log.exception("ws %s: internal error handling a message", self.session_id or "-")
+                    await self.send_error(ProtocolError("internal_error", f"{type(e).__name__}: {e}"))
         finally:
             await self.cleanup()
 
@@ -199,6 +202,9 @@ class AssistantConnection:
             raise ProtocolError("unknown_avatar", f"could not create a session: {e}") from None
         except (ValueError, KeyError, RuntimeError, OSError) as e:
             raise ProtocolError("session_failed", f"could not create a session: {e}") from None
+        except Exception as e:  # a bug or a broken asset: still an answer, not a dropped socket
+            log.exception("ws: session creation failed")
+            raise ProtocolError("session_failed", f"could not create a session: {type(e).__name__}: {e}") from None
         self.owns_session = True
         await self._bind(session, mode, fmt)
 
@@ -272,6 +278,9 @@ class AssistantConnection:
                     if err.fatal:
                         await self.ws.close(code=WSCloseCode.GOING_AWAY, message=err.code.encode())
                         return
+                except Exception as e:
+                    log.exception("ws %s: internal error in queued speech", self.session_id or "-")
+                    await self.send_error(ProtocolError("internal_error", f"{type(e).__name__}: {e}"))
         finally:
             if self.lane_task is asyncio.current_task():
                 self.lane_task = None
