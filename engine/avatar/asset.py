@@ -21,7 +21,9 @@ expression in face space (ARKit order of ``engine.motion.space.ARKIT_NAMES``).
 Render mesh (used by ``engine.render.warp``): every vertex ``v`` is
 ``sum_k vertex_weights[v,k] * expr[vertex_anchors[v,k]] + vertex_offsets[v]``
 in face space, blended between rest and posed by ``vertex_pose_weight[v]``
-(1 = follows the head, 0 = static background), textured from ``atlas`` at
+(1 = follows the head, 0 = static background; the head rotation sees the vertex
+``vertex_pose_dz[v]`` deeper/nearer than it is, which keeps the pose displacement one
+smooth field across the face outline, see ``engine.avatar.layers``), textured from ``atlas`` at
 ``vertex_uv`` (atlas pixels). ``triangles`` are drawn in order, later on top;
 ``layers`` names their ranges (support, mouth, eyes, face).
 """
@@ -36,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_NAME = "facecast-avatar"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)   # version 1 has no vertex_pose_dz (read as zeros)
 NUM_LANDMARKS = 478
 
 
@@ -61,9 +64,14 @@ class Avatar:
     vertex_pose_weight: np.ndarray  # (V,) float32
     vertex_uv: np.ndarray           # (V, 2) float32 atlas pixels
     triangles: np.ndarray           # (T, 3) int32 draw order
+    vertex_pose_dz: np.ndarray | None = None  # (V,) float32 depth offset seen by the head pose
     layers: dict = field(default_factory=dict)   # name -> [first, end) triangle range
     name: str = "avatar"
     notes: list = field(default_factory=list)    # warnings from creation
+
+    def __post_init__(self):
+        if self.vertex_pose_dz is None:
+            self.vertex_pose_dz = np.zeros(len(self.vertex_uv), np.float32)
 
     @property
     def height(self) -> int:
@@ -94,6 +102,7 @@ class Avatar:
         v = len(self.vertex_uv)
         shape("vertex_offsets", self.vertex_offsets, (v, 3))
         shape("vertex_pose_weight", self.vertex_pose_weight, (v,))
+        shape("vertex_pose_dz", self.vertex_pose_dz, (v,))
         if self.vertex_anchors.shape != self.vertex_weights.shape or len(self.vertex_anchors) != v:
             raise AvatarError("avatar vertex anchors/weights do not match the vertex count")
         if self.triangles.ndim != 2 or self.triangles.shape[1] != 3:
@@ -106,7 +115,8 @@ class Avatar:
         if self.atlas.shape[0] != self.image.shape[0]:
             raise AvatarError("avatar atlas height differs from the image height")
         for name, arr in (("rig_neutral", self.rig_neutral), ("rig_deltas", self.rig_deltas),
-                          ("landmarks", self.landmarks), ("vertex_uv", self.vertex_uv)):
+                          ("landmarks", self.landmarks), ("vertex_uv", self.vertex_uv),
+                          ("vertex_pose_dz", self.vertex_pose_dz)):
             if not np.isfinite(arr).all():
                 raise AvatarError(f"avatar field {name} contains NaN or inf")
 
@@ -121,6 +131,7 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
     avatar.validate()
     path = Path(path)
     arrays = {k: getattr(avatar, k) for k in _ARRAYS}
+    arrays["vertex_pose_dz"] = avatar.vertex_pose_dz
     arrays["image"] = avatar.image
     arrays["atlas_extra"] = avatar.atlas[:, avatar.width:]
     buf = io.BytesIO()
@@ -153,10 +164,11 @@ def load_avatar(path: str | Path) -> Avatar:
         raise AvatarError(f"{path} is not a valid .avatar file ({type(e).__name__}: {e})") from e
     if meta.get("format") != FORMAT_NAME:
         raise AvatarError(f"{path}: not a facecast avatar (format {meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READABLE_VERSIONS:
         raise AvatarError(f"{path}: avatar format version {meta.get('version')} is not supported "
                           f"(this facecast reads version {FORMAT_VERSION}); re-create it")
-    missing = [k for k in (*_ARRAYS, "image", "atlas_extra") if k not in arrays]
+    required = (*_ARRAYS, "image", "atlas_extra") + (("vertex_pose_dz",) if meta["version"] >= 2 else ())
+    missing = [k for k in required if k not in arrays]
     if missing:
         raise AvatarError(f"{path}: avatar is missing arrays {missing}")
     image = arrays["image"]
@@ -169,6 +181,6 @@ def load_avatar(path: str | Path) -> Avatar:
         face_scale=float(meta["face_scale"]), face_roll=float(meta["face_roll"]),
         layers={k: tuple(v) for k, v in meta.get("layers", {}).items()},
         name=str(meta.get("name", path.stem)), notes=list(meta.get("notes", [])),
-        **{k: arrays[k] for k in _ARRAYS})
+        vertex_pose_dz=arrays.get("vertex_pose_dz"), **{k: arrays[k] for k in _ARRAYS})
     avatar.validate()
     return avatar

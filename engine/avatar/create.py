@@ -86,7 +86,7 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
     def to_image(pts: np.ndarray) -> np.ndarray:
         return origin + iod * (np.asarray(pts, np.float32)[:, :2] @ rot.T)
 
-    layers = build_layers(image, landmarks, neutral, topo, to_image)
+    layers = build_layers(image, landmarks, neutral, topo, to_image, pivot_z=HEAD_PIVOT[2])
     avatar = Avatar(image=image, landmarks=landmarks.astype(np.float32), rig_neutral=neutral,
                     rig_deltas=deltas, face_origin=origin, face_scale=iod, face_roll=roll,
                     head_pivot=np.array(HEAD_PIVOT, np.float32), name=name, notes=notes, **layers)

@@ -26,8 +26,12 @@ from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology, face_tr
 K = 3  # anchors per vertex
 
 # Geometry constants (face units) -----------------------------------------------------------
-RING_SCALES = (1.0, 1.07, 1.16, 1.28, 1.42, 1.6, 1.82, 2.1, 2.5, 3.0, 3.7, 4.6, 6.0, 8.0, 11.0, 16.0)
-POSE_EXTENT_SIDE, POSE_EXTENT_UP, POSE_EXTENT_DOWN = 1.6, 1.95, 1.32  # ring scale where pose fades to 0
+RING_SCALES = (1.0, 1.05, 1.1, 1.16, 1.23, 1.31, 1.4, 1.5, 1.62, 1.76, 1.92, 2.1, 2.5, 3.0, 3.7, 4.6,
+               6.0, 8.0, 11.0, 16.0)
+POSE_EXTENT_SIDE, POSE_EXTENT_UP = 1.6, 1.95  # ring scale where head pose fades to 0 (ears, hair)
+NECK_LENGTH = 0.45           # face units below the chin where head pose has faded to 0 (torso)
+POSE_DEPTH_SLOPE = 2.0       # max depth slope (per face unit) across the outline under head pose
+POSE_DEPTH_BAND = 0.3         # face units inside the outline over which that limit fades out
 EXPR_FALLOFF = 0.3           # ring-scale width over which expression (jaw) motion fades
 SCLERA_RING = 1.7            # outer ring of the sclera disk, relative to the eye contour
 IRIS_RIM = 1.18              # iris disk radius relative to the iris landmark radius
@@ -47,9 +51,10 @@ class MeshBuilder:
     offsets: list = field(default_factory=list)
     pose: list = field(default_factory=list)
     uv: list = field(default_factory=list)
+    pose_dz: list = field(default_factory=list)
     count: int = 0
 
-    def add(self, anchors, weights, offsets, pose, uv) -> np.ndarray:
+    def add(self, anchors, weights, offsets, pose, uv, pose_dz=0.0) -> np.ndarray:
         n = len(offsets)
         a = np.zeros((n, K), np.int32)
         w = np.zeros((n, K), np.float32)
@@ -62,13 +67,15 @@ class MeshBuilder:
         self.offsets.append(np.asarray(offsets, np.float32).reshape(n, 3))
         self.pose.append(np.broadcast_to(np.asarray(pose, np.float32), (n,)).copy())
         self.uv.append(np.asarray(uv, np.float32).reshape(n, 2))
+        self.pose_dz.append(np.broadcast_to(np.asarray(pose_dz, np.float32), (n,)).copy())
         idx = np.arange(self.count, self.count + n)
         self.count += n
         return idx
 
     def arrays(self):
         return (np.concatenate(self.anchors), np.concatenate(self.weights),
-                np.concatenate(self.offsets), np.concatenate(self.pose), np.concatenate(self.uv))
+                np.concatenate(self.offsets), np.concatenate(self.pose), np.concatenate(self.uv),
+                np.concatenate(self.pose_dz))
 
 
 class AtlasPacker:
@@ -110,12 +117,14 @@ class AtlasPacker:
 
 
 def build_layers(image: np.ndarray, landmarks: np.ndarray, neutral: np.ndarray,
-                 topo: FaceTopology, to_image) -> dict:
-    """Render mesh + atlas extras for one avatar; ``to_image`` maps face space to pixels."""
+                 topo: FaceTopology, to_image, pivot_z: float) -> dict:
+    """Render mesh + atlas extras for one avatar; ``to_image`` maps face space to pixels,
+    ``pivot_z`` is the depth of the head pivot (the support's pose depth falls toward it)."""
     mb = MeshBuilder()
     packer = AtlasPacker(image)
     n = len(neutral)
-    face_idx = mb.add(np.arange(n), np.ones(n), np.zeros((n, 3)), 1.0, landmarks[:, :2])
+    face_dz = _face_pose_dz(neutral, topo)
+    face_idx = mb.add(np.arange(n), np.ones(n), np.zeros((n, 3)), 1.0, landmarks[:, :2], face_dz)
     layers, tris = {}, []
 
     def layer(name, t):
@@ -123,14 +132,18 @@ def build_layers(image: np.ndarray, landmarks: np.ndarray, neutral: np.ndarray,
         tris.append(np.asarray(t, np.int32).reshape(-1, 3))
         layers[name] = (start, start + len(tris[-1]))
 
-    layer("support", _support(mb, neutral, topo, to_image, image.shape))
+    layer("support", _support(mb, neutral, topo, to_image, image.shape, pivot_z, face_dz))
+    inner_first = mb.count
     layer("mouth", _mouth(mb, image, landmarks, neutral, topo, to_image, packer))
     layer("eyes", _eyes(mb, image, landmarks, neutral, topo, to_image, packer))
     layer("face", face_idx[face_triangles()])
-    anchors, weights, offsets, pose, uv = mb.arrays()
+    anchors, weights, offsets, pose, uv, pose_dz = mb.arrays()
+    # mouth and eye layers turn like the face surface in front of them
+    rest = (weights[inner_first:, :, None] * neutral[anchors[inner_first:]]).sum(1) + offsets[inner_first:]
+    pose_dz[inner_first:] = _surface_value(neutral, pose_dz[:n], rest)
     extra = packer.extra(image)
     return dict(vertex_anchors=anchors, vertex_weights=weights, vertex_offsets=offsets,
-                vertex_pose_weight=pose, vertex_uv=uv, triangles=np.concatenate(tris),
+                vertex_pose_weight=pose, vertex_pose_dz=pose_dz, vertex_uv=uv, triangles=np.concatenate(tris),
                 layers=layers, atlas=np.ascontiguousarray(np.concatenate([image, extra], 1)))
 
 
@@ -144,15 +157,42 @@ def _strip_triangles(a: np.ndarray, b: np.ndarray, closed: bool = False) -> np.n
     return np.array(out, np.int32)
 
 
-def _support(mb, neutral, topo, to_image, shape) -> np.ndarray:
+def _face_pose_dz(neutral: np.ndarray, topo: FaceTopology) -> np.ndarray:
+    """Per landmark, the depth change seen by the head pose only (``vertex_pose_dz``).
+
+    mediapipe's outline sits at the bottom of a cliff: the first row inside it rises ~0.6
+    units over ~0.08 (the cheek side, seen edge-on). Rotated, that row smears a band of edge
+    pixels (near side) or folds over the outline (far side), and the support outside, at
+    the outline's depth, does not follow the face. So near the outline the depth is lifted
+    to the slope-limited upper envelope ``max_u z_u - POSE_DEPTH_SLOPE * |u - v|`` (a
+    ``POSE_DEPTH_SLOPE``-Lipschitz surface over the face), faded in over ``POSE_DEPTH_BAND``
+    from the outline; interior depths are unchanged."""
+    oval = neutral[list(topo.face_oval)]
+    contour = oval[:, :2].astype(np.float32).reshape(-1, 1, 2)
+    inside = np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), True)
+                       for x, y in neutral[:, :2]], np.float32)
+    dist = np.linalg.norm(neutral[:, None, :2] - neutral[None, :, :2], axis=-1)
+    envelope = (neutral[None, :, 2] - POSE_DEPTH_SLOPE * dist).max(1)
+    t = np.clip(1 - np.maximum(inside, 0) / POSE_DEPTH_BAND, 0, 1)
+    return ((envelope - neutral[:, 2]) * t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def _surface_value(neutral: np.ndarray, values: np.ndarray, pts: np.ndarray, spread: float = 0.06):
+    """``values`` of the landmarks interpolated at face-space points (Gaussian in x, y)."""
+    d2 = ((pts[:, None, :2] - neutral[None, :, :2]) ** 2).sum(-1)
+    g = np.exp(-(d2 - d2.min(1, keepdims=True)) / spread ** 2)
+    return ((g * values[None]).sum(1) / g.sum(1)).astype(np.float32)
+
+
+def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray:
     h, w = shape[:2]
     oval = np.array(topo.face_oval)
     m = len(oval)
     p = neutral[oval]
     c = p[:, :2].mean(0)
     dirs = (p[:, :2] - c) / np.linalg.norm(p[:, :2] - c, axis=1, keepdims=True)
-    extent = np.where(dirs[:, 1] > 0, POSE_EXTENT_SIDE + (POSE_EXTENT_DOWN - POSE_EXTENT_SIDE) * dirs[:, 1],
-                      POSE_EXTENT_SIDE + (POSE_EXTENT_UP - POSE_EXTENT_SIDE) * -dirs[:, 1])
+    extent = POSE_EXTENT_SIDE + (POSE_EXTENT_UP - POSE_EXTENT_SIDE) * np.maximum(-dirs[:, 1], 0)
+    chin_y = p[:, 1].max()
     nbr = np.stack([np.roll(oval, 1), oval, np.roll(oval, -1)], 1)
     nbr_w = np.array([0.25, 0.5, 0.25])
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
@@ -161,14 +201,23 @@ def _support(mb, neutral, topo, to_image, shape) -> np.ndarray:
         q = np.empty((m, 3), np.float32)
         q[:, :2] = c + s * (p[:, :2] - c)
         q[:, 2] = p[:, 2]   # at the depth of the face edge: hair and ears turn with it
+        # pose depth: continues the face's capped edge slope outward, falling toward the
+        # pivot's depth (where a yaw/pitch barely moves a point), so the pose displacement is
+        # one continuous field across the outline that decays into the background
+        depth = np.maximum(p[:, 2] + face_dz[oval] - pivot_z, 1e-3)
+        dist = (s - 1) * np.linalg.norm(p[:, :2] - c, axis=1)
+        pose_dz = pivot_z + depth * np.exp(-POSE_DEPTH_SLOPE * dist / depth) - q[:, 2]
         alpha = np.exp(-((s - 1) / EXPR_FALLOFF) ** 2)
         alpha = alpha if alpha > 1e-3 else 0.0   # outer rings: static, skipped by the renderer
         weights = np.tile(nbr_w * alpha, (m, 1))
         offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
-        t = np.clip((s - 1) / (extent - 1), 0, 1)
+        # head pose fades by ring outward (hair, ears) and by height below the chin (the
+        # neck blends into the static torso along horizontal lines: collars stay straight)
+        t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1),
+                       np.clip((q[:, 1] - chin_y) / NECK_LENGTH, 0, 1))
         pose = 1 - t * t * (3 - 2 * t)
         uv = to_image(q)
-        ring = mb.add(nbr, weights, offsets, pose, uv)
+        ring = mb.add(nbr, weights, offsets, pose, uv, pose_dz)
         out.append(_strip_triangles(prev, ring, closed=True))
         prev = ring
         poly = uv.astype(np.float32).reshape(-1, 1, 2)

@@ -24,6 +24,7 @@ class MeshDeformer:
         self.weights = avatar.vertex_weights[:, :, None].astype(np.float32)
         self.offsets = avatar.vertex_offsets.astype(np.float32)
         self.pose_w = avatar.vertex_pose_weight[:, None].astype(np.float32)
+        self.pose_dz = avatar.vertex_pose_dz.astype(np.float32)
         self.pivot = avatar.head_pivot.astype(np.float32)
         self.to_img = (avatar.face_scale * avatar.face_roll_matrix()).T.astype(np.float32)
         self.origin = avatar.face_origin.astype(np.float32)
@@ -40,7 +41,14 @@ class MeshDeformer:
         expr = self.expression(motion)
         v = (self.weights * expr[self.anchors]).sum(1) + self.offsets
         yaw, pitch, roll = np.clip(motion.head_rotation, -MAX_ROTATION, MAX_ROTATION)
-        posed = apply_pose(v, rotation_matrix(yaw, pitch, roll), motion.head_translation, self.pivot)
+        rot = rotation_matrix(yaw, pitch, roll)
+        # the rotation sees each vertex at its pose depth (z + pose_dz: the face edge's
+        # steep slope capped, the support falling toward the pivot); the offset is taken
+        # back out afterwards, so only the displacement changes (exact at neutral)
+        lifted = v.copy()
+        lifted[:, 2] += self.pose_dz
+        posed = apply_pose(lifted, rot, motion.head_translation, self.pivot)
+        posed[:, 2] -= self.pose_dz * rot[2, 2]
         v += self.pose_w * (posed - v)
         xy = v[:, :2] @ self.to_img + self.origin
         return xy, v[:, 2]
