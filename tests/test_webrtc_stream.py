@@ -14,7 +14,7 @@ from aiohttp import ClientSession, web
 from engine.config import load_config
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
-from engine.server import create_app
+from engine.server import PEERS_KEY, create_app
 
 from media_probe import best_lag, envelope, mouth_activity, mouth_roi, speech_bursts
 from rtc_client import Viewer, loopback_only
@@ -45,6 +45,9 @@ async def test_echo_stream_rate_pts_and_lip_sync(server):
         answer = await viewer.connect(http, base, mode="echo")
         assert answer["type"] == "answer" and answer["session_id"]
         await asyncio.sleep(len(audio) / 48000 + 1.0)
+        (peer,) = app[PEERS_KEY]
+        encoder = next(s for s in peer.pc.getSenders() if s.track is peer.video)._RTCRtpSender__encoder
+        assert encoder.target_bitrate == config.video.bitrate_kbps * 1000
         health = await (await http.get(f"{base}/healthz")).json()
         metrics = await (await http.get(f"{base}/metrics")).text()
     await viewer.close()

@@ -193,8 +193,11 @@ class WebRTCPeer:
         at = fractions.Fraction(1, rate)
         step = rate * AUDIO_FRAME_MS // 1000
         frames = session.video_frames()
+        bitrate_set = False
         try:
             async for frame in frames:
+                if not bitrate_set:
+                    bitrate_set = self._apply_bitrate()
                 due = clock.frame_time(frame.pts)
                 vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
                 vf.pts = frame.pts * VIDEO_CLOCK // session.fps
@@ -216,6 +219,18 @@ class WebRTCPeer:
         if not self.closed:   # the session ended (closed elsewhere, or failed): hang up
             log.info("peer %s: the session's frames ended; closing the connection", session.id)
             self._spawn(self.close())
+
+    def _apply_bitrate(self) -> bool:
+        """Start the video encoder at ``video.bitrate_kbps`` (aiortc starts at 500 kbps and only
+        adapts on REMB, which browsers using transport-cc never send). True once applied."""
+        for sender in self.pc.getSenders():
+            if sender.track is self.video:
+                encoder = getattr(sender, "_RTCRtpSender__encoder", None)  # created with the first frame
+                if encoder is not None and hasattr(encoder, "target_bitrate"):
+                    encoder.target_bitrate = self.config.video.bitrate_kbps * 1000
+                    return True
+                return False
+        return True   # no video sender
 
     async def _read_mic(self, track: MediaStreamTrack) -> None:
         try:
