@@ -33,7 +33,7 @@ BREATH_PROBABILITY = 0.8          # share of utterances with an audible breath w
 BREATH_LEVEL_DB = (-38.0, -22.0)  # breath level relative to the speech RMS
 CHUNK = 8                         # utterances per worker task (festival starts once per task)
 FIRST_GUESS_S_PER_UTT = 4.2
-TEACHER_VERSION = 4
+TEACHER_VERSION = 5
 
 
 @dataclass
