@@ -147,3 +147,20 @@ def test_bench_motion_reports_every_variant(trained, capsys):
     assert v["onnx_int8"]["backend"] == "onnxruntime:int8" and v["onnx_int8"]["mouth_mae_vs_fp32"] >= 0
     # the frame showing the onset cannot come before its audio plus the look-ahead has arrived
     assert v["onnx_fp32"]["first_frame_latency_ms_p50"] >= v["onnx_fp32"]["lookahead_ms"]
+
+
+def test_eval_reports_the_same_metrics_for_model_and_baseline(trained, tmp_path, capsys):
+    import json
+
+    from engine.motion.a2m import evaluate
+    png = tmp_path / "mouth.png"
+    rc = evaluate.run(parse(evaluate, ["--corpus", str(trained["corpus"]), "--model", str(trained["onnx"]),
+                                       "--limit", "2", "--seeds", "2", "--steps-sweep", "1", "--plot", str(png),
+                                       "--json"]))
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["model"]) == set(result["baseline"])
+    assert {"jawOpen_mae", "mouthFunnel_mae", "mouthPucker_mae", "mouthClose_mae", "av_offset_ms",
+            "head_diversity_deg"} <= set(result["model"])
+    assert result["utterances"] == 2 and result["model_vs_steps"]["1"]["mouth_mae_mean"] >= 0
+    assert png.stat().st_size > 10_000

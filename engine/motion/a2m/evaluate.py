@@ -78,6 +78,8 @@ def score(name_runs: dict, utts, avatar, lips) -> dict:
 
 
 def evaluate(args) -> dict:
+    from tqdm import tqdm
+
     from engine.motion.a2m.data import load_corpus
     from engine.motion.a2m.model import ModelSpec
 
@@ -85,9 +87,10 @@ def evaluate(args) -> dict:
     model, baseline = _generators(cfg)
     utts = load_corpus(args.corpus, ("test",), ModelSpec(), limit=args.limit)
     chunk = int(args.chunk_ms * 16)
-    runs = {"model": [stream(model, u.audio, chunk) for u in utts],
-            "baseline": [stream(baseline, u.audio, chunk) for u in utts],
-            "teacher": [u.motion for u in utts]}
+    runs = {"model": [], "baseline": [], "teacher": [u.motion for u in utts]}
+    for u in tqdm(utts, desc="eval audio2motion", file=sys.stderr, mininterval=2.0):
+        runs["model"].append(stream(model, u.audio, chunk))
+        runs["baseline"].append(stream(baseline, u.audio, chunk))
     avatar, lips = _avatar(args, cfg)
     result = score(runs, utts, avatar, lips)
     teacher = result.pop("teacher")
