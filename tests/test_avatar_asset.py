@@ -81,3 +81,16 @@ def test_wrong_version_and_missing_arrays(tmp_path):
     _rewrite(DEFAULT, p, meta_edit={"format": "something-else"})
     with pytest.raises(AvatarError, match="not a facecast avatar"):
         load_avatar(p)
+
+
+def test_version_1_loads_without_pose_depth(tmp_path):
+    """Format 1 avatars (no vertex_pose_dz) still load and turn as before (offsets 0);
+    a format 2 file without the array is refused, naming it."""
+    p = tmp_path / "v1.avatar"
+    _rewrite(DEFAULT, p, meta_edit={"version": 1}, drop=["vertex_pose_dz"])
+    old = load_avatar(p)
+    assert old.vertex_pose_dz.shape == (len(old.vertex_uv),) and not old.vertex_pose_dz.any()
+    assert load_avatar(DEFAULT).vertex_pose_dz.any()
+    _rewrite(DEFAULT, p, drop=["vertex_pose_dz"])
+    with pytest.raises(AvatarError, match="vertex_pose_dz"):
+        load_avatar(p)
