@@ -47,7 +47,8 @@ async def test_echo_stream_rate_pts_and_lip_sync(server):
         await asyncio.sleep(len(audio) / 48000 + 1.0)
         (peer,) = app[PEERS_KEY]
         encoder = next(s for s in peer.pc.getSenders() if s.track is peer.video)._RTCRtpSender__encoder
-        assert encoder.target_bitrate == config.video.bitrate_kbps * 1000
+        # started at video.bitrate_kbps (aiortc would start at 500 kbps); REMB may have moved it since
+        assert encoder.target_bitrate > 0.75 * config.video.bitrate_kbps * 1000
         health = await (await http.get(f"{base}/healthz")).json()
         metrics = await (await http.get(f"{base}/metrics")).text()
     await viewer.close()
