@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.data.augment import sox_available
 from engine.data.synth import synthesize
 from engine.data.tts import EspeakEngine, FliteEngine
 from engine.data.voices import is_test_voice
@@ -47,6 +48,7 @@ def test_manifest_and_npz_follow_the_contract(corpus):
         assert np.all(np.diff(z["phone_starts"]) > 0)
 
 
+@pytest.mark.skipif(not sox_available(), reason="sox not installed (augmentation needs it)")
 def test_augmented_copies_keep_their_source_split_and_timing(corpus):
     out, _ = corpus
     rows = {json.loads(line)["id"]: json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()}
