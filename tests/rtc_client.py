@@ -51,7 +51,7 @@ class Viewer:
 
     def __init__(self, mic: np.ndarray | None = None, video_codec: str | None = None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video: list[tuple[float, int, np.ndarray]] = []    # (arrival, pts, rgb)
+        self.video: list[tuple[float, int, av.VideoFrame]] = []  # (arrival, pts, decoded frame)
         self.audio: list[tuple[float, int, np.ndarray]] = []    # (arrival, pts, mono float)
         self.sr: dict[str, list[tuple[float, int]]] = {"audio": [], "video": []}
         self._mappers = {}
@@ -76,12 +76,16 @@ class Viewer:
                 frame = await track.recv()
                 now = time.monotonic()
                 if track.kind == "video":
-                    self.video.append((now, frame.pts, frame.to_ndarray(format="rgb24")))
+                    self.video.append((now, frame.pts, frame))   # converted later: keep up with the stream
                 else:
                     pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels)).mean(axis=1)
                     self.audio.append((now, frame.pts, pcm.astype(np.float32) / 32768.0))
         except MediaStreamError:
             self.ended.set()
+
+    def images(self) -> list[np.ndarray]:
+        """The received video frames as RGB arrays."""
+        return [f.to_ndarray(format="rgb24") for _, _, f in self.video]
 
     def _watch_sender_reports(self) -> None:
         for receiver in self.pc.getReceivers():

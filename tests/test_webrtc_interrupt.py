@@ -70,7 +70,7 @@ async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):
     renderer = create_renderer(config)
     roi, closed = mouth_roi(renderer), renderer.render(MotionFrame.neutral())
     t_video = viewer.sender_times("video", np.array([v[1] for v in viewer.video]), 90000)
-    activity = mouth_activity([v[2] for v in viewer.video], roi, closed)
+    activity = mouth_activity(viewer.images(), roi, closed)
     speaking = (t_video > t_cut - 1.2) & (t_video < t_cut - 0.1)
     before = t_video < t_audio[loud[0]] - 0.3
     after = t_video > t_cut + 0.150

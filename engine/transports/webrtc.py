@@ -135,6 +135,7 @@ class WebRTCPeer:
         self.closed = False
         self.frames_in = {"audio": 0, "video": 0}
         self._connected_at: float | None = None
+        self.bitrate_applied = False
 
         @self.pc.on("connectionstatechange")
         async def _state() -> None:
@@ -193,11 +194,10 @@ class WebRTCPeer:
         at = fractions.Fraction(1, rate)
         step = rate * AUDIO_FRAME_MS // 1000
         frames = session.video_frames()
-        bitrate_set = False
         try:
             async for frame in frames:
-                if not bitrate_set:
-                    bitrate_set = self._apply_bitrate()
+                if not self.bitrate_applied:
+                    self.bitrate_applied = self._apply_bitrate()
                 due = clock.frame_time(frame.pts)
                 vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
                 vf.pts = frame.pts * VIDEO_CLOCK // session.fps
