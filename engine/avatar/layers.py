@@ -29,7 +29,8 @@ K = 3  # anchors per vertex
 RING_SCALES = (1.0, 1.05, 1.1, 1.16, 1.23, 1.31, 1.4, 1.5, 1.62, 1.76, 1.92, 2.1, 2.5, 3.0, 3.7, 4.6,
                6.0, 8.0, 11.0, 16.0)
 POSE_EXTENT_SIDE, POSE_EXTENT_UP = 1.6, 1.95  # ring scale where head pose fades to 0 (ears, hair)
-NECK_LENGTH = 0.45           # face units below the chin where head pose has faded to 0 (torso)
+NECK_LENGTH = 0.35           # face units below the jaw line where head pose has faded to 0 (torso)
+JAW_LINE_FROM = 0.3          # the jaw line: the oval's points this far below its centre and lower
 POSE_DEPTH_SLOPE = 2.0       # max depth slope (per face unit) across the outline under head pose
 POSE_DEPTH_BAND = 0.3         # face units inside the outline over which that limit fades out
 EXPR_FALLOFF = 0.3           # ring-scale width over which expression (jaw) motion fades
@@ -192,7 +193,10 @@ def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray
     c = p[:, :2].mean(0)
     dirs = (p[:, :2] - c) / np.linalg.norm(p[:, :2] - c, axis=1, keepdims=True)
     extent = POSE_EXTENT_SIDE + (POSE_EXTENT_UP - POSE_EXTENT_SIDE) * np.maximum(-dirs[:, 1], 0)
-    chin_y = p[:, 1].max()
+    lower = p[:, 1] > c[1] + JAW_LINE_FROM
+    jaw_x, jaw_y = p[lower, 0], p[lower, 1]
+    jaw_y = jaw_y[np.argsort(jaw_x)]
+    jaw_x = np.sort(jaw_x)
     nbr = np.stack([np.roll(oval, 1), oval, np.roll(oval, -1)], 1)
     nbr_w = np.array([0.25, 0.5, 0.25])
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
@@ -211,10 +215,10 @@ def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray
         alpha = alpha if alpha > 1e-3 else 0.0   # outer rings: static, skipped by the renderer
         weights = np.tile(nbr_w * alpha, (m, 1))
         offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
-        # head pose fades by ring outward (hair, ears) and by height below the chin (the
-        # neck blends into the static torso along horizontal lines: collars stay straight)
-        t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1),
-                       np.clip((q[:, 1] - chin_y) / NECK_LENGTH, 0, 1))
+        # head pose fades by ring outward (hair, ears) and by height below the jaw line (the
+        # neck blends into the static torso: collars and the shoulders stay put)
+        below_jaw = q[:, 1] - np.interp(q[:, 0], jaw_x, jaw_y)
+        t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1), np.clip(below_jaw / NECK_LENGTH, 0, 1))
         pose = 1 - t * t * (3 - 2 * t)
         uv = to_image(q)
         ring = mb.add(nbr, weights, offsets, pose, uv, pose_dz)
