@@ -217,7 +217,9 @@ def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray
         offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
         # head pose fades by ring outward (hair, ears) and by height below the jaw line (the
         # neck blends into the static torso: collars and the shoulders stay put)
-        below_jaw = q[:, 1] - np.interp(q[:, 0], jaw_x, jaw_y)
+        # (no further below it than below its own oval point, so the fade starts at 0 at
+        # the outline even where the jaw line rises steeply toward the ears)
+        below_jaw = np.minimum(q[:, 1] - np.interp(q[:, 0], jaw_x, jaw_y), q[:, 1] - p[:, 1])
         t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1), np.clip(below_jaw / NECK_LENGTH, 0, 1))
         pose = 1 - t * t * (3 - 2 * t)
         uv = to_image(q)
