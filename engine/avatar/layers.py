@@ -6,7 +6,13 @@ gather per frame. Layers, in draw order (later on top):
 
 * ``support``: rings of vertices around the face oval out past the image border
   (hair, ears, neck, background); expression and head pose fade out ring by ring
-  (slowest upward for hair, fastest downward so the neck blends);
+  (slowest upward for hair), and head pose by height below the jaw line (the neck
+  blends into the static torso);
+
+Every vertex also has a *pose depth* offset (``vertex_pose_dz``): the head rotation sees
+the face's steep outline lifted to a slope-limited surface that the support continues
+toward the pivot's depth, so turning the head is one continuous field across the outline
+(see ``_face_pose_dz`` and docs/avatar.md, "Seams at the outline").
 * ``mouth``: oral cavity with tongue, lower teeth on the jaw, upper teeth on the
   upper lip; seen through the mouth opening (a hole of the face surface);
 * ``eyes``: sclera (rigid with the head) and a textured iris disk that follows
@@ -32,7 +38,7 @@ POSE_EXTENT_SIDE, POSE_EXTENT_UP = 1.6, 1.95  # ring scale where head pose fades
 NECK_LENGTH = 0.35           # face units below the jaw line where head pose has faded to 0 (torso)
 JAW_LINE_FROM = 0.3          # the jaw line: the oval's points this far below its centre and lower
 POSE_DEPTH_SLOPE = 2.0       # max depth slope (per face unit) across the outline under head pose
-POSE_DEPTH_BAND = 0.3         # face units inside the outline over which that limit fades out
+POSE_DEPTH_BAND = 0.3        # face units inside the outline over which that limit fades out
 EXPR_FALLOFF = 0.3           # ring-scale width over which expression (jaw) motion fades
 SCLERA_RING = 1.7            # outer ring of the sclera disk, relative to the eye contour
 IRIS_RIM = 1.18              # iris disk radius relative to the iris landmark radius
@@ -40,8 +46,8 @@ IRIS_SEGMENTS = 20
 UPPER_TEETH, LOWER_TEETH = 0.10, 0.05    # visible teeth heights (upper: closed-lip photos only)
 OPEN_LIPS_GAP = 0.05         # neutral lip gap above which the photo's own teeth are used
 MAX_PHOTO_TEETH = 0.18       # at most this much of the photo's opening hangs from the upper lip
-LOWER_TEETH_SHADE = 0.88
-SYNTH_TOOTH = np.array([205, 198, 182], np.float32)  # enamel at a typical face brightness     # lower teeth sit in the upper lip's shadow
+LOWER_TEETH_SHADE = 0.88     # lower teeth sit in the upper lip's shadow
+SYNTH_TOOTH = np.array([205, 198, 182], np.float32)  # enamel at a typical face brightness
 GUTTER = 96                  # atlas pixels of replicated photo border before the extras
 
 
@@ -144,7 +150,8 @@ def build_layers(image: np.ndarray, landmarks: np.ndarray, neutral: np.ndarray,
     pose_dz[inner_first:] = _surface_value(neutral, pose_dz[:n], rest)
     extra = packer.extra(image)
     return dict(vertex_anchors=anchors, vertex_weights=weights, vertex_offsets=offsets,
-                vertex_pose_weight=pose, vertex_pose_dz=pose_dz, vertex_uv=uv, triangles=np.concatenate(tris),
+                vertex_pose_weight=pose, vertex_pose_dz=pose_dz, vertex_uv=uv,
+                triangles=np.concatenate(tris),
                 layers=layers, atlas=np.ascontiguousarray(np.concatenate([image, extra], 1)))
 
 
@@ -205,7 +212,7 @@ def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray
         q = np.empty((m, 3), np.float32)
         q[:, :2] = c + s * (p[:, :2] - c)
         q[:, 2] = p[:, 2]   # at the depth of the face edge: hair and ears turn with it
-        # pose depth: continues the face's capped edge slope outward, falling toward the
+        # pose depth: continues the face's lifted edge slope outward, falling toward the
         # pivot's depth (where a yaw/pitch barely moves a point), so the pose displacement is
         # one continuous field across the outline that decays into the background
         depth = np.maximum(p[:, 2] + face_dz[oval] - pivot_z, 1e-3)
