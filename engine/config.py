@@ -59,7 +59,7 @@ class PipelineConfig:
     deadline_slack_ms: float = _f(20.0, min=0.0, max=1000.0)
     torch_threads: int = _f(1, min=1, max=64, doc="intra-op threads per stage on the real-time path")
     render_threads: int = _f(1, min=1, max=64)
-    render_lead_ms: float = _f(40.0, min=0.0, max=1000.0, doc="frames are prepared this long before they are due")
+    render_lead_ms: float = _f(30.0, min=0.0, max=1000.0, doc="frames are prepared this long before they are due")
     speech_fade_in_ms: float = _f(80.0, min=0.0, max=2000.0)
     speech_fade_out_ms: float = _f(120.0, min=0.0, max=2000.0)
     interrupt_fade_ms: float = _f(60.0, min=0.0, max=150.0, doc="lips stop within this after interrupt()")
