@@ -21,7 +21,7 @@ async def test_a_late_segment_drops_only_silent_frames_to_catch_up():
     stage.end_segment()
     while stage.busy():
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)               # every frame is now well past its start margin
     frames = []
     while (f := stage.pop_frame()) is not None:
         frames.append(f)

@@ -5,12 +5,19 @@ base layer (idle life or the webcam) gives blinks, breathing, gaze and head
 sway. Speech is added on top with a weight that eases in at a segment's start,
 eases out at its end (holding the last speech pose while it fades) and drops
 fast on an interruption, so there is never a jump and lips stop promptly.
+
+Blinks: a generator that blinks by itself (the learned model does; the baseline
+does not) takes the eyelids over while it speaks (cross-fade), so blinks never
+come from both layers at once; otherwise idle blinks continue under speech.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from engine.motion.space import NUM_BLENDSHAPES, VECTOR_DIM
+from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
+
+BLINKS = np.array([INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]])
+GENERATOR_BLINK = 0.3   # a speech frame with eyelids this closed: the generator blinks by itself
 
 
 class SpeechBlend:
@@ -22,6 +29,7 @@ class SpeechBlend:
         self._held = np.zeros(VECTOR_DIM, np.float32)
         self._cut = False
         self.bad_frames = 0
+        self.generator_blinks = False
 
     def interrupt(self) -> None:
         self._cut = True
@@ -37,8 +45,12 @@ class SpeechBlend:
             self.weight = min(1.0, self.weight + self.step_in)
         else:
             self.weight = max(0.0, self.weight - (self.step_cut if self._cut else self.step_out))
+        if speech is not None and not self.generator_blinks and speech[BLINKS].max() > GENERATOR_BLINK:
+            self.generator_blinks = True
         out = base.astype(np.float32).copy()
         if self.weight > 0.0:
             out += self.weight * self._held
+            if self.generator_blinks:
+                out[BLINKS] = (1.0 - self.weight) * base[BLINKS] + self.weight * self._held[BLINKS]
         out[:NUM_BLENDSHAPES] = np.clip(out[:NUM_BLENDSHAPES], 0.0, 1.0)
         return out, self.weight
