@@ -24,6 +24,17 @@ IRIS_FORESHORTEN = 0.18       # iris narrows by this fraction along the gaze at 
 BROW_RAISE = 0.13
 BROW_LID_BAND = (-0.02, 0.24)  # -y range over which brow motion fades in above the eyes
 SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
+# Lip closure on photos with parted lips (the photo's gap between the inner lip contours):
+LIP_MEET_UPPER = 0.45        # share of the gap the upper lip covers when the lips meet
+LIP_MEET_JAW = 0.6           # share of the lower lip's way that the jaw closes (chin follows)
+LIP_OUTER_FOLLOW = 0.5       # the outer lip contour moves this share of the inner one (the red stretches)
+LIP_THIN_MAX = 0.04          # the most a press or roll thins a lip's red (face units)
+LIP_SKIN_SPREAD = 0.06       # Gaussian reach of lip motion into the skin around the lips
+CLOSE_OVER_JAW = 0.3         # mouthClose 1 also undoes jawOpen up to this weight on the lips
+PRESS_THIN = 0.3             # mouthPress: outer lip contours move this share toward the inner ones
+ROLL_THIN = 0.55             # mouthRoll*: outer contour moves this share toward the inner one
+ROLL_LOWER_RISE = 1.0        # mouthRollLower: lower lip rises by this share of the photo's gap
+ROLL_UPPER_DROP = 0.4        # mouthRollUpper: upper lip drops by this share of the photo's gap
 
 
 def smoothstep(x, a, b):
@@ -77,21 +88,64 @@ class BlendshapeBuilder:
         out[self.irises] = 0
         return out
 
-    def close_gap(self, frac: float = 1.0, side: np.ndarray | None = None) -> np.ndarray:
-        """Bring the lips together where the neutral photo has them apart (whole lip bodies
-        move, so the lips do not fold)."""
+    def lip_gap_at(self, x: np.ndarray) -> np.ndarray:
+        """The photo's vertical gap between the inner lip contours, interpolated at ``x``."""
         t, p = self.t, self.p
         up_in, lo_in = list(t.lips_inner.upper), list(t.lips_inner.lower)
         gx = (p[up_in, 0] + p[lo_in, 0]) / 2
         gap = np.maximum(p[lo_in, 1] - p[up_in, 1], 0)
         order = np.argsort(gx)
-        g = np.interp(self.x, gx[order], gap[order]) * frac
+        return np.interp(x, gx[order], gap[order])
+
+    def lip_field(self, up_inner: np.ndarray, lo_inner: np.ndarray, up_outer: np.ndarray | None = None,
+                  lo_outer: np.ndarray | None = None) -> np.ndarray:
+        """Vertical lip motion from per-landmark values (indexed like ``self.p``): the inner
+        contour of each lip moves by ``*_inner``, its outer contour by ``*_outer`` (default
+        ``LIP_OUTER_FOLLOW`` of the inner; the red of the lip stretches or thins), points
+        between them by their place across the lip; the mouth corners stay and the skin
+        around follows over ``LIP_SKIN_SPREAD``, so nothing tears."""
+        t = self.t
+        d = np.zeros_like(self.p)
+        for body, inner, outer, dy_in, dy_out in (
+                (self.upper_lip, t.lips_inner.upper, t.lips_outer.upper, up_inner, up_outer),
+                (self.lower_lip, t.lips_inner.lower, t.lips_outer.lower, lo_inner, lo_outer)):
+            dy_out = LIP_OUTER_FOLLOW * dy_in if dy_out is None else dy_out
+            y_in = np.interp(self.x[body], *self._curve(inner))
+            y_out = np.interp(self.x[body], *self._curve(outer))
+            across = np.clip((self.y[body] - y_in) / np.where(np.abs(y_out - y_in) > 1e-4, y_out - y_in, 1e-4), 0, 1)
+            d[body, 1] = (1 - across) * dy_in[body] + across * dy_out[body]
+        corners = np.array(self.corners["R"] + self.corners["L"])
+        src = np.concatenate([self.upper_lip, self.lower_lip, corners])
+        return self.spread(src, d[src], LIP_SKIN_SPREAD)
+
+    def lips_meet(self, side: np.ndarray | None = None, up_share: float = LIP_MEET_UPPER,
+                  lo_share: float = 1 - LIP_MEET_UPPER, up_thin: np.ndarray | float = 0.0,
+                  lo_thin: np.ndarray | float = 0.0, follow: float = LIP_OUTER_FOLLOW) -> np.ndarray:
+        """The inner lip contours move toward each other by ``up_share`` / ``lo_share`` of the
+        photo's gap (by default they meet on one line, hiding the photo's teeth); the outer
+        contours follow (``follow`` of the inner's way) and move a further ``*_thin`` toward the inner
+        ones (thinner red). The lower lip's way comes ``LIP_MEET_JAW`` from closing the jaw
+        (chin and lower face follow: no stretched band under a wide-open photo mouth)."""
+        g = self.lip_gap_at(self.x) * (1.0 if side is None else side)
+        up, lo = up_share * g, -lo_share * g
+        centre = self.t.lips_inner.lower[len(self.t.lips_inner.lower) // 2]
+        jaw = self.jaw_rotation(JAW_OPEN_ANGLE)
+        jaw_part = LIP_MEET_JAW * lo[centre] / max(jaw[centre, 1], 1e-3) * jaw
         if side is not None:
-            g = g * side
-        d = np.zeros_like(p)
-        d[self.upper_lip, 1] = 0.5 * g[self.upper_lip]
-        d[self.lower_lip, 1] = -0.5 * g[self.lower_lip]
-        return d
+            jaw_part *= side[:, None]
+        jaw_part[np.concatenate([self.upper_lip, self.corners["R"], self.corners["L"]])] = 0  # corners stay
+        jy = jaw_part[:, 1]
+        return jaw_part + self.lip_field(up - jy, lo - jy, follow * up + up_thin - jy,
+                                         follow * lo - lo_thin - jy)
+
+    def lip_thinning(self, upper: bool, frac: float) -> np.ndarray:
+        """Per landmark: ``frac`` of the upper or lower lip's red height (outer to inner
+        contour), at most ``LIP_THIN_MAX``: how far its outer contour moves in to thin it."""
+        t = self.t
+        inner = t.lips_inner.upper if upper else t.lips_inner.lower
+        outer = t.lips_outer.upper if upper else t.lips_outer.lower
+        h = np.abs(np.interp(self.x, *self._curve(outer)) - np.interp(self.x, *self._curve(inner)))
+        return np.minimum(frac * h, LIP_THIN_MAX)
 
     def jaw_weight(self) -> np.ndarray:
         w = smoothstep(self.y, self.mouth_c[1] - 0.10, self.mouth_c[1] + 0.30)
@@ -218,11 +272,11 @@ class BlendshapeBuilder:
         up_in, lo_in = np.array(t.lips_inner.upper[1:-1]), np.array(t.lips_inner.lower[1:-1])
         up_out, lo_out = np.array(t.lips_outer.upper[1:-1]), np.array(t.lips_outer.lower[1:-1])
 
-        # mouthClose: lower lip back up against the upper one (undo the jaw on the lips)
-        lower_body = np.zeros(len(p))
-        lower_body[self.lower_lip] = 1.0
-        close = -self.jaw_rotation(JAW_OPEN_ANGLE) * lower_body[:, None] + self.close_gap()
-        self.add("mouthClose", close)
+        # mouthClose: the inner lip contours meet across the photo's gap, and the lips undo
+        # jawOpen up to CLOSE_OVER_JAW (lips closed over a slightly open jaw); more overlap
+        # at jawOpen 0 is resolved at render time by the lip contact (engine/avatar/lip_contact.py)
+        jaw_dy = -CLOSE_OVER_JAW * self.jaw_rotation(JAW_OPEN_ANGLE)[:, 1]
+        self.add("mouthClose", self.lips_meet() + self.lip_field(jaw_dy, jaw_dy, jaw_dy, jaw_dy))
 
         def pursed(squeeze, fwd, open_up, open_lo, flare):
             d = np.zeros_like(p)
@@ -235,7 +289,7 @@ class BlendshapeBuilder:
             d[self.irises] = 0
             return d
         self.add("mouthFunnel", pursed(0.26, 0.12, 0.05, 0.07, 0.03))
-        pucker = pursed(0.30, 0.16, 0.0, 0.0, 0.02) + self.close_gap()
+        pucker = pursed(0.30, 0.16, 0.0, 0.0, 0.02) + self.lips_meet()
         self.add("mouthPucker", pucker)
 
         mouth_area = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.22)
@@ -256,10 +310,10 @@ class BlendshapeBuilder:
             stretch = self.corner_field(s, (0.10, 0.03, -0.02), 0.25)
             stretch[lo_out, 1] += 0.03 * self.side[s][lo_out]
             self.add(f"mouthStretch{n}", stretch)
-            press = np.zeros_like(p)
-            press[up_out, 1] += 0.025 * self.side[s][up_out]
-            press[lo_out, 1] -= 0.025 * self.side[s][lo_out]
-            press += self.close_gap(side=self.side[s])
+            # the lips meet on that side and press: the red of both lips thins
+            side = self.side[s]
+            press = self.lips_meet(side, up_thin=side * self.lip_thinning(True, PRESS_THIN),
+                                   lo_thin=side * self.lip_thinning(False, PRESS_THIN))
             self.add(f"mouthPress{n}", press)
             lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1)
             self.add(f"mouthLowerDown{n}", lower * self.side[s][:, None])
@@ -267,14 +321,16 @@ class BlendshapeBuilder:
                                 where=self.y < self.mouth_c[1])
             self.add(f"mouthUpperUp{n}", upper * self.side[s][:, None])
 
-        def roll(outer, inner, frac):
-            d = np.zeros_like(p)
-            d[outer, 1] = frac * (p[inner, 1] - p[outer, 1])
-            d[outer, 2] = -0.04
-            d[inner, 2] = -0.03
-            return d
-        self.add("mouthRollLower", roll(lo_out, lo_in, 0.6))
-        self.add("mouthRollUpper", roll(up_out, up_in, 0.6))
+        # rolls: the lip turns in over the teeth: it moves toward the other lip across the
+        # photo's gap (the lower lip up under the upper teeth for f/v) and its red thins
+        roll_lo = self.lips_meet(up_share=0.0, lo_share=ROLL_LOWER_RISE,
+                                 lo_thin=self.lip_thinning(False, ROLL_THIN), follow=1.0)
+        roll_lo[self.lower_lip, 2] -= 0.04
+        self.add("mouthRollLower", roll_lo)
+        roll_up = self.lips_meet(up_share=ROLL_UPPER_DROP, lo_share=0.0,
+                                 up_thin=self.lip_thinning(True, ROLL_THIN), follow=1.0)
+        roll_up[self.upper_lip, 2] -= 0.04
+        self.add("mouthRollUpper", roll_up)
         chin = self.spread(self.lower_lip, np.tile([0, -0.06, 0.02], (len(self.lower_lip), 1)), 0.25,
                            where=self.y > self.mouth_c[1])
         self.add("mouthShrugLower", chin)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.avatar.asset import Avatar
+from engine.avatar.lip_contact import LipContact
 from engine.avatar.rig import apply_pose, rotation_matrix
 from engine.motion.space import MotionFrame
 
@@ -28,11 +29,13 @@ class MeshDeformer:
         self.pivot = avatar.head_pivot.astype(np.float32)
         self.to_img = (avatar.face_scale * avatar.face_roll_matrix()).T.astype(np.float32)
         self.origin = avatar.face_origin.astype(np.float32)
+        self.lip_contact = LipContact(avatar.rig_neutral)
 
     def expression(self, motion: MotionFrame) -> np.ndarray:
-        """(478, 3) face-space landmarks of the motion's expression (no head pose)."""
+        """(478, 3) face-space landmarks of the motion's expression (no head pose); lips
+        that the linear blend crossed are put back in contact."""
         w = np.clip(motion.blendshapes, 0.0, 1.0)
-        return (self.neutral + w @ self.deltas).reshape(-1, 3)
+        return self.lip_contact((self.neutral + w @ self.deltas).reshape(-1, 3))
 
     def vertices(self, motion: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
         """(photo-pixel xy (V, 2), face-space depth z (V,)) of every render vertex."""

@@ -1,0 +1,133 @@
+"""Mouth shapes on a smiling photo with parted lips and teeth showing (skimage's astronaut,
+the default avatar): mouthClose closes the lips on screen, presses thin them, mouthRollLower
+lifts the lower lip, and the lip contact never lets the lips cross.
+
+Measured on the astronaut (512², mouth box): dark/teeth pixel fraction neutral ~0.3; with
+mouthClose 1 (jawOpen 0 or 0.3) ~0.0. Before this rig, mouthClose 1 smeared the lower face
+and mouthRollLower left the lower lip where it was."""
+import numpy as np
+import pytest
+import skimage.data
+
+from engine.avatar.create import create_avatar
+from engine.avatar.landmarks import face_topology, lip_bodies
+from engine.motion.space import MotionFrame
+from engine.render.warp import WarpRenderer
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return WarpRenderer(create_avatar(skimage.data.astronaut()), 512, 512, backend="cpu")
+
+
+def inner_pairs(renderer):
+    topo = face_topology(renderer.avatar.rig_neutral)
+    return np.array(topo.lips_inner.upper[1:-1]), np.array(topo.lips_inner.lower[1:-1])
+
+
+def inner_gap(renderer, motion):
+    """Vertical gap (face units) between the inner upper and lower lip contours, per column."""
+    up, lo = inner_pairs(renderer)
+    expr = renderer.deformer.expression(motion)
+    return expr[lo, 1] - expr[up, 1]
+
+
+def mouth_box(renderer):
+    xy, _ = renderer.deformer.vertices(MotionFrame.neutral())
+    pts = xy[[61, 291, 0, 17]] * renderer.scale + renderer.shift
+    (x0, y0), (x1, y1) = pts.min(0).astype(int), pts.max(0).astype(int)
+    return slice(y0, y1 + 1), slice(x0, x1 + 1)
+
+
+def teeth_or_dark(renderer, img):
+    """Fraction of the mouth box that is teeth (bright, unsaturated) or oral cavity (dark)."""
+    ys, xs = mouth_box(renderer)
+    c = img[ys, xs].astype(np.float32)
+    lum, sat = c.mean(-1), c.max(-1) - c.min(-1)
+    return float(((lum < 70) | ((lum > 140) & (sat < 35))).mean())
+
+
+def test_photo_has_parted_lips(renderer):
+    gap = inner_gap(renderer, MotionFrame.neutral())
+    assert gap.max() > 0.12     # the precondition of the checks below: teeth show at neutral
+    assert teeth_or_dark(renderer, renderer.render(MotionFrame.neutral())) > 0.08
+
+
+@pytest.mark.parametrize("jaw", [0.0, 0.15, 0.3])
+def test_mouth_close_brings_inner_lips_together(renderer, jaw):
+    gap = inner_gap(renderer, MotionFrame.from_weights({"mouthClose": 1.0, "jawOpen": jaw}))
+    assert np.abs(gap).max() < 0.012, gap          # 13/14 and the whole inner contour meet
+    up, lo = inner_pairs(renderer)
+    mid = list(up).index(13)
+    assert abs(gap[mid]) < 0.006
+
+
+def test_mouth_close_hides_the_teeth_on_screen(renderer):
+    neutral = teeth_or_dark(renderer, renderer.render(MotionFrame.neutral()))
+    for w in ({"mouthClose": 1.0}, {"mouthClose": 1.0, "jawOpen": 0.3},
+              {"mouthClose": 1.0, "mouthPressLeft": 1.0, "mouthPressRight": 1.0}):
+        closed = teeth_or_dark(renderer, renderer.render(MotionFrame.from_weights(w)))
+        assert closed < min(0.03, 0.3 * neutral), (w, closed, neutral)
+
+
+def test_mouth_close_keeps_corners_and_does_not_tear(renderer):
+    a = renderer.deformer.expression(MotionFrame.neutral())
+    b = renderer.deformer.expression(MotionFrame.from_weights({"mouthClose": 1.0}))
+    assert np.abs(b[[61, 291, 78, 308], :2] - a[[61, 291, 78, 308], :2]).max() < 0.02
+    # no face triangle turns over
+    xy0, _ = renderer.deformer.vertices(MotionFrame.neutral())
+    xy1, _ = renderer.deformer.vertices(MotionFrame.from_weights({"mouthClose": 1.0}))
+    s, e = renderer.avatar.layers["face"]
+    t = renderer.avatar.triangles[s:e]
+
+    def area(xy):
+        p = xy[t]
+        return np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    a0, a1 = area(xy0), area(xy1)
+    flipped = np.sign(a0) != np.sign(a1)
+    # a few slivers at the mouth corners (measured 6 triangles, 51 px² of photo area at 512²) still fold
+    assert flipped.sum() <= 8 and np.abs(a0[flipped]).sum() < 60, (flipped.sum(), np.abs(a0[flipped]).sum())
+
+
+def test_press_thins_the_closed_lips(renderer):
+    upper, lower, _ = lip_bodies()
+    topo = face_topology(renderer.avatar.rig_neutral)
+
+    def red_height(e):
+        return (e[list(topo.lips_inner.upper), 1] - e[list(topo.lips_outer.upper), 1]).sum() + \
+               (e[list(topo.lips_outer.lower), 1] - e[list(topo.lips_inner.lower), 1]).sum()
+    closed = renderer.deformer.expression(MotionFrame.from_weights({"mouthClose": 1.0}))
+    pressed = renderer.deformer.expression(MotionFrame.from_weights(
+        {"mouthClose": 1.0, "mouthPressLeft": 1.0, "mouthPressRight": 1.0}))
+    assert red_height(pressed) < red_height(closed) - 0.1
+
+
+def test_roll_lower_lifts_and_thins_the_lower_lip(renderer):
+    topo = face_topology(renderer.avatar.rig_neutral)
+    lo_in, lo_out = list(topo.lips_inner.lower[1:-1]), list(topo.lips_outer.lower[1:-1])
+    a = renderer.deformer.expression(MotionFrame.neutral())
+    b = renderer.deformer.expression(MotionFrame.from_weights({"mouthRollLower": 1.0}))
+    assert (b[lo_in, 1] - a[lo_in, 1]).mean() < -0.05       # up (y down) toward the upper teeth
+    assert (b[14, 1] - a[14, 1]) < -0.08
+    assert (b[lo_out, 1] - b[lo_in, 1]).mean() < (a[lo_out, 1] - a[lo_in, 1]).mean() - 0.01  # thinner red
+    # f/v as the teacher drives it: less of the teeth/cavity shows than at neutral
+    fv = MotionFrame.from_weights({"mouthRollLower": 0.6, "mouthUpperUpLeft": 0.26,
+                                   "mouthUpperUpRight": 0.26, "jawOpen": 0.07})
+    assert teeth_or_dark(renderer, renderer.render(fv)) < 0.8 * teeth_or_dark(renderer, renderer.render(MotionFrame.neutral()))
+
+
+def test_lips_never_cross(renderer):
+    rng = np.random.default_rng(3)
+    names = ["mouthClose", "mouthPressLeft", "mouthPressRight", "mouthRollLower", "mouthRollUpper",
+             "mouthPucker", "jawOpen"]
+    for _ in range(40):
+        w = dict(zip(names, rng.uniform(0, 1, len(names)) * (rng.uniform(size=len(names)) < 0.6)))
+        w["jawOpen"] *= 0.3
+        assert inner_gap(renderer, MotionFrame.from_weights(w)).min() > -1e-4, w
+
+
+def test_open_mouth_unchanged_by_contact(renderer):
+    m = MotionFrame.from_weights({"jawOpen": 0.6, "mouthFunnel": 0.5})
+    d = renderer.deformer
+    linear = (d.neutral + np.clip(m.blendshapes, 0, 1) @ d.deltas).reshape(-1, 3)
+    assert np.allclose(d.expression(m), linear)
