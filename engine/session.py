@@ -139,6 +139,8 @@ class Session:
         if self._generator is None:
             from engine.motion.generators import create_generator
             self._generator = await loop.run_in_executor(self._speech_pool, create_generator, cfg)
+        # torch may only now be imported: apply the real-time thread count to it as well
+        await loop.run_in_executor(self._speech_pool, set_worker_threads, cfg.pipeline.torch_threads)
         self.speech = SpeechStage(self._generator, self.fps, cfg.audio.model_sample_rate, self.output_rate,
                                   cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics,
                                   cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0,
