@@ -175,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
             raise CorpusError(f"corpus {args.corpus} does not exist")
         if args.real_video:
             from engine.motion.a2m.realvideo import real_video_check
-            model, baseline = _generators(_cfg(args))
-            result["real_video"] = {Path(v).name: real_video_check(v, model, baseline) for v in args.real_video}
+            cfg = _cfg(args)
+            model, baseline = _generators(cfg)
+            avatar, _ = _avatar(args, cfg)
+            result["real_video"] = {Path(v).name: real_video_check(v, model, baseline, avatar)
+                                    for v in args.real_video}
     except (CorpusError, ModelLoadError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

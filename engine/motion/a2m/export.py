@@ -153,7 +153,7 @@ def accuracy_change(fp32: Path, int8: Path, feeds: list[dict]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.motion.a2m.checkpoint import load_checkpoint
+    from engine.motion.a2m.checkpoint import load_checkpoint, save_checkpoint
     from engine.motion.a2m.runtime_model import model_stem
     from engine.motion.generators import ModelLoadError
 
@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import replace
         meta = replace(meta, draw_temperature=args.draw_temperature)
         model.set_draw_temperature(args.draw_temperature)
+        save_checkpoint(args.checkpoint, model, meta)      # the torch backend samples the same way
     out = Path(args.out) if args.out else model_stem(args.checkpoint).with_suffix(".onnx")
     stem = model_stem(out)
     extra = [int(s) for s in args.extra_steps.split(",") if s.strip()]

@@ -4,7 +4,9 @@ The video's audio (ffmpeg -> 16 kHz mono) goes through the generators as a strea
 mouth opening is tracked with mediapipe face mesh: inner-lip distance (landmarks 13-14)
 divided by face height (10-152). All curves are compared at 100 Hz: Pearson r at lag 0 and the
 best r within +-80 ms (lag > 0: the prediction is late), for the model, the baseline and the
-plain loudness envelope. A hand check for people (media are never part of tests or commits).
+plain loudness envelope; for each generator both its jawOpen curve and, with an avatar, the
+inner-lip gap (13-14) its full blendshape output opens on the avatar's rig (what people see).
+A hand check for people (media are never part of tests or commits).
 """
 from __future__ import annotations
 
@@ -66,7 +68,14 @@ def _corr(pred: np.ndarray, real: np.ndarray) -> dict:
     return {"r_lag0": round(r[0], 4), "r_best": round(r[best], 4), "best_lag_ms": 1000 * best / M.ENVELOPE_HZ}
 
 
-def real_video_check(video: str | Path, model, baseline) -> dict:
+def rig_lip_gap(motion: np.ndarray, avatar) -> np.ndarray:
+    """Inner-lip distance (landmarks 13-14) of the avatar's rig for each motion frame."""
+    d = avatar.rig_deltas[:, [UPPER_LIP, LOWER_LIP], :]                       # (52, 2, 3)
+    pts = avatar.rig_neutral[[UPPER_LIP, LOWER_LIP]][None] + np.einsum("tk,kpd->tpd", motion[:, :52], d)
+    return np.linalg.norm(pts[:, 0] - pts[:, 1], axis=1)
+
+
+def real_video_check(video: str | Path, model, baseline, avatar=None) -> dict:
     from engine.motion.a2m.evaluate import stream
 
     audio = extract_audio(video)
@@ -78,5 +87,7 @@ def real_video_check(video: str | Path, model, baseline) -> dict:
     for name, gen in (("model", model), ("baseline", baseline)):
         m = stream(gen, audio, 640)
         out[name] = _corr(M.upsample(m[:, jaw], 25, M.ENVELOPE_HZ, n), real)
+        if avatar is not None:
+            out[name + "_lipgap"] = _corr(M.upsample(rig_lip_gap(m, avatar), 25, M.ENVELOPE_HZ, n), real)
     out["loudness"] = _corr(M.audio_envelope(audio)[:n], real)
     return out
