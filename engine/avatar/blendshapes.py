@@ -27,14 +27,19 @@ SMILE = (0.09, -0.11, -0.04)  # corner dx (outward), dy, dz
 # Lip closure on photos with parted lips (the photo's gap between the inner lip contours):
 LIP_MEET_UPPER = 0.45        # share of the gap the upper lip covers when the lips meet
 LIP_MEET_JAW = 0.6           # share of the lower lip's way that the jaw closes (chin follows)
+LIP_MAX_STRETCH = 0.05       # ... but the lower lip stretches at most this far; the jaw does the rest
+LIP_JAW_CLOSE_MAX = 0.6     # ... up to this much of jawOpen, reversed (more folds the lower face)
 LIP_OUTER_FOLLOW = 0.5       # the outer lip contour moves this share of the inner one (the red stretches)
 LIP_THIN_MAX = 0.04          # the most a press or roll thins a lip's red (face units)
+LIP_CORNER_TAPER = 0.06      # lip motion fades to 0 over this distance from the corner columns
 LIP_SKIN_SPREAD = 0.06       # Gaussian reach of lip motion into the skin around the lips
 CLOSE_OVER_JAW = 0.3         # mouthClose 1 also undoes jawOpen up to this weight on the lips
 PRESS_THIN = 0.3             # mouthPress: outer lip contours move this share toward the inner ones
 ROLL_THIN = 0.55             # mouthRoll*: outer contour moves this share toward the inner one
 ROLL_LOWER_RISE = 1.0        # mouthRollLower: lower lip rises by this share of the photo's gap
 ROLL_UPPER_DROP = 0.4        # mouthRollUpper: upper lip drops by this share of the photo's gap
+ROLL_MAX_WAY = 0.15          # ... a rolling lip moves at most this far (a wide-open photo stays open)
+PRESS_MAX_WAY = 0.15         # the most a press lifts the lower lip (with mouthClose it over-closes by this)
 
 
 def smoothstep(x, a, b):
@@ -115,22 +120,31 @@ class BlendshapeBuilder:
             across = np.clip((self.y[body] - y_in) / np.where(np.abs(y_out - y_in) > 1e-4, y_out - y_in, 1e-4), 0, 1)
             d[body, 1] = (1 - across) * dy_in[body] + across * dy_out[body]
         corners = np.array(self.corners["R"] + self.corners["L"])
+        # next to the (fixed) corner columns the lips move less, so the narrow corner
+        # triangles keep their orientation
+        near = np.linalg.norm(self.p[:, None, :2] - self.p[None, corners, :2], axis=2).min(1)
+        d *= smoothstep(near, 0.0, LIP_CORNER_TAPER)[:, None]
         src = np.concatenate([self.upper_lip, self.lower_lip, corners])
         return self.spread(src, d[src], LIP_SKIN_SPREAD)
 
     def lips_meet(self, side: np.ndarray | None = None, up_share: float = LIP_MEET_UPPER,
                   lo_share: float = 1 - LIP_MEET_UPPER, up_thin: np.ndarray | float = 0.0,
-                  lo_thin: np.ndarray | float = 0.0, follow: float = LIP_OUTER_FOLLOW) -> np.ndarray:
+                  lo_thin: np.ndarray | float = 0.0, follow: float = LIP_OUTER_FOLLOW,
+                  max_way: float = np.inf) -> np.ndarray:
         """The inner lip contours move toward each other by ``up_share`` / ``lo_share`` of the
         photo's gap (by default they meet on one line, hiding the photo's teeth); the outer
         contours follow (``follow`` of the inner's way) and move a further ``*_thin`` toward the inner
-        ones (thinner red). The lower lip's way comes ``LIP_MEET_JAW`` from closing the jaw
+        ones (thinner red); neither inner contour moves further than ``max_way``. The lower lip's way comes ``LIP_MEET_JAW`` from closing the jaw
         (chin and lower face follow: no stretched band under a wide-open photo mouth)."""
-        g = self.lip_gap_at(self.x) * (1.0 if side is None else side)
-        up, lo = up_share * g, -lo_share * g
+        gap = self.lip_gap_at(self.x)
+        g = gap * (1.0 if side is None else side)
+        up, lo = np.minimum(up_share * g, max_way), -np.minimum(lo_share * g, max_way)
         centre = self.t.lips_inner.lower[len(self.t.lips_inner.lower) // 2]
         jaw = self.jaw_rotation(JAW_OPEN_ANGLE)
-        jaw_part = LIP_MEET_JAW * lo[centre] / max(jaw[centre, 1], 1e-3) * jaw
+        # (more of it on a wide-open photo mouth: the lip itself stretches at most LIP_MAX_STRETCH)
+        lo_c = min(lo_share * gap[centre], max_way)
+        share = float(np.clip(1 - LIP_MAX_STRETCH / max(lo_c, 1e-6), LIP_MEET_JAW, 0.9))
+        jaw_part = -min(share * lo_c / max(jaw[centre, 1], 1e-3), LIP_JAW_CLOSE_MAX) * jaw
         if side is not None:
             jaw_part *= side[:, None]
         jaw_part[np.concatenate([self.upper_lip, self.corners["R"], self.corners["L"]])] = 0  # corners stay
@@ -310,9 +324,11 @@ class BlendshapeBuilder:
             stretch = self.corner_field(s, (0.10, 0.03, -0.02), 0.25)
             stretch[lo_out, 1] += 0.03 * self.side[s][lo_out]
             self.add(f"mouthStretch{n}", stretch)
-            # the lips meet on that side and press: the red of both lips thins
+            # the lips meet on that side (the lower lip comes up: over-closed with mouthClose,
+            # the lip contact takes it back, and the upper lip is not dragged down) and press:
+            # the red of both lips thins
             side = self.side[s]
-            press = self.lips_meet(side, up_thin=side * self.lip_thinning(True, PRESS_THIN),
+            press = self.lips_meet(side, up_share=0.0, lo_share=1.0, max_way=PRESS_MAX_WAY, up_thin=side * self.lip_thinning(True, PRESS_THIN),
                                    lo_thin=side * self.lip_thinning(False, PRESS_THIN))
             self.add(f"mouthPress{n}", press)
             lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1)
@@ -324,11 +340,11 @@ class BlendshapeBuilder:
         # rolls: the lip turns in over the teeth: it moves toward the other lip across the
         # photo's gap (the lower lip up under the upper teeth for f/v) and its red thins
         roll_lo = self.lips_meet(up_share=0.0, lo_share=ROLL_LOWER_RISE,
-                                 lo_thin=self.lip_thinning(False, ROLL_THIN), follow=1.0)
+                                 lo_thin=self.lip_thinning(False, ROLL_THIN), follow=1.0, max_way=ROLL_MAX_WAY)
         roll_lo[self.lower_lip, 2] -= 0.04
         self.add("mouthRollLower", roll_lo)
         roll_up = self.lips_meet(up_share=ROLL_UPPER_DROP, lo_share=0.0,
-                                 up_thin=self.lip_thinning(True, ROLL_THIN), follow=1.0)
+                                 up_thin=self.lip_thinning(True, ROLL_THIN), follow=1.0, max_way=ROLL_MAX_WAY)
         roll_up[self.upper_lip, 2] -= 0.04
         self.add("mouthRollUpper", roll_up)
         chin = self.spread(self.lower_lip, np.tile([0, -0.06, 0.02], (len(self.lower_lip), 1)), 0.25,

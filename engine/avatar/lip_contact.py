@@ -5,8 +5,8 @@ The rig is linear (``rig_neutral + w @ rig_deltas``), and ``mouthClose`` undoes 
 with ``mouthClose`` + ``mouthRollLower`` + ``mouthPress`` together, the lower inner lip
 contour can end up above the upper one. After the blend, wherever it does, the lower lip
 is pushed back down (the lower lip body in that column: its inner contour fully, its
-outer one by ``LIP_OUTER_FOLLOW``, as the lips move when they meet) until the inner
-contours touch. Lips that are apart are untouched, so this never changes an
+outer one by ``LIP_OUTER_FOLLOW``, as the lips move when they meet, and the chin skin
+below it fading over ``CHIN_REACH``) until the inner contours touch. Lips that are apart are untouched, so this never changes an
 open mouth, and it is exact where the contours do not cross.
 """
 from __future__ import annotations
@@ -15,6 +15,13 @@ import numpy as np
 
 from engine.avatar.blendshapes import LIP_OUTER_FOLLOW
 from engine.avatar.landmarks import face_topology, lip_bodies
+
+
+CHIN_REACH = 0.12   # face units below the lower lip over which the push fades (Gaussian)
+
+
+def corners_of(topo) -> tuple[int, int]:
+    return topo.lips_outer.upper[0], topo.lips_outer.upper[-1]
 
 
 class LipContact:
@@ -26,7 +33,14 @@ class LipContact:
         self.up = np.array(topo.lips_inner.upper[1:-1])
         self.lo = np.array(topo.lips_inner.lower[1:-1])
         _, lower, _ = lip_bodies()
-        self.body = np.array(lower)
+        lower = np.array(lower)
+        # the lower lip and the skin below it (fading over CHIN_REACH under the outer contour)
+        y_lip = _curve_at(neutral, topo.lips_outer.lower, neutral[:, 0])
+        below = neutral[:, 1] - y_lip
+        x_in = (neutral[:, 0] > neutral[corners_of(topo)[0], 0]) & (neutral[:, 0] < neutral[corners_of(topo)[1], 0])
+        chin = np.flatnonzero((below > 0) & x_in & ~np.isin(np.arange(len(neutral)), lower))
+        chin = chin[np.exp(-0.5 * (below[chin] / CHIN_REACH) ** 2) > 0.02]
+        self.body = np.concatenate([lower, chin])
         # each lower-lip point takes the overlap of its column: linear interpolation over
         # the pairs' neutral x (hat functions), falling to 0 at the corners
         corners = [topo.lips_inner.upper[0], topo.lips_inner.upper[-1]]
@@ -42,6 +56,8 @@ class LipContact:
         y_out = _curve_at(neutral, topo.lips_outer.lower, x)
         across = np.clip((neutral[self.body, 1] - y_in) / np.maximum(y_out - y_in, 1e-4), 0, 1)
         follow = 1 - (1 - LIP_OUTER_FOLLOW) * across
+        n_lip = len(lower)
+        follow[n_lip:] = LIP_OUTER_FOLLOW * np.exp(-0.5 * (below[chin] / CHIN_REACH) ** 2)
         self.spread = (hat * follow[:, None]).astype(np.float32)
 
     def __call__(self, expr: np.ndarray) -> np.ndarray:
