@@ -39,6 +39,7 @@ ROLL_THIN = 0.55             # mouthRoll*: outer contour moves this share toward
 ROLL_LOWER_RISE = 1.0        # mouthRollLower: lower lip rises by this share of the photo's gap
 ROLL_UPPER_DROP = 0.4        # mouthRollUpper: upper lip drops by this share of the photo's gap
 ROLL_MAX_WAY = 0.15          # ... a rolling lip moves at most this far (a wide-open photo stays open)
+PURSE_CORNER_DOWN = 0.5      # funnel/pucker: raised corners come down this share toward mid-mouth
 PRESS_MAX_WAY = 0.15         # the most a press lifts the lower lip (with mouthClose it over-closes by this)
 
 
@@ -296,10 +297,13 @@ class BlendshapeBuilder:
             d = np.zeros_like(p)
             d[:, 0] = -squeeze * (self.x - self.mouth_c[0]) * lip_region
             d[:, 2] = fwd * lip_region * round_
-            d[up_in, 1] += -open_up * round_[up_in]
-            d[lo_in, 1] += open_lo * round_[lo_in]
-            d[up_out, 1] += -flare * round_[up_out]
-            d[lo_out, 1] += flare * round_[lo_out]
+            # inner lips part, outer ones flare: whole lip bodies (rows between follow, no fold)
+            d += self.lip_field(-open_up * round_, open_lo * round_, -flare * round_, flare * round_)
+            # raised (smiling) corners come down toward the mouth's middle height: rounder
+            for c in ("L", "R"):
+                lift = self.mouth_c[1] - self.p[self.corners[c], 1].mean()
+                if lift > 0:
+                    d += self.corner_field(c, (0.0, PURSE_CORNER_DOWN * lift, 0.0), 0.12)
             d[self.irises] = 0
             return d
         self.add("mouthFunnel", pursed(0.26, 0.12, 0.05, 0.07, 0.03))
