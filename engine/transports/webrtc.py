@@ -136,6 +136,7 @@ class WebRTCPeer:
         self.frames_in = {"audio": 0, "video": 0}
         self._connected_at: float | None = None
         self.bitrate_applied = False
+        self.mic_errors = 0
 
         @self.pc.on("connectionstatechange")
         async def _state() -> None:
@@ -245,8 +246,15 @@ class WebRTCPeer:
                     mono = pcm.reshape(-1, channels).astype(np.float32).mean(axis=1)
                 if pcm.dtype == np.int16:
                     mono /= 32768.0
-                if not self.session.closed:
+                if self.session.closed:
+                    continue
+                try:
                     self.session.push_mic(mono, frame.sample_rate)
+                except (ValueError, RuntimeError) as e:   # bad rate, full buffer: drop this frame, keep going
+                    self.mic_errors += 1
+                    if self.mic_errors == 1 or self.mic_errors % 500 == 0:
+                        log.warning("peer %s: microphone frame dropped (%d so far): %s",
+                                    self.session.id, self.mic_errors, e)
         except MediaStreamError:
             pass
         except Exception:
