@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 
 from engine.avatar.create import create_avatar
-from engine.avatar.landmarks import face_topology, lip_bodies
+from engine.avatar.landmarks import face_topology
 from engine.motion.space import MotionFrame
 from engine.render.warp import WarpRenderer
 
@@ -92,7 +92,6 @@ def test_mouth_close_keeps_corners_and_does_not_tear(renderer):
 
 
 def test_press_thins_the_closed_lips(renderer):
-    upper, lower, _ = lip_bodies()
     topo = face_topology(renderer.avatar.rig_neutral)
 
     def red_height(e):

@@ -284,8 +284,7 @@ class BlendshapeBuilder:
         lip_region = self.spread(self.lips, np.ones((len(self.lips), 3)), 0.09)[:, 0] * below_nose
         u = np.clip((self.x - self.mouth_c[0]) / self.mouth_half_w, -1.2, 1.2)
         round_ = np.clip(1 - u ** 2, 0, 1)
-        up_in, lo_in = np.array(t.lips_inner.upper[1:-1]), np.array(t.lips_inner.lower[1:-1])
-        up_out, lo_out = np.array(t.lips_outer.upper[1:-1]), np.array(t.lips_outer.lower[1:-1])
+        lo_out = np.array(t.lips_outer.lower[1:-1])
 
         # mouthClose: the inner lip contours meet across the photo's gap, and the lips undo
         # jawOpen up to CLOSE_OVER_JAW (lips closed over a slightly open jaw); more overlap
