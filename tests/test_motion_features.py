@@ -48,3 +48,17 @@ def test_frames_ready_and_bad_input():
         log_mel(np.array([0.0, np.nan], np.float32))
     with pytest.raises(ValueError):
         StreamingLogMel(MelSpec()).push(np.zeros((3, 2), np.float32))
+
+
+def test_running_mean_ignores_long_silence():
+    speech = log_mel(noise(16000 * 2))
+    stats = NormStats(mean=speech.mean(0), std=speech.std(0) + 0.1, time_constant_frames=50)
+    quiet = log_mel((1e-5 * np.random.default_rng(3).standard_normal(16000 * 5)).astype(np.float32))
+    rn = RunningNorm(stats)
+    rn(speech)
+    before = rn._r.copy()
+    rn(quiet)
+    np.testing.assert_array_equal(rn._r, before)          # the gate kept the mean where speech left it
+    after = rn(speech[:50])
+    np.testing.assert_allclose(after, normalise_offline(np.concatenate([speech, quiet, speech[:50]]), stats)[-50:],
+                               atol=1e-4)

@@ -6,14 +6,15 @@ point. The offline ``log_mel`` (used for training) and the streaming ``Streaming
 (used at run time) produce the same numbers: both call ``_frames_to_log_mel``.
 
 ``RunningNorm`` is the causal normalisation: a per-bin exponential running mean
-(started from the corpus mean) subtracted, divided by the corpus std.
+(started from the corpus mean, updated only on frames above an energy gate) subtracted,
+divided by the corpus std.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.special import logsumexp
 
 
 @dataclass(frozen=True)
@@ -138,20 +139,37 @@ class NormStats:
     mean: np.ndarray   # (n_mels,)
     std: np.ndarray    # (n_mels,)
     time_constant_frames: float = 300.0   # 3 s at 100 Hz
+    gate_db: float = -5.0      # frames quieter than this (dB vs the corpus-mean frame) leave the mean alone
 
     @property
     def alpha(self) -> float:
         return 1.0 / self.time_constant_frames
 
+    @property
+    def gate_log_power(self) -> float:
+        return float(logsumexp(self.mean)) + self.gate_db * np.log(10.0) / 10.0
+
+
+def _update_weights(mel: np.ndarray, stats: NormStats) -> np.ndarray:
+    """Per frame: the running-mean step (alpha), or 0 for frames below the energy gate."""
+    return np.where(logsumexp(mel.astype(np.float64), axis=1) > stats.gate_log_power, stats.alpha, 0.0)
+
 
 def normalise_offline(mel: np.ndarray, stats: NormStats) -> np.ndarray:
-    """Causal running normalisation of a whole utterance (same recurrence as ``RunningNorm``)."""
+    """Causal running normalisation of a whole utterance (same recurrence as ``RunningNorm``).
+
+    Running mean r_t = (1 - a_t) r_{t-1} + a_t x_t with r_{-1} = 0 (the corpus mean) and
+    a_t = alpha for frames above the energy gate, 0 for near-silent ones: long silences do not
+    drag the mean down (which would make silence look like average speech)."""
     if len(mel) == 0:
         return mel.astype(np.float32)
-    a = stats.alpha
     x = mel.astype(np.float64) - stats.mean[None, :]
-    # running mean r_t = (1-a) r_{t-1} + a x_t, r_{-1} = 0 (i.e. the corpus mean)
-    r = lfilter([a], [1.0, -(1.0 - a)], x, axis=0)
+    a = _update_weights(mel, stats)
+    r = np.empty_like(x)
+    prev = np.zeros(x.shape[1])
+    for t in range(len(x)):
+        prev = prev + a[t] * (x[t] - prev)
+        r[t] = prev
     return ((x - r) / stats.std[None, :]).astype(np.float32)
 
 
@@ -167,11 +185,11 @@ class RunningNorm:
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         out = np.empty(mel.shape, np.float32)
-        a = self.stats.alpha
+        a = _update_weights(mel, self.stats) if len(mel) else []
         r = self._r
         for t, row in enumerate(mel):
             x = row.astype(np.float64) - self.stats.mean
-            r = (1.0 - a) * r + a * x
+            r = r + a[t] * (x - r)
             out[t] = (x - r) / self.stats.std
         self._r = r
         return out
