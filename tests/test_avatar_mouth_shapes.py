@@ -132,3 +132,22 @@ def test_open_mouth_unchanged_by_contact(renderer):
     d = renderer.deformer
     linear = (d.neutral + np.clip(m.blendshapes, 0, 1) @ d.deltas).reshape(-1, 3)
     assert np.allclose(d.expression(m), linear)
+
+
+
+def test_teacher_bilabials_seal_the_lips_of_a_parted_photo(renderer):
+    """The speech teacher's m and b in "a m a b a" (ARKit convention: mouthClose ~ jawOpen, plus
+    mouthPress ~0.5) must show closed lips on a photo whose lips are parted at neutral."""
+    from engine.motion.teacher import teacher_mouth
+    phones = ["sil", "aa", "m", "aa", "b", "aa", "sil"]
+    starts = [0.0, 0.3, 0.5, 0.62, 0.82, 0.94, 1.2]
+    w = teacher_mouth(phones, starts, starts[1:] + [1.5], 1.5)
+    neutral = teeth_or_dark(renderer, renderer.render(MotionFrame.neutral()))
+    for t in (0.56, 0.88):   # mid m, mid b
+        frame = MotionFrame(w[int(t * 25)])
+        assert np.abs(inner_gap(renderer, frame)).max() < 0.012, t
+        assert teeth_or_dark(renderer, renderer.render(frame)) < 0.3 * neutral, t
+    open_vowel = MotionFrame(w[int(0.72 * 25)])
+    assert inner_gap(renderer, open_vowel).max() > 0.15
+    # silence (press 0.05) leaves the photo's parted lips nearly as they are
+    assert inner_gap(renderer, MotionFrame(w[1])).max() > 0.1

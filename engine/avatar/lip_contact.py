@@ -18,6 +18,23 @@ from engine.avatar.landmarks import face_topology, lip_bodies
 
 
 CHIN_REACH = 0.12   # face units below the lower lip over which the push fades (Gaussian)
+# ARKit's mouthPress shapes exist only with the lips in contact. On a photo whose neutral lips
+# are parted (a smile showing teeth), the linear rig would press lips that never meet, so a
+# press also seals the lips: effective mouthClose >= PRESS_SEAL_GAIN * mean(mouthPress L/R).
+# The teacher's bilabials carry press 0.5, silence 0.05: m/b/p seal fully, rest barely moves.
+PRESS_SEAL_GAIN = 2.0
+
+
+def seal_pressed_lips(weights: np.ndarray) -> np.ndarray:
+    """Blendshape weights (52,) in [0, 1] with mouthClose raised where the lips are pressed."""
+    from engine.motion.space import INDEX
+    press = 0.5 * (weights[INDEX["mouthPressLeft"]] + weights[INDEX["mouthPressRight"]])
+    sealed = min(1.0, PRESS_SEAL_GAIN * float(press))
+    if sealed <= weights[INDEX["mouthClose"]]:
+        return weights
+    out = weights.copy()
+    out[INDEX["mouthClose"]] = sealed
+    return out
 
 
 def corners_of(topo) -> tuple[int, int]:
