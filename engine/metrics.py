@@ -47,7 +47,7 @@ class Metrics:
             self.frames.labels(kind=kind)
         for what in ("video_frame", "webcam_frame", "stale_output", "silent_frame"):
             self.dropped.labels(what=what)
-        for stage in ("speech", "motion", "render", "frame"):
+        for stage in ("speech", "motion", "render", "frame", "wake"):
             self.stage_seconds.labels(stage=stage)
 
     def observe_stage(self, stage: str, seconds: float) -> None:

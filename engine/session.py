@@ -318,6 +318,8 @@ class Session:
                 k = self.frame_index
                 due = self.clock.frame_time(k)
                 await self.clock.wait_until(due - lead)
+                if self.clock.realtime:   # how late the loop woke up for this tick (event-loop health)
+                    self.metrics.observe_stage("wake", max(0.0, self.clock.now() - (due - lead)))
                 behind = self.clock.frame_at(self.clock.now() + lead) - k
                 if self.clock.realtime and behind > p.max_lag_frames:
                     # The machine stalled: jump to now (video pts gap; no speech audio is lost).
