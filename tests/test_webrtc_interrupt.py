@@ -76,7 +76,7 @@ async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):
     after = t_video > t_cut + 0.150
     assert speaking.sum() > 15 and before.sum() > 10 and after.sum() > 20
     rest = np.percentile(activity[before], 95)
-    assert np.percentile(activity[speaking], 90) > 2 * rest, "the avatar did not visibly speak"
+    assert np.percentile(activity[speaking], 90) > 1.6 * rest, "the avatar did not visibly speak"
     assert activity[after].max() < 1.5 * rest + 1.0, "lips still moving 150 ms after the cut"
     fin = []
     while (e := events.channel.get_nowait()) is not None:
