@@ -191,3 +191,16 @@ async def test_bad_input_gets_clear_errors(config, renderer, tmp_path):
     from engine.session import SessionClosed
     with pytest.raises(SessionClosed):
         s.push_speech(np.zeros(10, np.float32), 16000)
+
+
+async def test_idle_avatar_is_never_a_frozen_frame(config, renderer):
+    s = await _session(config, renderer)
+    got = await _take(s.video_frames(), 8 * FPS)
+    await s.close()
+    diffs = [np.abs(a.image.astype(np.int16) - b.image).max() for a, b in zip(got, got[1:])]
+    assert min(diffs) > 0, "two consecutive idle frames are identical"
+    blink = np.array([f.motion["eyeBlinkLeft"] for f in got])
+    assert blink.max() > 0.8                                    # it blinks
+    yaw = np.array([f.motion.head_rotation[0] for f in got])
+    assert yaw.max() - yaw.min() > 0.01                         # and moves its head
+    assert all(not f.audio.samples.any() for f in got)          # silently
