@@ -140,6 +140,7 @@ class NormStats:
     std: np.ndarray    # (n_mels,)
     time_constant_frames: float = 300.0   # 3 s at 100 Hz
     gate_db: float = -5.0      # frames quieter than this (dB vs the corpus-mean frame) leave the mean alone
+    prior_frames: float = 30.0  # the corpus mean counts as this many frames: a new voice/channel takes over fast
 
     @property
     def alpha(self) -> float:
@@ -150,21 +151,27 @@ class NormStats:
         return float(logsumexp(self.mean)) + self.gate_db * np.log(10.0) / 10.0
 
 
-def _update_weights(mel: np.ndarray, stats: NormStats) -> np.ndarray:
-    """Per frame: the running-mean step (alpha), or 0 for frames below the energy gate."""
-    return np.where(logsumexp(mel.astype(np.float64), axis=1) > stats.gate_log_power, stats.alpha, 0.0)
+def _update_weights(mel: np.ndarray, stats: NormStats, n_seen: float) -> tuple[np.ndarray, float]:
+    """Per frame: the running-mean step, 0 below the energy gate; else max(alpha, 1/(prior+n+1))
+    with n the gated frames seen so far (a cumulative mean first, an exponential one later).
+    Returns the steps and the updated count."""
+    active = logsumexp(mel.astype(np.float64), axis=1) > stats.gate_log_power
+    n = n_seen + np.cumsum(active) - active          # frames seen before each frame
+    steps = np.maximum(stats.alpha, 1.0 / (stats.prior_frames + n + 1.0))
+    return np.where(active, steps, 0.0), float(n_seen + active.sum())
 
 
 def normalise_offline(mel: np.ndarray, stats: NormStats) -> np.ndarray:
     """Causal running normalisation of a whole utterance (same recurrence as ``RunningNorm``).
 
     Running mean r_t = (1 - a_t) r_{t-1} + a_t x_t with r_{-1} = 0 (the corpus mean) and
-    a_t = alpha for frames above the energy gate, 0 for near-silent ones: long silences do not
-    drag the mean down (which would make silence look like average speech)."""
+    a_t from ``_update_weights``: 0 for near-silent frames (long silences do not drag the mean
+    down, which would make silence look like average speech), a cumulative mean over the first
+    speech frames (a new voice or channel is taken over within ~0.3 s), then exponential."""
     if len(mel) == 0:
         return mel.astype(np.float32)
     x = mel.astype(np.float64) - stats.mean[None, :]
-    a = _update_weights(mel, stats)
+    a, _ = _update_weights(mel, stats, 0.0)
     r = np.empty_like(x)
     prev = np.zeros(x.shape[1])
     for t in range(len(x)):
@@ -182,10 +189,13 @@ class RunningNorm:
 
     def reset(self) -> None:
         self._r = np.zeros_like(self.stats.mean, dtype=np.float64)
+        self._n = 0.0
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         out = np.empty(mel.shape, np.float32)
-        a = _update_weights(mel, self.stats) if len(mel) else []
+        if not len(mel):
+            return out
+        a, self._n = _update_weights(mel, self.stats, self._n)
         r = self._r
         for t, row in enumerate(mel):
             x = row.astype(np.float64) - self.stats.mean

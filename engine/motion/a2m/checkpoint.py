@@ -32,13 +32,14 @@ class ModelMeta:
     motion_std: list
     diffusion_steps: int = 2
     norm_gate_db: float = -5.0          # energy gate of the running normalisation (features.NormStats)
+    norm_prior_frames: float = 1e9      # weight of the corpus mean at the start (1e9: plain EMA, older models)
     draw_temperature: float = 1.0       # scale of the final posterior draw (head, brows, eyes)
     train: dict = field(default_factory=dict)
 
     @property
     def mel_norm(self) -> NormStats:
         return NormStats(np.asarray(self.mel_mean, np.float64), np.asarray(self.mel_std, np.float64),
-                         self.norm_time_constant_frames, self.norm_gate_db)
+                         self.norm_time_constant_frames, self.norm_gate_db, self.norm_prior_frames)
 
     @property
     def lookahead_samples(self) -> int:
@@ -63,6 +64,7 @@ class ModelMeta:
                        motion_mean=list(d["motion_mean"]), motion_std=list(d["motion_std"]),
                        diffusion_steps=int(d.get("diffusion_steps", 2)),
                        norm_gate_db=float(d.get("norm_gate_db", -5.0)),
+                       norm_prior_frames=float(d.get("norm_prior_frames", 1e9)),
                        draw_temperature=float(d.get("draw_temperature", 1.0)), train=dict(d.get("train", {})))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelLoadError(f"{where}: incomplete model metadata ({e})") from e

@@ -74,6 +74,7 @@ def train(args: argparse.Namespace) -> dict:
     m_mean, m_std = cat.mean(0), np.maximum(cat.std(0), floor)
     meta = ModelMeta(spec=spec, mel_spec=MelSpec(), mel_mean=stats.mean.tolist(), mel_std=stats.std.tolist(),
                      norm_time_constant_frames=stats.time_constant_frames, norm_gate_db=stats.gate_db,
+                     norm_prior_frames=stats.prior_frames,
                      motion_mean=m_mean.tolist(), motion_std=m_std.tolist(), diffusion_steps=2)
     print(f"[train] {len(train_utts)} train utterances ({n_speech_s / 60:.1f} min), {len(val_utts)} val, "
           f"{len(quiet)} listening/idle clips; loaded in {time.time() - t_start:.0f} s", flush=True)
