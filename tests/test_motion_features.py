@@ -62,3 +62,13 @@ def test_running_mean_ignores_long_silence():
     after = rn(speech[:50])
     np.testing.assert_allclose(after, normalise_offline(np.concatenate([speech, quiet, speech[:50]]), stats)[-50:],
                                atol=1e-4)
+
+
+def test_running_mean_takes_over_a_new_channel_quickly():
+    speech = log_mel(noise(16000 * 2))
+    stats = NormStats(mean=speech.mean(0), std=np.ones(80), time_constant_frames=300, prior_frames=30)
+    louder = speech + 3.0                                   # same sound, another channel gain
+    out = normalise_offline(louder, stats)
+    assert np.abs(out[100:].mean()) < 0.75 and np.abs(out[:5].mean()) > 2.0   # adapts within ~1 s
+    plain = normalise_offline(louder, NormStats(stats.mean, stats.std, 300, prior_frames=1e9))
+    assert np.abs(plain[100:].mean()) > 1.5                 # a plain 3 s EMA has not caught up yet
