@@ -101,10 +101,6 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
-class WebRTCConfig:
-    ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
-    peer_timeout_s: float = _f(6.0, min=1.0, max=600.0, doc="no RTCP from a connected peer this long: it is gone")
-@dataclass(frozen=True)
 class AvatarConfig:
     size: int = _f(512, min=128, max=2048, doc="side of the square avatar image (pixels)")
     min_image_side: int = _f(96, min=32, max=1024, doc="smaller photos are refused")
@@ -113,6 +109,10 @@ class AvatarConfig:
     crop_face_heights: float = _f(2.6, min=1.2, max=10.0, doc="crop side in face heights")
 
 
+@dataclass(frozen=True)
+class WebRTCConfig:
+    ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
+    peer_timeout_s: float = _f(6.0, min=1.0, max=600.0, doc="no RTCP from a connected peer this long: it is gone")
 
 
 @dataclass(frozen=True)
@@ -174,11 +174,11 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    avatar: AvatarConfig = field(default_factory=AvatarConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
     webcam: WebcamConfig = field(default_factory=WebcamConfig)
-    avatar: AvatarConfig = field(default_factory=AvatarConfig)
 
     def resolve_path(self, p: str) -> Path:
         """Paths in configs are relative to the repository root unless absolute."""
