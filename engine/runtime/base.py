@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
@@ -28,15 +27,6 @@ class Runner(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Run the graph; returns its (single) output as float32."""
         ...
-
-
-@dataclass
-class ModelFiles:
-    """Where each backend finds its artifact (any may be missing)."""
-    onnx_fp32: Path | None = None
-    onnx_int8: Path | None = None
-    torch_checkpoint: Path | None = None
-    engine_cache_dir: Path | None = None
 
 
 @dataclass
