@@ -121,7 +121,6 @@ class ServerConfig:
     port: int = _f(8080, min=0, max=65535)
     max_sessions: int = _f(8, min=1, max=1000)
     max_ws_message_bytes: int = _f(1 << 20, min=1024, max=1 << 30)
-    session_idle_timeout_s: float = _f(300.0, min=1.0)
 
 
 @dataclass(frozen=True)
