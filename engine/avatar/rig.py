@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.motion.pose import matrix_from_euler
+
 CAMERA_DISTANCE = 8.0  # inter-ocular units (~50 cm) for the weak-perspective scale
 
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    cp, sp = np.cos(pitch), np.sin(pitch)
-    cr, sr = np.cos(roll), np.sin(roll)
-    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    r_pitch = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
-    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return (r_yaw @ r_pitch @ r_roll).astype(np.float32)
+    """float32 head rotation (yaw about y, then pitch about x, then roll about z); the one
+    convention, shared with the retargeter: ``engine.motion.pose.matrix_from_euler``."""
+    return matrix_from_euler(yaw, pitch, roll).astype(np.float32)
 
 
 def apply_pose(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
