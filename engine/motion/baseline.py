@@ -24,7 +24,6 @@ from engine.motion.features import MelSpec, StreamingLogMel, check_audio, frames
 from engine.motion.source import MotionControls
 from engine.motion.space import INDEX, VECTOR_DIM
 
-STATES = ("speaking", "listening", "idle")
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,7 @@ class BaselineGenerator:
         self._new_segment()
 
     def set_controls(self, controls: MotionControls) -> None:
-        if controls.state not in STATES:
-            raise ValueError(f"unknown state {controls.state!r}; expected one of {list(STATES)}")
-        emotion_offset(controls.emotion, controls.emotion_intensity)   # validates
-        if not 0.0 <= controls.head_motion_scale <= 10.0:
-            raise ValueError(f"head_motion_scale out of range: {controls.head_motion_scale}")
-        self._controls = controls
+        self._controls = controls.validate()
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         a = check_audio(samples)

@@ -19,6 +19,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 
+STATES: tuple[str, ...] = ("speaking", "listening", "idle")
+
+
 @dataclass
 class MotionControls:
     state: str = "speaking"          # speaking | listening | idle
@@ -26,6 +29,18 @@ class MotionControls:
     emotion_intensity: float = 0.0
     head_motion_scale: float = 1.0
     blink_rate_per_min: float = 17.0
+
+    def validate(self) -> "MotionControls":
+        """Raise ValueError naming the first field out of range; return self."""
+        from engine.motion.emotion import emotion_offset
+        if self.state not in STATES:
+            raise ValueError(f"unknown state {self.state!r}; expected one of {list(STATES)}")
+        emotion_offset(self.emotion, self.emotion_intensity)   # validates both
+        if not 0.0 <= self.head_motion_scale <= 10.0:
+            raise ValueError(f"head_motion_scale out of range: {self.head_motion_scale}")
+        if not 0.0 <= self.blink_rate_per_min <= 120.0:
+            raise ValueError(f"blink_rate_per_min out of range: {self.blink_rate_per_min}")
+        return self
 
 
 @runtime_checkable

@@ -30,9 +30,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from engine.motion.emotion import EMOTIONS
+from engine.motion.source import STATES   # their order is the conditioning layout
 from engine.motion.space import ARKIT_NAMES, VECTOR_DIM
 
-STATES = ("speaking", "listening", "idle")
 COND_DIM = len(STATES) + len(EMOTIONS) + 3        # + intensity, head scale, blink rate / 60
 LOGVAR_RANGE = (-12.0, 2.0)                         # clamp of the predicted log-variance
 # jaw/mouth/tongue: driven by the audio alone (never by the model's own past output, which would

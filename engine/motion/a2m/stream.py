@@ -18,8 +18,6 @@ import numpy as np
 
 from engine.config import Config
 from engine.motion.a2m.runtime_model import A2MRuntime, controls_vector, load_runtime
-from engine.motion.baseline import STATES
-from engine.motion.emotion import emotion_offset
 from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, frames_ready
 from engine.motion.generators import ModelLoadError, controls_from_config
 from engine.motion.source import MotionControls
@@ -64,14 +62,7 @@ class StreamingA2M:
         self._new_segment()
 
     def set_controls(self, controls: MotionControls) -> None:
-        if controls.state not in STATES:
-            raise ValueError(f"unknown state {controls.state!r}; expected one of {list(STATES)}")
-        emotion_offset(controls.emotion, controls.emotion_intensity)    # validates
-        if not 0.0 <= controls.head_motion_scale <= 10.0:
-            raise ValueError(f"head_motion_scale out of range: {controls.head_motion_scale}")
-        if not 0.0 <= controls.blink_rate_per_min <= 120.0:
-            raise ValueError(f"blink_rate_per_min out of range: {controls.blink_rate_per_min}")
-        self._controls = controls
+        self._controls = controls.validate()
         self._cond = controls_vector(controls)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
