@@ -29,27 +29,10 @@ MAX_LAG_S = 0.08
 
 def mouth_track(video: str) -> tuple[np.ndarray, np.ndarray]:
     """(times s, inner-lip gap / face height) for each video frame (NaN where no face)."""
-    import cv2
-    import mediapipe as mp
+    from engine.motion.a2m.realvideo import lip_gap_per_frame
 
-    cap = cv2.VideoCapture(video)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    start = _video_start(video)
-    vals = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                         refine_landmarks=True) as fm:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            res = fm.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            if not res.multi_face_landmarks:
-                vals.append(np.nan)
-                continue
-            lm = res.multi_face_landmarks[0].landmark
-            p = lambda i: np.array([lm[i].x * frame.shape[1], lm[i].y * frame.shape[0]])  # noqa: E731
-            vals.append(np.linalg.norm(p(13) - p(14)) / np.linalg.norm(p(10) - p(152)))
-    return start + np.arange(len(vals)) / fps, np.asarray(vals)
+    vals, fps = lip_gap_per_frame(video, refine_landmarks=True)
+    return _video_start(video) + np.arange(len(vals)) / fps, vals
 
 
 def _video_start(video: str) -> float:

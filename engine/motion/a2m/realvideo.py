@@ -30,8 +30,8 @@ def extract_audio(video: str | Path, sample_rate: int = 16000) -> np.ndarray:
     return np.frombuffer(raw, np.float32).copy()
 
 
-def track_mouth(video: str | Path) -> tuple[np.ndarray, float]:
-    """(per-frame mouth opening / face height, video fps); NaN-free (gaps interpolated)."""
+def lip_gap_per_frame(video: str | Path, refine_landmarks: bool = False) -> tuple[np.ndarray, float]:
+    """(inner-lip gap 13-14 / face height 10-152 per video frame, NaN where no face; video fps)."""
     import cv2
     import mediapipe as mp
 
@@ -40,7 +40,8 @@ def track_mouth(video: str | Path) -> tuple[np.ndarray, float]:
         raise FileNotFoundError(f"cannot open video {video}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     values = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False) as fm:
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                         refine_landmarks=refine_landmarks) as fm:
         while True:
             ok, frame = cap.read()
             if not ok:
@@ -54,12 +55,17 @@ def track_mouth(video: str | Path) -> tuple[np.ndarray, float]:
             p = lambda i: np.array([lm[i].x * w, lm[i].y * h])  # noqa: E731
             values.append(np.linalg.norm(p(UPPER_LIP) - p(LOWER_LIP)) / np.linalg.norm(p(FOREHEAD) - p(CHIN)))
     cap.release()
-    v = np.array(values, np.float64)
+    return np.array(values, np.float64), float(fps)
+
+
+def track_mouth(video: str | Path) -> tuple[np.ndarray, float]:
+    """(per-frame mouth opening / face height, video fps); NaN-free (gaps interpolated)."""
+    v, fps = lip_gap_per_frame(video)
     if np.isnan(v).all():
         raise ValueError(f"no face found in {video}")
     idx = np.arange(len(v))
     v[np.isnan(v)] = np.interp(idx[np.isnan(v)], idx[~np.isnan(v)], v[~np.isnan(v)])
-    return v, float(fps)
+    return v, fps
 
 
 def _corr(pred: np.ndarray, real: np.ndarray) -> dict:
