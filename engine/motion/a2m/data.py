@@ -23,7 +23,7 @@ from engine.motion.a2m.model import STATES, ModelSpec
 from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
 from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
-from engine.motion.teacher import ArticulationStyle
+from engine.motion.teacher import ArticulationStyle, inhale_windows
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 SAMPLES_PER_FRAME = 640
@@ -43,6 +43,7 @@ class Utterance:
     mel: np.ndarray            # (T_mel, n_mels) raw log-mel of audio + flush padding
     motion: np.ndarray         # (T, 58)
     pauses_s: list
+    mouth_valid: np.ndarray | None = None   # (T,) 0 where jaw/mouth targets are left out of the loss
 
     @property
     def n_frames(self) -> int:
@@ -74,7 +75,10 @@ def flush_padded_mel(audio: np.ndarray, spec: ModelSpec, mel_spec: MelSpec = Mel
 
 
 def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
-                include_augmented: bool = True, limit: int | None = None) -> list[Utterance]:
+                include_augmented: bool = True, limit: int | None = None,
+                mask_inhale: bool = False) -> list[Utterance]:
+    """``mask_inhale``: mark the teacher's pre-speech inhale frames (lips parted before speech a
+    causal model cannot foresee) so training leaves their jaw/mouth targets out of the loss."""
     root = Path(corpus)
     out = []
     for row in read_manifest(root):
@@ -96,12 +100,23 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
             raise CorpusError(f"{row['id']}: {len(motion)} motion frames for {n} frames of audio")
         motion = _fit(motion, n)
         pauses = [float(s) for p, s, e in zip(phones, starts, ends) if p == "sil" and e - s > 0.15]
+        mouth_valid = inhale_free_frames(phones, starts, ends, row.get("voice", "?"), len(motion)) \
+            if mask_inhale else None
         out.append(Utterance(row["id"], row.get("voice", "?"), row["split"], row.get("state", "speaking"),
-                             audio, flush_padded_mel(audio, spec), motion, pauses))
+                             audio, flush_padded_mel(audio, spec), motion, pauses, mouth_valid))
         if limit and len(out) >= limit:
             break
     if not out:
         raise CorpusError(f"{root}: no utterances in splits {splits}")
+    return out
+
+
+def inhale_free_frames(phones, starts, ends, voice: str, n: int, fps: int = 25) -> np.ndarray:
+    """(n,) float32: 0 for frames that overlap one of the teacher's inhale windows (the speaker
+    style synthesis used: ``ArticulationStyle.for_speaker(voice)``; jitter leaves inhale alone)."""
+    out = np.ones(n, np.float32)
+    for s, e in inhale_windows(phones, starts, ends, ArticulationStyle.for_speaker(voice)):
+        out[max(0, int(np.floor(s * fps))): min(n, int(np.floor(e * fps)))] = 0.0   # onset frame kept
     return out
 
 
@@ -195,6 +210,7 @@ class WindowSampler:
         mel = np.zeros((batch, s.mel_window(self.crop), s.n_mels), np.float32)
         mot = np.zeros((batch, self.crop, VECTOR_DIM), np.float32)
         valid = np.zeros((batch, self.crop), np.float32)
+        mouth_valid = np.ones((batch, self.crop), np.float32)
         cond = np.zeros((batch, len(STATES) + len(EMOTIONS) + 3), np.float32)
         for b in range(batch):
             i = int(self.rng.choice(len(self.utts), p=self.p))
@@ -207,5 +223,8 @@ class WindowSampler:
             m = u.motion[np.clip(idx, 0, u.n_frames - 1)]
             m, (emo, inten, scale, rate) = augment_motion(m, self.rng, u.pauses_s, k0 / 25, self.aug)
             mot[b], valid[b] = m, ok
+            if u.mouth_valid is not None:
+                mouth_valid[b] = u.mouth_valid[np.clip(idx, 0, u.n_frames - 1)]
             cond[b] = control_vector(u.state, emo, inten, scale, rate)
+        self.last_mouth_valid = mouth_valid      # (batch, crop), for training with masked targets
         return mel, mot, valid, cond

@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--limit", type=int, default=None, help="use at most this many utterances (smoke tests)")
     p.add_argument("--quiet-clips", type=int, default=40, help="listening/idle clips added for the state control")
+    p.add_argument("--lookahead-ms", type=int, default=50, help="future audio per frame (multiple of 10 ms)")
+    p.add_argument("--mask-inhale", action="store_true",
+                   help="leave the teacher's pre-speech inhale out of the jaw/mouth loss")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--no-progress", action="store_true")
 
@@ -49,14 +52,14 @@ def train(args: argparse.Namespace) -> dict:
 
     from engine.motion.a2m import data as D
     from engine.motion.a2m.checkpoint import ModelMeta, save_checkpoint
-    from engine.motion.a2m.model import Audio2Motion, ModelSpec, count_parameters
+    from engine.motion.a2m.model import MOUTH_DIMS, Audio2Motion, ModelSpec, count_parameters
     from engine.motion.features import MelSpec
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    spec = ModelSpec()
+    spec = ModelSpec(lookahead_mel=args.lookahead_ms // 10)
     t_start = time.time()
-    train_utts = D.load_corpus(args.corpus, ("train",), spec, limit=args.limit)
+    train_utts = D.load_corpus(args.corpus, ("train",), spec, limit=args.limit, mask_inhale=args.mask_inhale)
     val_utts = D.load_corpus(args.corpus, ("val",), spec, limit=args.limit and max(4, args.limit // 10)) \
         if any(r.get("split") == "val" for r in D.read_manifest(args.corpus)) else train_utts[:4]
     quiet = D.quiet_clips(args.quiet_clips, 16.0, spec, args.seed) if args.quiet_clips else []
@@ -87,6 +90,8 @@ def train(args: argparse.Namespace) -> dict:
         opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
     mean_t, std_t = torch.tensor(m_mean, dtype=torch.float32), torch.tensor(m_std, dtype=torch.float32)
     dim_w = torch.tensor(mouth_weights())
+    mouth_sel = torch.zeros(VECTOR_DIM)
+    mouth_sel[list(MOUTH_DIMS)] = 1.0
     rng = np.random.default_rng(args.seed + 7)
     W = spec.window
     val_batch = val_sampler.sample(64)
@@ -97,7 +102,8 @@ def train(args: argparse.Namespace) -> dict:
     for step in bar:
         mel, mot, valid, cond = sampler.sample(args.batch)
         loss = _loss(model, spec, torch.from_numpy(mel), (torch.from_numpy(mot) - mean_t) / std_t,
-                     torch.from_numpy(valid), torch.from_numpy(cond), dim_w, rng, W)
+                     torch.from_numpy(valid), torch.from_numpy(cond), dim_w, rng, W,
+                     torch.from_numpy(sampler.last_mouth_valid), mouth_sel)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -120,15 +126,18 @@ def train(args: argparse.Namespace) -> dict:
     meta.train = {"corpus": str(args.corpus), "steps": args.steps, "batch": args.batch, "crop": args.crop,
                   "lr": args.lr, "seed": args.seed, "threads": args.threads, "minutes": round(minutes, 1),
                   "train_utterances": len(train_utts), "train_speech_min": round(n_speech_s / 60, 1),
+                  "lookahead_ms": args.lookahead_ms, "mask_inhale": bool(args.mask_inhale),
                   "history": history,
                   "command": f"facecast train audio2motion --corpus {args.corpus} --out {args.out} "
-                             f"--steps {args.steps} --batch {args.batch} --seed {args.seed}"}
+                             f"--steps {args.steps} --batch {args.batch} --seed {args.seed}"
+                             + (f" --lookahead-ms {args.lookahead_ms}" if args.lookahead_ms != 50 else "")
+                             + (" --mask-inhale" if args.mask_inhale else "")}
     save_checkpoint(args.out, ema, meta)
     print(f"[train] wrote {args.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train
 
 
-def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W):
+def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W, mouth_valid=None, mouth_sel=None):
     import torch
     from engine.motion.a2m.model import alpha_sigma, step_times
 
@@ -139,6 +148,9 @@ def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W):
     valid = valid[:, :nw * W].reshape(B * nw, W, 1)
     cond = cond.repeat_interleave(nw, dim=0)
     n = B * nw
+    # per-dimension loss weight: 0 on jaw/mouth dims of frames whose targets are masked out
+    keep = torch.ones(1, 1, D) if mouth_valid is None else \
+        1 - mouth_sel[None, None, :] * (1 - mouth_valid[:, :nw * W].reshape(B * nw, W, 1))
     known_len = rng.choice(W, size=n, p=_known_probs(W))
     mask = (np.arange(W)[None, :] < known_len[:, None]).astype(np.float32)[..., None]
     mask = torch.from_numpy(mask) * valid
@@ -151,11 +163,11 @@ def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W):
     x_t = a[:, None, None] * x0 + s[:, None, None] * eps
     known = x0 + 0.05 * torch.randn_like(x0)          # run-time past frames are the model's own
     mean, logvar = model.denoiser(x_t, t, audio, known, mask, cond)
-    w = (1 - mask) * valid
+    w = (1 - mask) * valid * keep
     wd = w * dim_w[None, None, :]
     mse = (wd * (mean - x0) ** 2).sum() / wd.sum().clamp_min(1.0)
     # posterior variance: Gaussian NLL around the (stop-gradient) mean
-    nll = (w * (logvar + (x0 - mean.detach()) ** 2 * torch.exp(-logvar))).sum() / (w.sum() * x0.shape[2]).clamp_min(1.0)
+    nll = (w * (logvar + (x0 - mean.detach()) ** 2 * torch.exp(-logvar))).sum() / w.sum().clamp_min(1.0)
     return mse + 0.1 * nll
 
 
@@ -195,6 +207,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.motion.a2m.data import CorpusError
     if args.steps < 1 or args.batch < 1 or args.crop < 8:
         print("error: --steps and --batch must be >= 1 and --crop >= 8", file=sys.stderr)
+        return 2
+    if args.lookahead_ms < 0 or args.lookahead_ms % 10:
+        print("error: --lookahead-ms must be a non-negative multiple of 10", file=sys.stderr)
         return 2
     try:
         train(args)
