@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.motion.emotion import emotion_offset
-from engine.motion.features import MelSpec, StreamingLogMel, check_audio, frames_ready, mel_center_hz, mel_filterbank
+from engine.motion.features import MelSpec, StreamingLogMel, check_audio, flush_padding, frames_ready, mel_center_hz, mel_filterbank
 from engine.motion.source import MotionControls
 from engine.motion.space import INDEX, VECTOR_DIM
 
@@ -104,10 +104,8 @@ class BaselineGenerator:
         return np.stack(out).astype(np.float32) if out else np.zeros((0, VECTOR_DIM), np.float32)
 
     def flush(self) -> np.ndarray:
-        total = -(-self._n_samples // self.samples_per_frame)     # frames that hold audio
-        need = total * self.samples_per_frame + self.lookahead_samples - self._n_samples
-        out = self.push(np.zeros(need, np.float32)) if total > self._next else \
-            np.zeros((0, VECTOR_DIM), np.float32)
+        need = flush_padding(self._n_samples, self._next, self.samples_per_frame, self.lookahead_samples)
+        out = self.push(np.zeros(need, np.float32)) if need else np.zeros((0, VECTOR_DIM), np.float32)
         self._new_segment()
         return out
 

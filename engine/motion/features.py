@@ -208,3 +208,12 @@ class RunningNorm:
 def frames_ready(n_samples: int, samples_per_frame: int, lookahead_samples: int) -> int:
     """How many video frames k satisfy (k+1)*spf + lookahead <= n_samples."""
     return max(0, (n_samples - lookahead_samples) // samples_per_frame)
+
+
+def flush_padding(n_samples: int, next_frame: int, samples_per_frame: int, lookahead_samples: int) -> int:
+    """Samples of silence to push at the end of a segment so that every frame holding audio
+    (the last one may be partial) gets emitted; 0 when no such frame is pending."""
+    total = -(-n_samples // samples_per_frame)
+    if total <= next_frame:
+        return 0
+    return total * samples_per_frame + lookahead_samples - n_samples

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.config import Config
 from engine.motion.a2m.runtime_model import A2MRuntime, controls_vector, load_runtime
-from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, frames_ready
+from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, flush_padding, frames_ready
 from engine.motion.generators import ModelLoadError, controls_from_config
 from engine.motion.source import MotionControls
 from engine.motion.space import NUM_BLENDSHAPES, VECTOR_DIM
@@ -79,11 +79,8 @@ class StreamingA2M:
         return np.concatenate(out) if out else np.zeros((0, VECTOR_DIM), np.float32)
 
     def flush(self) -> np.ndarray:
-        total = -(-self._n_samples // self.samples_per_frame)
-        out = np.zeros((0, VECTOR_DIM), np.float32)
-        if total > self._next:
-            need = total * self.samples_per_frame + self.lookahead_samples - self._n_samples
-            out = self.push(np.zeros(need, np.float32))
+        need = flush_padding(self._n_samples, self._next, self.samples_per_frame, self.lookahead_samples)
+        out = self.push(np.zeros(need, np.float32)) if need else np.zeros((0, VECTOR_DIM), np.float32)
         self._seg_offset += self._next
         self._new_segment()
         return out
