@@ -7,20 +7,13 @@ import numpy as np
 import pytest
 
 from browser_support import COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, require_browser
-from ws_support import LiveServer
+from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 pytestmark = pytest.mark.slow
 
 EVENTS = "(t) => facecast.events.filter(e => e.type === t)"
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    import aioice.ice
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 
 async def _wait_event(page, type_, count=1, timeout_ms=60_000):

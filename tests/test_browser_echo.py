@@ -14,20 +14,13 @@ import pytest
 
 from browser_support import (COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, phrases_wav,
                              require_browser)
-from ws_support import LiveServer
+from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 pytestmark = pytest.mark.slow
 
 RECORD_S = 14.0
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    import aioice.ice  # candidates on loopback only (see ../shared notes): works on any machine
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 
 async def test_chromium_echo_mode_lip_sync(server, tmp_path):

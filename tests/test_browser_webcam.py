@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from browser_support import COLLECT_JS, PROBE_JS, browser_page, mouth_box, require_browser
-from ws_support import LiveServer
+from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 from engine.motion.space import INDEX, MotionFrame
 
@@ -54,13 +54,6 @@ def transitions(signal: np.ndarray) -> int:
     return count
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    import aioice.ice
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 
 async def test_webcam_mode_follows_the_camera_and_the_toggle(server, tmp_path):

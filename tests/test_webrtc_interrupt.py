@@ -10,14 +10,14 @@ import time
 
 import numpy as np
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
-from engine.config import load_config
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
-from engine.server import REGISTRY_KEY, create_app
+from engine.server import REGISTRY_KEY
 
 from media_probe import envelope, mouth_activity, mouth_roi, speech_bursts
+from ws_support import LiveServer
 from rtc_client import Viewer, loopback_only
 
 NTP_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
@@ -26,14 +26,9 @@ NTP_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 @pytest.fixture
 async def server(monkeypatch):
     loopback_only(monkeypatch)
-    config = load_config()
-    app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", app, config
-    await runner.cleanup()
+    srv = await LiveServer().start()
+    yield srv.http_url, srv.app, srv.config
+    await srv.close()
 
 
 async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):

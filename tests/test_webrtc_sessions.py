@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
-from engine.config import load_config
-from engine.server import REGISTRY_KEY, create_app
+from engine.server import REGISTRY_KEY
 
+from ws_support import LiveServer
 from rtc_client import Viewer, loopback_only
 
 TESTS = Path(__file__).parent
@@ -38,15 +38,9 @@ asyncio.run(main())
 @pytest.fixture
 async def server(monkeypatch):
     loopback_only(monkeypatch)
-    config = load_config(overrides={"webrtc": {"peer_timeout_s": 2.0}, "server": {"max_sessions": 3}})
-    app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", app
-    await runner.cleanup()
+    srv = await LiveServer(**{"webrtc": {"peer_timeout_s": 2.0}, "server": {"max_sessions": 3}}).start()
+    yield srv.http_url, srv.app
+    await srv.close()
 
 
 async def _until(predicate, timeout_s: float) -> bool:

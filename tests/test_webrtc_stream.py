@@ -9,29 +9,23 @@ import asyncio
 
 import numpy as np
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
-from engine.config import load_config
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
-from engine.server import PEERS_KEY, create_app
+from engine.server import PEERS_KEY
 
 from media_probe import best_lag, envelope, mouth_activity, mouth_roi, speech_bursts
+from ws_support import LiveServer
 from rtc_client import Viewer, loopback_only
 
 
 @pytest.fixture
 async def server(monkeypatch):
     loopback_only(monkeypatch)
-    config = load_config()
-    app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", app, config
-    await runner.cleanup()
+    srv = await LiveServer().start()
+    yield srv.http_url, srv.app, srv.config
+    await srv.close()
 
 
 async def test_echo_stream_rate_pts_and_lip_sync(server):

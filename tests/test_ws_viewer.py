@@ -12,18 +12,12 @@ from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from ws_support import CLIENT_DIR, LiveServer, speech, write_wav
+from ws_support import CLIENT_DIR, speech, write_wav
+from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 from facecast_client import FacecastClient
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    import aioice.ice
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 
 async def _watch(server, session_id):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestServer
 
 from engine.config import REPO_ROOT, load_config, replace
@@ -53,6 +54,17 @@ class LiveServer:
     def registry(self):
         return self.app[REGISTRY_KEY]
 
+
+
+@pytest.fixture(name="server")
+async def loopback_live_server(monkeypatch):
+    """The ``server`` fixture of the WebRTC-viewing tests: a LiveServer whose ICE candidates are
+    loopback only (import it into a test module to use it)."""
+    from rtc_client import loopback_only
+    loopback_only(monkeypatch)
+    srv = await LiveServer().start()
+    yield srv
+    await srv.close()
 
 def speech(text: str, rate: int = 16000) -> np.ndarray:
     """espeak-ng speech as float32 at ``rate`` (16/24/48 kHz), peak-normalized to 0.9."""
