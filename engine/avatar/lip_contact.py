@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.avatar.blendshapes import LIP_OUTER_FOLLOW
 from engine.avatar.landmarks import face_topology, lip_bodies
+from engine.motion.space import INDEX
 
 
 CHIN_REACH = 0.12   # face units below the lower lip over which the push fades (Gaussian)
@@ -27,7 +28,6 @@ PRESS_SEAL_GAIN = 2.0
 
 def seal_pressed_lips(weights: np.ndarray) -> np.ndarray:
     """Blendshape weights (52,) in [0, 1] with mouthClose raised where the lips are pressed."""
-    from engine.motion.space import INDEX
     press = 0.5 * (weights[INDEX["mouthPressLeft"]] + weights[INDEX["mouthPressRight"]])
     sealed = min(1.0, PRESS_SEAL_GAIN * float(press))
     if sealed <= weights[INDEX["mouthClose"]]:
