@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.avatar.asset import load_avatar
-from engine.bench.browser import CHROMIUM, chromium_args, phrases_wav  # noqa: F401 (re-exported)
+from engine.commands.bench_browser import CHROMIUM, chromium_args, phrases_wav  # noqa: F401 (re-exported)
 
 MOUTH_LANDMARKS = [61, 291, 0, 17, 13, 14, 78, 308, 84, 314, 181, 405]
 

@@ -138,7 +138,7 @@ def test_open_mouth_unchanged_by_contact(renderer):
 def test_teacher_bilabials_seal_the_lips_of_a_parted_photo(renderer):
     """The speech teacher's m and b in "a m a b a" (ARKit convention: mouthClose ~ jawOpen, plus
     mouthPress ~0.5) must show closed lips on a photo whose lips are parted at neutral."""
-    from engine.motion.teacher import teacher_mouth
+    from engine.training.teacher import teacher_mouth
     phones = ["sil", "aa", "m", "aa", "b", "aa", "sil"]
     starts = [0.0, 0.3, 0.5, 0.62, 0.82, 0.94, 1.2]
     w = teacher_mouth(phones, starts, starts[1:] + [1.5], 1.5)

@@ -22,4 +22,4 @@ def test_help_lists_commands():
     assert out.returncode == 0
     for name in ("serve", "render", "avatar", "bench"):
         assert name in out.stdout
-    assert build_parser().parse_args(["bench", "render"])._module == "engine.bench.render"
+    assert build_parser().parse_args(["bench", "render"])._module == "engine.commands.bench_render"

@@ -6,9 +6,9 @@ import pytest
 import soundfile as sf
 
 from engine.cli import main
-from engine.data.align import AlignError, align, load_audio
-from engine.data.synth import make_clean
-from engine.data.tts import FliteEngine, Voice
+from engine.training.align import AlignError, align, load_audio
+from engine.training.synth import make_clean
+from engine.training.tts import FliteEngine, Voice
 
 TEXT = "The boy will move the big blue box before noon."
 
@@ -60,7 +60,7 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
 
 
 def test_long_audio_is_cut_in_its_pauses():
-    from engine.data.align import split_points
+    from engine.training.align import split_points
     t = np.arange(50 * 16000) / 16000
     x = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
     x[int(13.0 * 16000):int(13.6 * 16000)] = 0.0           # a pause at 13.0-13.6 s

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.data.augment import AugmentPlan, augment, random_plan, sox_available
+from engine.training.augment import AugmentPlan, augment, random_plan, sox_available
 
 needs_sox = pytest.mark.skipif(not sox_available(), reason="sox not installed")
 
@@ -45,7 +45,7 @@ def test_random_plans_run():
 
 
 def test_breaths_only_inside_their_windows():
-    from engine.data.augment import add_breaths
+    from engine.training.augment import add_breaths
     x = _tone_bursts()                                  # speech-like burst at 0.5-1.0 s
     y = add_breaths(x, [(0.2, 0.45)], -25.0, np.random.default_rng(0))
     d = y - x

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.data.augment import sox_available
-from engine.data.synth import synthesize
-from engine.data.tts import EspeakEngine, FliteEngine
-from engine.data.voices import is_test_voice
+from engine.training.augment import sox_available
+from engine.training.synth import synthesize
+from engine.training.tts import EspeakEngine, FliteEngine
+from engine.training.voices import is_test_voice
 from engine.motion.space import VECTOR_DIM
 
 pytestmark = pytest.mark.skipif(not (EspeakEngine.available() or FliteEngine.available()),

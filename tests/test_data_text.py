@@ -1,5 +1,5 @@
 """The generated sentence set is deterministic, distinct and phonetically rich."""
-from engine.data.text import diphone_coverage, generate_sentences, load_cmudict
+from engine.training.text import diphone_coverage, generate_sentences, load_cmudict
 
 
 def test_sentences_deterministic_distinct_and_rich():

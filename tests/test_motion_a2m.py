@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from engine.config import load_config, replace
-from engine.motion.a2m import export as export_cmd
-from engine.motion.a2m import train as train_cmd
-from engine.motion.a2m.checkpoint import load_checkpoint
-from engine.motion.a2m.stream import StreamingA2M
-from engine.motion.a2m.synthetic import synth_utterance, write_corpus
+from engine.training import export as export_cmd
+from engine.training import train as train_cmd
+from engine.motion.model.checkpoint import load_checkpoint
+from engine.motion.model.stream import StreamingA2M
+from engine.training.synthetic import synth_utterance, write_corpus
 from engine.motion.baseline import BaselineGenerator
 from engine.motion.generators import create_generator
-from engine.motion.source import MotionControls, SpeechMotionGenerator
+from engine.motion.streaming import MotionControls, SpeechMotionGenerator
 from engine.motion.space import VECTOR_DIM
 
 
@@ -138,7 +138,7 @@ def test_train_and_export_report_bad_input(tmp_path, capsys):
 def test_bench_motion_reports_every_variant(trained, capsys):
     import json
 
-    from engine.bench import motion as bench
+    from engine.commands import bench_motion as bench
     rc = bench.run(parse(bench, ["--model", str(trained["onnx"]), "--seconds", "1", "--onsets", "2", "--json"]))
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -152,7 +152,7 @@ def test_bench_motion_reports_every_variant(trained, capsys):
 def test_eval_reports_the_same_metrics_for_model_and_baseline(trained, tmp_path, capsys):
     import json
 
-    from engine.motion.a2m import evaluate
+    from engine.training import evaluate
     png = tmp_path / "mouth.png"
     rc = evaluate.run(parse(evaluate, ["--corpus", str(trained["corpus"]), "--model", str(trained["onnx"]),
                                        "--limit", "2", "--seeds", "2", "--steps-sweep", "1", "--plot", str(png),

@@ -2,11 +2,13 @@
 import numpy as np
 import torch
 
-from engine.motion.a2m.data import control_vector, inhale_free_frames
-from engine.motion.a2m.model import MOUTH_DIMS, Audio2Motion, ModelSpec
-from engine.motion.a2m.train import _loss, mouth_weights
+from engine.motion.model.spec import control_vector
+from engine.training.dataset import inhale_free_frames
+from engine.motion.model.net import MOUTH_DIMS, Audio2Motion
+from engine.motion.model.spec import ModelSpec
+from engine.training.train import _loss, mouth_weights
 from engine.motion.space import VECTOR_DIM
-from engine.motion.teacher import ArticulationStyle, inhale_windows
+from engine.training.teacher import ArticulationStyle, inhale_windows
 
 PHONES = np.array(["sil", "hh", "ah", "sil", "m", "aa", "sil"])
 STARTS = np.array([0.0, 1.2, 1.3, 1.5, 2.6, 2.7, 2.9])

@@ -7,7 +7,7 @@ import pytest
 from engine.config import load_config, replace
 from engine.motion.baseline import BaselineGenerator
 from engine.motion.generators import create_generator
-from engine.motion.source import MotionControls, SpeechMotionGenerator
+from engine.motion.streaming import MotionControls, SpeechMotionGenerator
 from engine.motion.space import INDEX, VECTOR_DIM
 
 SR, SPF = 16000, 640

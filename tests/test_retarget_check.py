@@ -26,7 +26,7 @@ def video(tmp_path_factory):
 
 
 def test_check_writes_curves_and_frame_sheet(video, tmp_path, capsys):
-    from engine.motion.retarget_check import main
+    from engine.commands.webcam_check import main
     assert main([str(video), "-o", str(tmp_path)]) == 0
     curves = cv2.imread(str(tmp_path / "talk_curves.png"))
     sheet = cv2.imread(str(tmp_path / "talk_frames.png"))
@@ -38,7 +38,7 @@ def test_check_writes_curves_and_frame_sheet(video, tmp_path, capsys):
 def test_check_recovers_the_jaw_of_the_video(video):
     from engine.config import load_config
     from engine.avatar.asset import load_avatar
-    from engine.motion.retarget_check import read_video, retarget_video
+    from engine.commands.webcam_check import read_video, retarget_video
     frames, fps = read_video(video)
     assert fps == 25 and len(frames) == 40
     motions, _ = retarget_video(frames, fps, load_avatar(ASSETS_DIR / "default.avatar"), load_config())
@@ -47,6 +47,6 @@ def test_check_recovers_the_jaw_of_the_video(video):
 
 
 def test_check_rejects_a_missing_video(tmp_path):
-    from engine.motion.retarget_check import read_video
+    from engine.commands.webcam_check import read_video
     with pytest.raises(ValueError):
         read_video(tmp_path / "nope.mp4")

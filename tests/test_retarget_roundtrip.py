@@ -65,8 +65,8 @@ def random_motion(rng: np.random.Generator) -> MotionFrame:
 @pytest.fixture(scope="module")
 def round_trip(avatar, renderer):
     """(truth, recovered) motion vectors, (TEST_FRAMES, 58) each."""
-    from engine.motion.retarget import Retargeter
-    from engine.motion.tracker import FaceTracker
+    from engine.tracking.retarget import Retargeter
+    from engine.tracking.tracker import FaceTracker
 
     cfg = load_config().webcam
     rng = np.random.default_rng(2026)
@@ -123,8 +123,8 @@ def test_round_trip_head_pose_error(round_trip, axis):
 
 def test_yaw_turns_the_same_way_as_the_renderer(avatar, renderer):
     """Yaw +20 deg: the rendered nose moves to image right, and it comes back as +yaw."""
-    from engine.motion.retarget import Retargeter
-    from engine.motion.tracker import FaceTracker
+    from engine.tracking.retarget import Retargeter
+    from engine.tracking.tracker import FaceTracker
 
     retargeter = Retargeter(avatar, replace(load_config(), webcam={"calibration_s": 0.0}).webcam)
     with FaceTracker(static_image_mode=True) as tracker:

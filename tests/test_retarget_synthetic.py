@@ -15,8 +15,8 @@ from scipy.optimize import lsq_linear
 
 from engine.config import load_config, replace
 from engine.motion.pose import euler_from_matrix, matrix_from_euler
-from engine.motion.retarget import Retargeter, rigid_points, similarity_align
-from engine.motion.rig_fit import RigFitter, solve_box_qp
+from engine.tracking.retarget import Retargeter, rigid_points, similarity_align
+from engine.tracking.rig_fit import RigFitter, solve_box_qp
 from engine.motion.space import INDEX, NUM_BLENDSHAPES
 
 
@@ -32,7 +32,7 @@ ONE_STAGE = {"fit_primary": [], "fit_exclude": [], "depth_weight": 1.0, "rigid_m
 def rig():
     from skimage.data import astronaut
 
-    from engine.motion.tracker import FaceTracker
+    from engine.tracking.tracker import FaceTracker
     with FaceTracker(static_image_mode=True) as tracker:
         lm = tracker.track(astronaut())
     assert lm is not None

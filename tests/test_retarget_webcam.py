@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from engine.config import load_config, replace
-from engine.motion.one_euro import OneEuroFilter
+from engine.tracking.one_euro import OneEuroFilter
 from engine.motion.space import INDEX
-from engine.motion.tracker import FaceTracker
-from engine.motion.webcam import WebcamRetargeter
+from engine.tracking.tracker import FaceTracker
+from engine.tracking.webcam import WebcamRetargeter
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.motion.a2m.checkpoint import ModelMeta, save_checkpoint
-from engine.motion.a2m.export import export_onnx, quantize_int8
-from engine.motion.a2m.model import Audio2Motion, ModelSpec, Sampler
-from engine.motion.a2m.runtime_model import INPUT_NAMES, example_feeds
+from engine.motion.model.checkpoint import save_checkpoint
+from engine.motion.model.spec import ModelMeta, ModelSpec
+from engine.training.export import export_onnx, quantize_int8
+from engine.motion.model.net import Audio2Motion, Sampler
+from engine.motion.model.runtime import INPUT_NAMES, example_feeds
 from engine.motion.features import MelSpec
 from engine.runtime.base import BackendUnavailable, create_runner
 from engine.runtime.onnx_runner import OnnxRuntimeRunner

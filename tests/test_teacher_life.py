@@ -2,8 +2,8 @@
 import numpy as np
 
 from engine.motion.space import INDEX
-from engine.motion.teacher import ArticulationStyle
-from engine.motion.teacher_life import idle_motion, listening_motion
+from engine.training.teacher import ArticulationStyle
+from engine.training.teacher_life import idle_motion, listening_motion
 
 FPS = 25
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from engine.data.phones import PHONES
-from engine.motion import visemes
+from engine.training.phones import PHONES
+from engine.training import visemes
 from engine.motion.space import INDEX
-from engine.motion.teacher import ArticulationStyle, n_frames, teacher_motion, teacher_mouth
+from engine.training.teacher import ArticulationStyle, n_frames, teacher_motion, teacher_mouth
 
 FPS = 25
 
@@ -110,7 +110,7 @@ def test_speaker_styles_are_stable_and_differ():
 
 
 def test_inhale_windows_match_where_the_lips_part():
-    from engine.motion.teacher import inhale_windows
+    from engine.training.teacher import inhale_windows
     style = ArticulationStyle(inhale_s=0.3)
     p, s, e, dur = seq(("sil", 1.0), ("ah", 0.2), ("sil", 0.4), ("ah", 0.2), ("sil", 0.5))
     wins = inhale_windows(p, s, e, style)

@@ -10,7 +10,7 @@ mouthPucker / mouthStretch curves; each video frame averages them with a Gaussia
 Head motion: seeded slow random walks (Ornstein-Uhlenbeck) plus small nods and brow raises
 on loudness accents, scaled by ``head_motion_scale``.
 
-Implements ``engine.motion.source.SpeechMotionGenerator``. After ``flush`` the next ``push``
+Implements ``engine.motion.streaming.SpeechMotionGenerator``. After ``flush`` the next ``push``
 starts a new segment (its frame 0 is the first new sample); head motion stays continuous.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.motion.emotion import emotion_offset
 from engine.motion.features import MelSpec, StreamingLogMel, check_audio, flush_padding, frames_ready, mel_center_hz, mel_filterbank
-from engine.motion.source import MotionControls
+from engine.motion.streaming import MotionControls
 from engine.motion.space import INDEX, VECTOR_DIM
 
 

@@ -11,7 +11,7 @@ import logging
 
 from engine.config import Config
 from engine.motion.baseline import BaselineGenerator
-from engine.motion.source import MotionControls, SpeechMotionGenerator
+from engine.motion.streaming import MotionControls, SpeechMotionGenerator
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def create_baseline(cfg: Config) -> BaselineGenerator:
 
 def create_model_generator(cfg: Config) -> SpeechMotionGenerator:
     """The learned generator; raises ``ModelLoadError`` with a clear message when it cannot."""
-    from engine.motion.a2m.stream import load_streaming_generator   # torch/onnx only when needed
+    from engine.motion.model.stream import load_streaming_generator   # torch/onnx only when needed
     return load_streaming_generator(cfg)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.audio.resample import StreamingResampler
-from engine.motion.source import SpeechMotionGenerator
+from engine.motion.streaming import SpeechMotionGenerator
 from engine.motion.space import VECTOR_DIM
 from engine.pipeline.channel import Channel, Policy
 

@@ -1,7 +1,7 @@
 """Webcam stage: the user's camera drives the avatar's face (``webcam`` mode).
 
 Frames are retargeted in a worker thread by
-``engine.motion.webcam.WebcamRetargeter``; while it is busy, only the newest
+``engine.tracking.webcam.WebcamRetargeter``; while it is busy, only the newest
 frame waits (older ones are dropped — the face should show *now*). If the
 retargeter or the avatar's rig is unavailable, the stage says so once and
 the session degrades to idle motion.
@@ -35,7 +35,7 @@ class WebcamStage:
         """Build the retargeter (runs in a worker thread: loads the avatar and face mesh)."""
         try:
             from engine.avatar.asset import load_avatar
-            from engine.motion.webcam import WebcamRetargeter
+            from engine.tracking.webcam import WebcamRetargeter
             self.retargeter = WebcamRetargeter(load_avatar(self.avatar_path), self.config)
         except Exception as e:  # degrade gracefully to idle motion
             self.error = f"webcam retargeting unavailable ({type(e).__name__}: {e}); showing idle motion"

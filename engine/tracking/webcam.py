@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from engine.motion.one_euro import OneEuroFilter
-from engine.motion.retarget import Retargeter
+from engine.tracking.one_euro import OneEuroFilter
+from engine.tracking.retarget import Retargeter
 from engine.motion.space import MotionFrame, NUM_BLENDSHAPES, POSE_DIM
-from engine.motion.tracker import FaceTracker, check_rgb_frame
+from engine.tracking.tracker import FaceTracker, check_rgb_frame
 
 
 def _smoothstep(x: float) -> float:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.motion import teacher_life
-from engine.motion.a2m.model import STATES, ModelSpec
+from engine.training import teacher_life
+from engine.motion.model.spec import ModelSpec, control_vector
 from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
 from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
-from engine.motion.teacher import ArticulationStyle, inhale_windows
+from engine.training.teacher import ArticulationStyle, inhale_windows
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 SAMPLES_PER_FRAME = 640
@@ -151,14 +151,6 @@ def mel_stats(utts: list[Utterance], time_constant_frames: float = 300.0) -> Nor
 
 def normalise_all(utts: list[Utterance], stats: NormStats) -> list[np.ndarray]:
     return [normalise_offline(u.mel, stats) for u in utts]
-
-
-def control_vector(state: str, emotion: str, intensity: float, head_scale: float, blink_rate: float) -> np.ndarray:
-    c = np.zeros(len(STATES) + len(EMOTIONS) + 3, np.float32)
-    c[STATES.index(state)] = 1.0
-    c[len(STATES) + EMOTIONS.index(emotion)] = 1.0
-    c[-3:] = (intensity, head_scale, blink_rate / 60.0)
-    return c
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.motion.a2m import metrics as M
+from engine.training import metrics as M
 
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 MAX_LAG_S = 0.08
@@ -82,7 +82,7 @@ def rig_lip_gap(motion: np.ndarray, avatar) -> np.ndarray:
 
 
 def real_video_check(video: str | Path, model, baseline, avatar=None) -> dict:
-    from engine.motion.a2m.evaluate import stream
+    from engine.training.evaluate import stream
 
     audio = extract_audio(video)
     mouth, vfps = track_mouth(video)

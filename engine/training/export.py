@@ -42,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def export_onnx(model, meta, steps: int, out: Path, opset: int = 17) -> Path:
     import onnx
     import torch
-    from engine.motion.a2m.checkpoint import META_KEY
-    from engine.motion.a2m.model import Sampler
-    from engine.motion.a2m.runtime_model import INPUT_NAMES, example_feeds
+    from engine.motion.model.spec import META_KEY
+    from engine.motion.model.net import Sampler
+    from engine.motion.model.runtime import INPUT_NAMES, example_feeds
 
     meta = _with_steps(meta, steps)
     feeds = example_feeds(meta)
@@ -76,10 +76,10 @@ def _set_meta(m, key: str, value: str) -> None:
 
 def calibration_feeds(onnx_fp32: Path, corpus: str, n_utts: int, threads: int = 1) -> list[dict]:
     """The inputs the streaming generator gives the model on corpus utterances (val, else train)."""
-    from engine.motion.a2m.checkpoint import meta_from_onnx_props
-    from engine.motion.a2m.data import read_manifest
-    from engine.motion.a2m.runtime_model import A2MRuntime
-    from engine.motion.a2m.stream import StreamingA2M
+    from engine.motion.model.spec import meta_from_onnx_props
+    from engine.training.dataset import read_manifest
+    from engine.motion.model.runtime import A2MRuntime
+    from engine.motion.model.stream import StreamingA2M
     from engine.runtime.onnx_runner import OnnxRuntimeRunner
 
     runner = OnnxRuntimeRunner(onnx_fp32, threads=threads)
@@ -114,7 +114,7 @@ def quantize_int8(fp32: Path, out: Path, feeds: list[dict], symmetric: bool = Fa
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from engine.motion.a2m.checkpoint import META_KEY
+    from engine.motion.model.spec import META_KEY
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -141,7 +141,7 @@ def quantize_int8(fp32: Path, out: Path, feeds: list[dict], symmetric: bool = Fa
 
 def accuracy_change(fp32: Path, int8: Path, feeds: list[dict]) -> dict:
     """INT8 vs fp32 on the same calls, in raw motion units (mouth dims and all dims)."""
-    from engine.motion.a2m.checkpoint import meta_from_onnx_props
+    from engine.motion.model.spec import meta_from_onnx_props
     from engine.runtime.onnx_runner import OnnxRuntimeRunner
 
     a, b = OnnxRuntimeRunner(fp32), OnnxRuntimeRunner(int8)
@@ -153,8 +153,8 @@ def accuracy_change(fp32: Path, int8: Path, feeds: list[dict]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.motion.a2m.checkpoint import load_checkpoint, save_checkpoint
-    from engine.motion.a2m.runtime_model import model_stem
+    from engine.motion.model.checkpoint import load_checkpoint, save_checkpoint
+    from engine.motion.model.runtime import model_stem
     from engine.motion.generators import ModelLoadError
 
     try:

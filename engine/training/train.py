@@ -50,9 +50,10 @@ def train(args: argparse.Namespace) -> dict:
     import torch
     from tqdm import tqdm
 
-    from engine.motion.a2m import data as D
-    from engine.motion.a2m.checkpoint import ModelMeta, save_checkpoint
-    from engine.motion.a2m.model import MOUTH_DIMS, Audio2Motion, ModelSpec, count_parameters
+    from engine.training import dataset as D
+    from engine.motion.model.checkpoint import save_checkpoint
+    from engine.motion.model.spec import ModelMeta, ModelSpec
+    from engine.motion.model.net import MOUTH_DIMS, Audio2Motion, count_parameters
     from engine.motion.features import MelSpec
 
     torch.manual_seed(args.seed)
@@ -139,7 +140,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W, mouth_valid=None, mouth_sel=None):
     import torch
-    from engine.motion.a2m.model import alpha_sigma, step_times
+    from engine.motion.model.net import alpha_sigma, step_times
 
     B, crop, D = x0.shape
     nw = crop // W
@@ -204,7 +205,7 @@ def _val_mae(model, spec, batch, mean_t, std_t, steps: int = 2) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.motion.a2m.data import CorpusError
+    from engine.training.dataset import CorpusError
     if args.steps < 1 or args.batch < 1 or args.crop < 8:
         print("error: --steps and --batch must be >= 1 and --crop >= 8", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ mouth-curve MAE vs the teacher (jawOpen, mouthFunnel, mouthPucker, mouthClose), 
 error on the default avatar's rig (inter-ocular units), A/V offset (lag of best correlation of
 jawOpen with the audio envelope) and its error vs the teacher's, head-motion diversity across
 seeds. Also the model's mouth error vs the number of sampler steps. ``--real-video`` adds the
-real-speech check (engine/motion/a2m/realvideo.py). The last stdout line is one JSON object.
+real-speech check (engine/training/realvideo.py). The last stdout line is one JSON object.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.motion.a2m import metrics as M
+from engine.training import metrics as M
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def _cfg(args):
 
 def _generators(cfg, steps: int | None = None):
     from engine.config import replace
-    from engine.motion.a2m.stream import load_streaming_generator
+    from engine.motion.model.stream import load_streaming_generator
     from engine.motion.generators import create_baseline
     c = replace(cfg, motion={"diffusion_steps": steps}) if steps else cfg
     return load_streaming_generator(c), create_baseline(cfg)
@@ -80,8 +80,8 @@ def score(name_runs: dict, utts, avatar, lips) -> dict:
 def evaluate(args) -> dict:
     from tqdm import tqdm
 
-    from engine.motion.a2m.data import load_corpus
-    from engine.motion.a2m.model import ModelSpec
+    from engine.training.dataset import load_corpus
+    from engine.motion.model.spec import ModelSpec
 
     cfg = _cfg(args)
     model, baseline = _generators(cfg)
@@ -164,7 +164,7 @@ def plot_curves(path: str, utt, model: np.ndarray, baseline: np.ndarray) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.motion.a2m.data import CorpusError
+    from engine.training.dataset import CorpusError
     from engine.motion.generators import ModelLoadError
 
     result: dict = {}
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         elif not args.real_video:
             raise CorpusError(f"corpus {args.corpus} does not exist")
         if args.real_video:
-            from engine.motion.a2m.realvideo import real_video_check
+            from engine.training.realvideo import real_video_check
             cfg = _cfg(args)
             model, baseline = _generators(cfg)
             avatar, _ = _avatar(args, cfg)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from engine.config import Config
-from engine.motion.a2m.runtime_model import A2MRuntime, controls_vector, load_runtime
+from engine.motion.model.runtime import A2MRuntime, controls_vector, load_runtime
 from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, flush_padding, frames_ready
 from engine.motion.generators import ModelLoadError, controls_from_config
-from engine.motion.source import MotionControls
+from engine.motion.streaming import MotionControls
 from engine.motion.space import NUM_BLENDSHAPES, VECTOR_DIM
 from engine.runtime.base import RunnerOptions
 

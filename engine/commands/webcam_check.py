@@ -1,7 +1,7 @@
 """Hand check of webcam retargeting on a video: curves + avatar frames next to the driver.
 
     facecast webcam check VIDEO [--avatar A.avatar] [-o OUT_DIR]
-    (or: .venv/bin/python -m engine.motion.retarget_check VIDEO ...)
+    (or: .venv/bin/python -m engine.commands.webcam_check VIDEO ...)
 
 Runs ``WebcamRetargeter`` over every frame of VIDEO (read with OpenCV, timed by its
 fps) and writes
@@ -51,7 +51,7 @@ def retarget_video(frames: list[np.ndarray], fps: float, avatar, config):
     """Per-frame motions (None where no face yet) and tracker+fit seconds per frame."""
     from tqdm import tqdm
 
-    from engine.motion.webcam import WebcamRetargeter
+    from engine.tracking.webcam import WebcamRetargeter
 
     motions, seconds = [], []
     with WebcamRetargeter(avatar, config) as wr:
@@ -127,7 +127,7 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """``facecast webcam check`` (engine/cli.py) and ``python -m engine.motion.retarget_check``."""
+    """``facecast webcam check`` (engine/cli.py) and ``python -m engine.commands.webcam_check``."""
     p.add_argument("video", type=Path)
     p.add_argument("--avatar", default=None, help="avatar file (default: [render].avatar of the config)")
     p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"))
@@ -136,7 +136,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.motion.retarget_check", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m engine.commands.webcam_check", description=__doc__.splitlines()[0])
     p.add_argument("--config", default=None)
     add_arguments(p)
     return run(p.parse_args(argv))

@@ -9,10 +9,10 @@ Per frame (``Retargeter.retarget``), for 478 landmarks in image pixels:
    cheekbones, nose bridge) onto the person's calibrated neutral face, which lives
    in the avatar's face space;
 3. expression: the aligned landmarks minus that neutral, fitted with bounded least
-   squares against ``avatar.rig_deltas`` (``engine.motion.rig_fit``).
+   squares against ``avatar.rig_deltas`` (``engine.tracking.rig_fit``).
 The neutral is the median face of the first ``calibration_s`` seconds, each frame
 aligned onto ``avatar.rig_neutral``: the person's neutral maps to the avatar's.
-Filtering and lost-face policy live in ``engine.motion.webcam``.
+Filtering and lost-face policy live in ``engine.tracking.webcam``.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import numpy as np
 
 from engine.avatar.rig import CAMERA_DISTANCE
 from engine.motion.pose import euler_from_matrix
-from engine.motion.rig_fit import RigFitter
+from engine.tracking.rig_fit import RigFitter
 from engine.motion.space import INDEX, MotionFrame
-from engine.motion.tracker import NUM_LANDMARKS
+from engine.tracking.tracker import NUM_LANDMARKS
 
 MESH_POINTS = 468  # face-mesh points; 468..477 are the irises
 

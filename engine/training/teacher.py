@@ -5,7 +5,7 @@ target with a dominance that rises ahead of the phone (anticipation) and falls a
 (carry-over); the control's value is the dominance-weighted mean of all targets (coarticulation
 by dominance blending). Jaw opening is modulated by the local loudness (stressed syllables open
 wider). The controls then map to ARKit weights. Head, brows, blinks and gaze come from
-:mod:`engine.motion.teacher_life`. All randomness is seeded; a speaker's
+:mod:`engine.training.teacher_life`. All randomness is seeded; a speaker's
 :class:`ArticulationStyle` is derived from its voice id, so a voice keeps its style.
 
 Frame ``k`` holds the mean over its audio ``[k/fps, (k+1)/fps)`` (the frame that carries that
@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.motion import visemes
+from engine.training import visemes
 from engine.motion.space import INDEX, VECTOR_DIM
 
 INTERNAL_HZ = 200                 # mouth curves are built at 200 Hz, then averaged per frame
@@ -123,7 +123,7 @@ def _expand_targets(phones, starts, ends, style: ArticulationStyle):
 
 def mouth_controls(phones, starts, ends, duration_s: float, style: ArticulationStyle,
                    loudness: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Mouth controls (see :mod:`engine.motion.visemes`) at ``INTERNAL_HZ``.
+    """Mouth controls (see :mod:`engine.training.visemes`) at ``INTERNAL_HZ``.
 
     ``loudness``: optional loudness in [0, 1] at ``INTERNAL_HZ`` (same length) for jaw emphasis.
     """
@@ -251,7 +251,7 @@ def teacher_mouth(phones, starts, ends, duration_s: float, fps: int = 25,
 def teacher_motion(audio: np.ndarray, sample_rate: int, phones, starts, ends, fps: int = 25,
                    style: ArticulationStyle | None = None, seed: int = 0) -> np.ndarray:
     """Full teacher motion (T, 58): mouth from phones, head/brows/blinks/gaze from prosody."""
-    from engine.motion import teacher_life
+    from engine.training import teacher_life
 
     if audio.ndim != 1:
         raise ValueError("audio must be mono (1-D)")

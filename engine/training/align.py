@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.phones import map_phone
+from engine.training.phones import map_phone
 
 SAMPLE_RATE = 16000
 FRAME_S = 0.01                     # pocketsphinx frames are 10 ms
@@ -96,7 +96,7 @@ def recognise(audio: np.ndarray) -> str:
 
 
 def _espeak_arpabet(word: str) -> list[str]:
-    from engine.data.tts import EspeakEngine, Voice
+    from engine.training.tts import EspeakEngine, Voice
     syn = EspeakEngine().synth(word, Voice("espeak", "en-us"))
     return [p for p in syn.phones if p != "sil"]
 
@@ -315,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
 
 def align_file(path, out: Path, text: str | None, mode: str, speaker: str, seed: int, fps: int) -> dict:
     """Align one recording and write its npz (corpus layout); returns a summary."""
-    from engine.motion.teacher import ArticulationStyle, teacher_motion
+    from engine.training.teacher import ArticulationStyle, teacher_motion
 
     audio = load_audio(path)
     al = align(audio, text, mode)

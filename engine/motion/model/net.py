@@ -23,17 +23,13 @@ frames carry no jaw/mouth values: lips follow the audio, head/brows/eyes carry t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from engine.motion.emotion import EMOTIONS
-from engine.motion.source import STATES   # their order is the conditioning layout
+from engine.motion.model.spec import COND_DIM, ModelSpec
 from engine.motion.space import ARKIT_NAMES, VECTOR_DIM
 
-COND_DIM = len(STATES) + len(EMOTIONS) + 3        # + intensity, head scale, blink rate / 60
 LOGVAR_RANGE = (-12.0, 2.0)                         # clamp of the predicted log-variance
 # jaw/mouth/tongue: driven by the audio alone (never by the model's own past output, which would
 # let errors persist) and output as the posterior mean (precise, no sampling jitter)
@@ -44,48 +40,6 @@ def _mouth_mask(value_mouth: float, value_other: float) -> torch.Tensor:
     m = torch.full((VECTOR_DIM,), float(value_other))
     m[list(MOUTH_DIMS)] = float(value_mouth)
     return m
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    n_mels: int = 80
-    motion_dim: int = 58
-    mel_per_frame: int = 4          # 100 Hz features / 25 fps
-    lookahead_mel: int = 5          # 50 ms of future audio past the frame's end
-    window: int = 8                 # motion frames per denoiser window
-    enc_channels: int = 128
-    enc_dilations: tuple = (1, 2, 4, 8, 16)
-    den_channels: int = 128
-    den_blocks: int = 4
-    t_embed: int = 32
-
-    @property
-    def receptive_frames(self) -> int:
-        """25 Hz frames the encoder needs per output (incl. the frame itself)."""
-        return 1 + sum(self.enc_dilations)
-
-    @property
-    def receptive_mel(self) -> int:
-        return self.receptive_frames * self.mel_per_frame
-
-    def mel_window(self, n_frames: int) -> int:
-        """Mel frames the encoder needs to produce ``n_frames`` consecutive embeddings."""
-        return (n_frames + self.receptive_frames - 1) * self.mel_per_frame
-
-    def last_mel_of_frame(self, k: int) -> int:
-        """Index of the last mel frame motion frame ``k`` depends on."""
-        return self.mel_per_frame * (k + 1) - 1 + self.lookahead_mel
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["enc_dilations"] = list(self.enc_dilations)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
-        d = dict(d)
-        d["enc_dilations"] = tuple(d["enc_dilations"])
-        return cls(**d)
 
 
 class AudioEncoder(nn.Module):

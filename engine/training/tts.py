@@ -1,7 +1,7 @@
 """Text-to-speech engines that report phone timings: espeak-ng, flite, festival.
 
 Every engine returns a :class:`Synthesis` (float32 audio at the engine's own rate plus ARPAbet
-phones with start/end seconds, see :mod:`engine.data.phones`). Engines are used in batches per
+phones with start/end seconds, see :mod:`engine.training.phones`). Engines are used in batches per
 voice (festival's start-up costs ~0.5 s, so one festival process synthesizes many sentences).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from engine.data.phones import normalise
+from engine.training.phones import normalise
 
 
 class TTSError(RuntimeError):

@@ -1,6 +1,6 @@
 """Hand check of the teacher on a real talking-face video (not used by tests).
 
-    python -m engine.data.teacher_check VIDEO [VIDEO ...] [--text T] [--png OUT.png]
+    python -m engine.training.teacher_check VIDEO [VIDEO ...] [--text T] [--png OUT.png]
 
 Tracks the real speaker's mouth opening with mediapipe face mesh (inner-lip gap, landmarks
 13-14, over the face height 10-152), aligns the audio with pocketsphinx (``facecast data align``),
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.align import SAMPLE_RATE, align, load_audio
+from engine.training.align import SAMPLE_RATE, align, load_audio
 from engine.motion.space import INDEX
-from engine.motion.teacher import ArticulationStyle, loudness_01, teacher_motion
+from engine.training.teacher import ArticulationStyle, loudness_01, teacher_motion
 
 GRID_HZ = 100
 MAX_LAG_S = 0.08
@@ -29,7 +29,7 @@ MAX_LAG_S = 0.08
 
 def mouth_track(video: str) -> tuple[np.ndarray, np.ndarray]:
     """(times s, inner-lip gap / face height) for each video frame (NaN where no face)."""
-    from engine.motion.a2m.realvideo import lip_gap_per_frame
+    from engine.training.realvideo import lip_gap_per_frame
 
     vals, fps = lip_gap_per_frame(video, refine_landmarks=True)
     return _video_start(video) + np.arange(len(vals)) / fps, vals

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def speech_audio(corpus: str | None, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Utterances (and their teacher motion) to stream: corpus test split, else espeak-ng speech."""
     if corpus:
-        from engine.motion.a2m.data import read_manifest
+        from engine.training.dataset import read_manifest
         rows = [r for r in read_manifest(corpus) if r["split"] == "test" and not r.get("augmented")]
         audios, motions, total = [], [], 0.0
         for r in rows:
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.config import load_config, replace
-    from engine.motion.a2m.stream import StreamingA2M
-    from engine.motion.a2m.runtime_model import load_runtime
+    from engine.motion.model.stream import StreamingA2M
+    from engine.motion.model.runtime import load_runtime
     from engine.motion.generators import ModelLoadError, create_baseline
     from engine.runtime.base import RunnerOptions
 

@@ -3,7 +3,8 @@
 Files next to ``cfg.motion.model_path`` (stem ``S`` = the path without ``.onnx``/``.pt``):
 ``S.pt`` torch checkpoint (any step count), ``S.onnx`` / ``S.int8.onnx`` the exported sampler
 for the default step count (in the file's metadata), ``S.k{K}.onnx`` / ``S.k{K}.int8.onnx`` for
-other step counts, ``S.trtint8.onnx`` the symmetric INT8 QDQ graph for TensorRT. The runner only executes the graph; this class normalises the known motion,
+other step counts, ``S.trtint8.onnx`` the symmetric INT8 QDQ graph for TensorRT. The runner
+only executes the graph; this class normalises the known motion,
 builds the control vector, and de-normalises / clips the output.
 """
 from __future__ import annotations
@@ -13,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.motion.a2m.checkpoint import ModelMeta, load_checkpoint, meta_from_onnx_props
-from engine.motion.a2m.data import control_vector
 from engine.motion.generators import ModelLoadError
-from engine.motion.source import MotionControls
+from engine.motion.model.spec import ModelMeta, control_vector, meta_from_onnx_props
+from engine.motion.streaming import MotionControls
 from engine.motion.space import NUM_BLENDSHAPES
 from engine.runtime.base import BackendUnavailable, RunnerOptions, create_runner
 
@@ -120,7 +120,8 @@ def _onnx_either(stem: Path, steps: int, opts: RunnerOptions):
 
 def _torch_factory(stem: Path, steps: int, opts: RunnerOptions):
     def make():
-        from engine.motion.a2m.model import Sampler
+        from engine.motion.model.checkpoint import load_checkpoint   # torch only for this backend
+        from engine.motion.model.net import Sampler
         from engine.runtime.torch_runner import TorchRunner
         path = stem.with_name(stem.name + ".pt")
         try:

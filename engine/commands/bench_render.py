@@ -63,9 +63,9 @@ def bench_render(avatar_path, size: int, backend: str, frames: int, warmup: int)
 
 def bench_tracking(avatar_path, frames: int, warmup: int) -> dict:
     try:
-        from engine.motion.tracker import FaceTracker
+        from engine.tracking.tracker import FaceTracker
     except ImportError as e:
-        return {"skipped": f"engine.motion.tracker is not importable ({e})"}
+        return {"skipped": f"engine.tracking.tracker is not importable ({e})"}
     from engine.render.warp import WarpRenderer
     r = WarpRenderer(avatar_path, 640, 480, backend="cpu")
     video = [r.render(m) for m in motion_sequence(min(frames, 100) + warmup)]
@@ -93,7 +93,7 @@ def bench_tracking(avatar_path, frames: int, warmup: int) -> dict:
 
 def _retargeter(avatar):
     from engine.config import load_config
-    from engine.motion.retarget import Retargeter
+    from engine.tracking.retarget import Retargeter
     return Retargeter(avatar, load_config().webcam)
 
 

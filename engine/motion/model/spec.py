@@ -1,21 +1,79 @@
-"""The shipped model's metadata and the torch checkpoint (``*.pt``) format.
+"""The audio-to-motion model's contract, without torch: spec, metadata, conditioning vector.
 
-A checkpoint is ``{"format": FORMAT, "meta": ModelMeta-as-dict, "state_dict": ...}`` saved with
-``torch.save``; ONNX exports carry the same meta as JSON in the metadata property
-``facecast_meta``. Loading validates everything and raises ``ModelLoadError`` with the path and
-the reason, so a corrupt or foreign file never crashes the engine.
+Everything the engine needs to *serve* a model exported to ONNX (or TensorRT) lives here and in
+``runtime.py``; the torch network (``net.py``) and the ``*.pt`` checkpoint format
+(``checkpoint.py``) are imported only by the torch backend and by training. So a server that
+runs ONNX Runtime never imports torch.
+
+A checkpoint is ``{"format": FORMAT, "meta": ModelMeta-as-dict, "state_dict": ...}``; ONNX
+exports carry the same meta as JSON in the metadata property ``META_KEY``. Loading validates
+everything and raises ``ModelLoadError`` with the path and the reason, so a corrupt or foreign
+file never crashes the engine.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from engine.motion.a2m.model import Audio2Motion, ModelSpec
+from engine.motion.emotion import EMOTIONS
 from engine.motion.features import MelSpec, NormStats
 from engine.motion.generators import ModelLoadError
+from engine.motion.streaming import STATES   # their order is the conditioning layout
+
+COND_DIM = len(STATES) + len(EMOTIONS) + 3        # + intensity, head scale, blink rate / 60
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    n_mels: int = 80
+    motion_dim: int = 58
+    mel_per_frame: int = 4          # 100 Hz features / 25 fps
+    lookahead_mel: int = 5          # 50 ms of future audio past the frame's end
+    window: int = 8                 # motion frames per denoiser window
+    enc_channels: int = 128
+    enc_dilations: tuple = (1, 2, 4, 8, 16)
+    den_channels: int = 128
+    den_blocks: int = 4
+    t_embed: int = 32
+
+    @property
+    def receptive_frames(self) -> int:
+        """25 Hz frames the encoder needs per output (incl. the frame itself)."""
+        return 1 + sum(self.enc_dilations)
+
+    @property
+    def receptive_mel(self) -> int:
+        return self.receptive_frames * self.mel_per_frame
+
+    def mel_window(self, n_frames: int) -> int:
+        """Mel frames the encoder needs to produce ``n_frames`` consecutive embeddings."""
+        return (n_frames + self.receptive_frames - 1) * self.mel_per_frame
+
+    def last_mel_of_frame(self, k: int) -> int:
+        """Index of the last mel frame motion frame ``k`` depends on."""
+        return self.mel_per_frame * (k + 1) - 1 + self.lookahead_mel
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["enc_dilations"] = list(self.enc_dilations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        d = dict(d)
+        d["enc_dilations"] = tuple(d["enc_dilations"])
+        return cls(**d)
+
+
+def control_vector(state: str, emotion: str, intensity: float, head_scale: float, blink_rate: float) -> np.ndarray:
+    c = np.zeros(len(STATES) + len(EMOTIONS) + 3, np.float32)
+    c[STATES.index(state)] = 1.0
+    c[len(STATES) + EMOTIONS.index(emotion)] = 1.0
+    c[-3:] = (intensity, head_scale, blink_rate / 60.0)
+    return c
+
 
 FORMAT = "facecast-audio2motion-v1"
 META_KEY = "facecast_meta"
@@ -71,38 +129,6 @@ class ModelMeta:
         if len(meta.mel_mean) != meta.spec.n_mels or len(meta.motion_mean) != meta.spec.motion_dim:
             raise ModelLoadError(f"{where}: metadata sizes do not match the model spec")
         return meta
-
-
-def save_checkpoint(path: str | Path, model: Audio2Motion, meta: ModelMeta) -> None:
-    import torch
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "meta": meta.to_dict(), "state_dict": state}, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(path: str | Path) -> tuple[Audio2Motion, ModelMeta]:
-    import torch
-    path = Path(path)
-    if not path.exists():
-        raise ModelLoadError(f"model file {path} does not exist (train one with `facecast train audio2motion`)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:   # torch raises many types for garbage input
-        raise ModelLoadError(f"model file {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {e})") from e
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ModelLoadError(f"model file {path} is not a facecast audio2motion checkpoint")
-    meta = ModelMeta.from_dict(blob.get("meta"), str(path))
-    model = Audio2Motion(meta.spec)
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except (KeyError, RuntimeError) as e:
-        raise ModelLoadError(f"model file {path}: weights do not fit the model ({e})") from e
-    model.set_draw_temperature(meta.draw_temperature)
-    model.eval()
-    return model, meta
 
 
 def meta_from_onnx_props(props: dict, where: str) -> ModelMeta:

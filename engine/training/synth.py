@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from engine.data import augment as aug
-from engine.data.text import generate_sentences
-from engine.data.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
-from engine.data.voices import VoicePicker, is_test_voice
-from engine.motion.teacher import ArticulationStyle, inhale_windows, n_frames, teacher_motion
+from engine.training import augment as aug
+from engine.training.text import generate_sentences
+from engine.training.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
+from engine.training.voices import VoicePicker, is_test_voice
+from engine.training.teacher import ArticulationStyle, inhale_windows, n_frames, teacher_motion
 
 SAMPLE_RATE = 16000
 FPS = 25
