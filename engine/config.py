@@ -54,7 +54,6 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    channel_capacity: int = _f(64, min=2, max=10000)
     max_buffered_speech_s: float = _f(120.0, min=1.0, max=3600.0)
     deadline_slack_ms: float = _f(20.0, min=0.0, max=1000.0)
     torch_threads: int = _f(1, min=1, max=64, doc="intra-op threads per stage on the real-time path")
@@ -68,6 +67,8 @@ class PipelineConfig:
     max_lag_frames: int = _f(6, min=1, max=10000, doc="a live clock this far behind skips ahead")
     jitter_margin_ms: float = _f(20.0, min=0.0, max=1000.0,
                                  doc="a live segment starts this long after its first frame is ready")
+    max_repeats_when_late: int = _f(3, min=1, max=25,
+                                    doc="repeats in a row allowed once a frame is already past its deadline")
 
 
 @dataclass(frozen=True)

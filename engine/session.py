@@ -10,11 +10,17 @@
     await session.close()
 
 One frame clock drives everything: at each tick k the session takes the next
-ready speech frame (motion + exactly one frame of 48 kHz audio) or, when
-nothing is being spoken, idle/listening motion with silence; layers speech
-over idle (or webcam) motion; renders in a worker thread under a deadline;
-and publishes ``VideoFrame(pts=k)`` with that audio. Audio is the master
+ready ``MotionPacket`` from the speech stage (speech motion + exactly one frame of
+output audio) or, when nothing is being spoken, idle/listening motion with silence;
+layers speech over idle (or webcam) motion; renders in a worker thread under a
+deadline; and publishes ``VideoFrame(pts=k)`` with that audio. Audio is the master
 clock: a frame and the audio it shows leave together, so sync cannot drift.
+
+Interruption has one owner: ``self.epoch``. ``interrupt()`` bumps it and tells the speech
+stage to drop what is older; every consumer compares a packet's epoch with it (the frame
+subscriptions below hand out an older frame with silent audio; the WebRTC tracks do the
+same for what they queued; the WebSocket API's pending ``speak`` lane skips older work).
+Published frames are never modified.
 
 Events: ``{"type": "state", "state"}``, ``{"type": "playback.started",
 "segment"}``, ``{"type": "playback.finished", "segment", "position_s",
@@ -45,7 +51,7 @@ from engine.packets import AudioChunk, VideoFrame
 from engine.pipeline.channel import Channel, ChannelClosed, Policy
 from engine.pipeline.compose import SpeechBlend
 from engine.pipeline.render import RenderStage, create_renderer, set_worker_threads
-from engine.pipeline.speech import Segment, SpeechStage
+from engine.pipeline.speech import SpeechStage
 from engine.pipeline.webcam import WebcamStage
 
 log = logging.getLogger(__name__)
@@ -62,18 +68,22 @@ class SessionClosed(RuntimeError):
 class _Subscription:
     """An async iterator over one channel; subscribes when created (not when first iterated)."""
 
-    def __init__(self, channel: Channel, unsubscribe) -> None:
+    def __init__(self, channel: Channel, unsubscribe, current_epoch=None) -> None:
         self.channel, self._unsubscribe = channel, unsubscribe
+        self._current_epoch = current_epoch   # frames: older-epoch frames come out silenced
 
     def __aiter__(self):
         return self
 
     async def __anext__(self):
         try:
-            return await self.channel.get()
+            item = await self.channel.get()
         except ChannelClosed:
             self._unsubscribe(self.channel)
             raise StopAsyncIteration from None
+        if self._current_epoch is not None and item.epoch < self._current_epoch():
+            return item.silenced()   # made before an interrupt: it must not be heard
+        return item
 
     async def aclose(self) -> None:
         self._unsubscribe(self.channel)
@@ -101,6 +111,7 @@ class Session:
         self.clock = clock or RealtimeClock(v.fps)
         self.metrics = metrics or Metrics()
         self.epoch = 0
+        self._epoch_waiters: list[tuple[int, asyncio.Future]] = []
         self.state = "idle"
         self.closed = False
         self._hint = "idle"
@@ -115,8 +126,9 @@ class Session:
         self.idle = IdleMotion(v.fps, config.motion.seed, config.motion.blink_rate_per_min,
                                config.motion.head_motion_scale)
         self.blend = SpeechBlend(v.fps, p.speech_fade_in_ms, p.speech_fade_out_ms, p.interrupt_fade_ms)
-        self.vad = VoiceActivityDetector(48000, a.vad_threshold_db, a.vad_hangover_ms, a.vad_min_speech_ms)
-        self._vad_rate = 48000
+        # the mic's rate is known with its first chunk; WebRTC delivers the output rate
+        self._vad_rate = a.output_sample_rate
+        self.vad = VoiceActivityDetector(self._vad_rate, a.vad_threshold_db, a.vad_hangover_ms, a.vad_min_speech_ms)
         self._preroll: collections.deque[np.ndarray] = collections.deque()
         self._preroll_samples = 0
         self._frame_subs: list[Channel] = []
@@ -126,7 +138,7 @@ class Session:
         self.frames_out = 0
         self.skipped_ticks = 0
         self._silence = np.zeros(self.samples_per_frame, np.float32)
-        self._playing: Segment | None = None
+        self._playing: int | None = None   # id of the segment whose frames are playing
         self.started_at: float | None = None
         self.arrivals: collections.deque = collections.deque(maxlen=256)  # (pts, audio arrival) of speech frames
 
@@ -144,8 +156,10 @@ class Session:
         self.speech = SpeechStage(self._generator, self.fps, cfg.audio.model_sample_rate, self.output_rate,
                                   cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics,
                                   cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0,
-                                  inline=not self.clock.realtime, silence_dbfs=cfg.audio.vad_threshold_db - 5.0)
-        self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics)
+                                  inline=not self.clock.realtime, silence_dbfs=cfg.audio.vad_threshold_db - 5.0,
+                                  epoch=lambda: self.epoch)
+        self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics,
+                                        max_repeats_when_late=cfg.pipeline.max_repeats_when_late)
         await self.render_stage.warm_up(MotionFrame.neutral())
         if self.mode == "webcam":
             self._webcam_pool = ThreadPoolExecutor(1, f"webcam-{self.id}")
@@ -164,6 +178,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        self._wake_epoch_waiters()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -254,22 +269,37 @@ class Session:
             self.webcam.push(rgb)
 
     def interrupt(self) -> None:
-        """Stop speaking now: every older packet is dropped at once (epoch bump)."""
+        """Stop speaking now: bump the epoch; everything older is dropped or silenced at once."""
         self._check_open()
         self.epoch += 1
         self.metrics.interrupts.inc()
-        cut = self.speech.interrupt(self.epoch)
+        self._wake_epoch_waiters()
         self._playing = None
-        for seg in cut:
+        for seg in self.speech.drop_stale():
             if seg.input_samples:
                 self._emit({"type": "playback.finished", "segment": seg.id,
-                            "position_s": round(min(seg.frames_played / self.fps, seg.duration_s), 4),
-                            "interrupted": True})
+                            "position_s": round(self.speech.position_s(seg), 4), "interrupted": True})
         self.blend.interrupt()
-        for ch in self._frame_subs:  # frames already out keep their picture, lose their audio
-            for frame in ch:
-                if frame.epoch < self.epoch and frame.audio is not None:
-                    frame.audio.samples = self._silence
+
+    async def interrupted(self, epoch: int) -> None:
+        """Return once the session's epoch is past ``epoch`` (an interrupt came after it), or
+        the session closed. Lets a transport stop waiting on work of an older epoch."""
+        if self.epoch > epoch or self.closed:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._epoch_waiters.append((epoch, fut))
+        await fut
+
+    def _wake_epoch_waiters(self) -> None:
+        keep = []
+        for epoch, fut in self._epoch_waiters:
+            if fut.done():
+                continue
+            if self.epoch > epoch or self.closed:
+                fut.set_result(None)
+            else:
+                keep.append((epoch, fut))
+        self._epoch_waiters = keep
 
     def set_state(self, state: str) -> None:
         """State hint: 'thinking', 'listening' or 'idle' ('speaking' follows the audio)."""
@@ -290,7 +320,7 @@ class Session:
         if self.closed:
             ch.close()
         self._frame_subs.append(ch)
-        return _Subscription(ch, self._unsubscribe)
+        return _Subscription(ch, self._unsubscribe, lambda: self.epoch)
 
     def events(self) -> _Subscription:
         ch = Channel(1000, Policy.DROP_OLDEST, "events")
@@ -353,12 +383,11 @@ class Session:
         vec, weight = self.blend.mix(base, sf.motion if sf is not None else None)
         motion = MotionFrame.from_vector(vec)
         self.metrics.observe_stage("motion", time.perf_counter() - t0)
-        if sf is not None and sf.index == 0:
-            sf.segment.started = True
+        if sf is not None and sf.pts == 0:
             self._playing = sf.segment
         epoch = self.epoch
         image, repeated = await self.render_stage.render(motion, deadline)
-        audio = sf.audio if sf is not None else self._silence
+        audio = sf.audio.samples if sf is not None else self._silence
         if epoch != self.epoch:   # interrupted while rendering: the audio is cut
             audio = self._silence
         chunk = AudioChunk(k * self.samples_per_frame, Fraction(1, self.output_rate), epoch, audio, self.output_rate)
@@ -374,15 +403,14 @@ class Session:
         self.frames_out += 1
         if sf is not None and epoch == self.epoch:
             if self.clock.realtime:
-                self.metrics.observe_audio_to_frame(max(0.0, time.monotonic() - sf.arrival))
-                self.arrivals.append((k, sf.arrival))
-            seg = sf.segment
-            if sf.index == 0:
-                self._emit({"type": "playback.started", "segment": seg.id})
+                self.metrics.observe_audio_to_frame(max(0.0, time.monotonic() - sf.audio.arrival))
+                self.arrivals.append((k, sf.audio.arrival))
+            if sf.pts == 0:
+                self._emit({"type": "playback.started", "segment": sf.segment})
             if sf.last:
                 self._playing = None
-                self._emit({"type": "playback.finished", "segment": seg.id,
-                            "position_s": round(seg.duration_s, 4), "interrupted": False})
+                self._emit({"type": "playback.finished", "segment": sf.segment,
+                            "position_s": round(sf.position_s, 4), "interrupted": False})
         self.metrics.observe_stage("frame", time.perf_counter() - t0)
 
     def _state_for(self, speaking: bool) -> str:

@@ -7,8 +7,7 @@
 
 Ops: ``rasterize_backward_map`` (triangles -> per-pixel source coordinates, painter's
 order), ``remap_bilinear`` (sample an image through such a map), ``smooth_seams``
-(composite the layer edges: anti-alias where the map jumps), ``rgb_to_yuv420`` (I420 for
-the video encoder). ``backend`` is "numpy", "cpu" or "triton"; the triton
+(composite the layer edges: anti-alias where the map jumps). ``backend`` is "numpy", "cpu" or "triton"; the triton
 ops take and return torch tensors (CUDA, or CPU under ``TRITON_INTERPRET=1``).
 """
 from __future__ import annotations
@@ -38,11 +37,6 @@ def rasterize_backward_map(map_xy, verts_xy, verts_uv, tris, x0: int = 0, y0: in
 def remap_bilinear(src, map_xy, backend: str = "cpu"):
     """(H, W, 3) uint8: ``src`` sampled bilinearly at ``map_xy`` (border replicate)."""
     return _impl("remap", backend).remap_bilinear(src, map_xy)
-
-
-def rgb_to_yuv420(rgb, backend: str = "cpu"):
-    """(H * 3 / 2, W) uint8 I420 (BT.601 limited range) of an even-sized RGB image."""
-    return _impl("yuv", backend).rgb_to_yuv420(rgb)
 
 
 def smooth_seams(frame, map_xy, threshold: float, backend: str = "cpu"):

@@ -27,15 +27,15 @@ async def test_a_late_segment_drops_only_silent_frames_to_catch_up():
         frames.append(f)
     await stage.stop()
     pool.shutdown()
-    played = np.concatenate([f.audio for f in frames])
+    played = np.concatenate([f.audio.samples for f in frames])
     assert stage.silent_frames_dropped > 5
     assert len(frames) + stage.silent_frames_dropped == 50
     # every voiced sample was played, in order; only silence went missing
     x48 = np.repeat(x, 3)
     assert np.sum(np.abs(played) > 0.05) >= 0.98 * np.sum(np.abs(x48) > 0.05)
-    dropped_positions = sorted(set(range(50)) - {f.index for f in frames})
+    dropped_positions = sorted(set(range(50)) - {f.pts for f in frames})
     assert all(15 <= i < 35 for i in dropped_positions), dropped_positions   # frames of the 0.6-1.4 s pause
-    assert frames[-1].last and frames[0].index == 0
+    assert frames[-1].last and frames[0].pts == 0
 
 
 async def test_underruns_widen_the_start_margin_and_calm_speech_narrows_it():

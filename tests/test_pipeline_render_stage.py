@@ -7,12 +7,15 @@ from engine.clock import RealtimeClock, VirtualClock
 from engine.config import load_config, replace
 from engine.metrics import Metrics
 from engine.motion.space import MotionFrame
-from engine.pipeline.render import MAX_REPEATS_WHEN_LATE, RenderStage, create_renderer
+from engine.pipeline.render import RenderStage, create_renderer
+
+MAX_REPEATS_WHEN_LATE = load_config().pipeline.max_repeats_when_late
 
 
 def _stage(clock):
     config = replace(load_config(), video={"width": 128, "height": 128})
-    return RenderStage(create_renderer(config), clock, ThreadPoolExecutor(1), Metrics())
+    return RenderStage(create_renderer(config), clock, ThreadPoolExecutor(1), Metrics(),
+                       max_repeats_when_late=config.pipeline.max_repeats_when_late)
 
 
 async def test_a_frame_past_its_deadline_repeats_the_last_picture_a_bounded_number_of_times():

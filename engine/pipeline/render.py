@@ -2,8 +2,10 @@
 
 Before rendering frame k the stage predicts its finish time from recent render
 times; a frame that would miss its deadline is skipped and the previous image
-repeated (its audio still goes out — audio is never dropped). A render that
-finishes late is still used but counted as a deadline miss. The worker thread
+repeated (its audio still goes out — audio is never dropped). Repeats in a row are
+bounded: one while the frame can still be on time, up to ``max_repeats_when_late``
+once the clock is already past its deadline (a stalled loop catches up fast). A render
+that finishes late is still used but counted as a deadline miss. The worker thread
 keeps the event loop free (numba / OpenCV release the GIL), and its thread
 counts come from ``pipeline.render_threads``.
 """
@@ -24,8 +26,6 @@ from engine.config import Config, replace
 from engine.motion.space import MotionFrame
 
 log = logging.getLogger(__name__)
-
-MAX_REPEATS_WHEN_LATE = 3
 
 
 def set_worker_threads(n: int) -> None:
@@ -51,13 +51,15 @@ def set_worker_threads(n: int) -> None:
 def create_renderer(config: Config, avatar_path: str | Path | None = None):
     """The configured renderer for ``avatar_path`` (default: ``render.avatar``)."""
     cfg = config if avatar_path is None else replace(config, render={"avatar": str(avatar_path)})
+    if cfg.render.renderer != "warp":
+        raise ValueError(f"render.renderer = {cfg.render.renderer!r} is not available")
     from engine.render.warp import WarpRenderer
     return WarpRenderer.from_config(cfg)
 
 
 class RenderStage:
     def __init__(self, renderer, clock: MediaClock, executor: ThreadPoolExecutor, metrics=None,
-                 history: int = 25) -> None:
+                 history: int = 25, max_repeats_when_late: int = 3) -> None:
         self.renderer = renderer
         self.clock = clock
         self.executor = executor
@@ -68,6 +70,7 @@ class RenderStage:
         self.repeated = 0
         self.rendered = 0
         self._repeats = 0          # repeats in a row
+        self.max_repeats_when_late = max_repeats_when_late
 
     def predicted_s(self) -> float:
         """Expected render time: the median of recent renders. A frame is given up only when even
@@ -88,7 +91,7 @@ class RenderStage:
         now = self.clock.now() if self.clock.realtime else 0.0
         # Repeats in a row are limited (the picture and the estimate stay fresh); a frame that is
         # already past its deadline may repeat a little more, so a stalled loop catches up fast.
-        limit = MAX_REPEATS_WHEN_LATE if now > deadline else 1
+        limit = self.max_repeats_when_late if now > deadline else 1
         if (self.last_image is not None and self.clock.realtime and self._repeats < limit
                 and now + self.predicted_s() > deadline):
             self._repeats += 1

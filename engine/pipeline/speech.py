@@ -8,9 +8,15 @@ yet played; a frame is *ready* when both its motion and its full one-frame
 audio exist. ``pop_frame`` hands the next ready frame to the frame clock, so
 the audio leaves together with the frame that shows it (sync by construction).
 
-Interruption: ``interrupt(epoch)`` drops every queued chunk and every buffered
-frame at once; results of a job already running in the worker come back with
-the old epoch and are discarded; the generator is reset before its next job.
+Packets: ``push`` queues an ``AudioChunk`` and ``end_segment`` a ``SegmentEnd`` on the
+stage's input channel; ``pop_frame`` returns a ``MotionPacket`` (one video frame's speech
+motion plus exactly one frame of output audio).
+
+Interruption: the epoch lives in the Session; the stage reads it (``epoch()``) and never
+keeps a copy. Every packet carries the epoch it was made in; ``drop_stale()`` (called by
+``Session.interrupt`` right after the bump) purges queued packets and buffered segments of
+older epochs at once; a job already running in the worker comes back with an old epoch and
+is discarded; the generator is reset before the first job of a new epoch.
 """
 from __future__ import annotations
 
@@ -19,12 +25,15 @@ import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 
 from engine.audio.resample import StreamingResampler
 from engine.motion.streaming import SpeechMotionGenerator
 from engine.motion.space import VECTOR_DIM
+from engine.packets import AudioChunk, MotionPacket, SegmentEnd
 from engine.pipeline.channel import Channel, Policy
 
 
@@ -35,15 +44,6 @@ MARGIN_DECAY_S = 0.0005    # removed per speech frame played on time
 
 class SpeechBufferFull(RuntimeError):
     """More speech was pushed than ``pipeline.max_buffered_speech_s`` allows."""
-
-
-@dataclass
-class _Job:
-    epoch: int
-    segment: int
-    samples: np.ndarray | None   # None: end of segment
-    sample_rate: int
-    arrival: float               # time.monotonic() when it was pushed
 
 
 @dataclass
@@ -60,7 +60,6 @@ class Segment:
     flushed: bool = False      # the worker flushed the generator: no more motion will come
     frames_played: int = 0
     audio_played: int = 0      # output samples handed out
-    started: bool = False
     first_ready: float | None = None   # monotonic time its first frame became ready
 
     @property
@@ -68,20 +67,11 @@ class Segment:
         return self.input_samples / self.sample_rate if self.sample_rate else 0.0
 
 
-@dataclass
-class SpeechFrame:
-    segment: Segment
-    index: int                 # frame index within the segment
-    motion: np.ndarray         # (58,)
-    audio: np.ndarray          # (samples_per_frame_out,)
-    arrival: float             # monotonic time the frame's middle audio sample arrived
-    last: bool                 # the segment's final frame
-
-
 class SpeechStage:
     def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
                  max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None,
-                 start_margin_s: float = 0.0, inline: bool = False, silence_dbfs: float = -50.0) -> None:
+                 start_margin_s: float = 0.0, inline: bool = False, silence_dbfs: float = -50.0,
+                 epoch: Callable[[], int] = lambda: 0) -> None:
         if model_rate % fps or output_rate % fps:
             raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
         self.generator = generator
@@ -104,10 +94,10 @@ class SpeechStage:
         self.executor = executor
         self.inline = inline   # offline: run jobs on the loop (no thread hand-offs)
         self.metrics = metrics
-        self.epoch = 0
+        self.epoch = epoch          # the session's current epoch (read, never stored)
         self.segments: collections.deque[Segment] = collections.deque()
         self._next_segment_id = 1
-        self._jobs: Channel[_Job] = Channel(1 << 30, Policy.BLOCK, "speech-in")
+        self._in: Channel[AudioChunk | SegmentEnd] = Channel(1 << 30, Policy.BLOCK, "speech-in")
         self._queued_s = 0.0
         # Worker-thread state (touched only inside jobs, which run one at a time).
         self._w_epoch = -1
@@ -127,7 +117,7 @@ class SpeechStage:
                 raise ValueError(f"sample rate changed within a segment ({seg.sample_rate} → {sample_rate} Hz); "
                                  "call end_segment() first")
             return seg
-        seg = Segment(self._next_segment_id, self.epoch, sample_rate)
+        seg = Segment(self._next_segment_id, self.epoch(), sample_rate)
         self._next_segment_id += 1
         self.segments.append(seg)
         return seg
@@ -142,8 +132,9 @@ class SpeechStage:
             raise SpeechBufferFull(f"more than pipeline.max_buffered_speech_s = {self.max_buffered_s} s of speech "
                                    "is waiting to be played; push audio closer to real time")
         seg = self._open_segment(sample_rate)
+        self._in.put_nowait(AudioChunk(seg.input_samples, Fraction(1, sample_rate), seg.epoch, samples,
+                                       sample_rate, seg.id, time.monotonic()))
         seg.input_samples += len(samples)
-        self._jobs.put_nowait(_Job(self.epoch, seg.id, samples, sample_rate, time.monotonic()))
         return seg
 
     def end_segment(self) -> Segment | None:
@@ -151,15 +142,17 @@ class SpeechStage:
             return None
         seg = self.segments[-1]
         seg.ended = True
-        self._jobs.put_nowait(_Job(self.epoch, seg.id, None, seg.sample_rate, time.monotonic()))
+        self._in.put_nowait(SegmentEnd(seg.input_samples, Fraction(1, seg.sample_rate), seg.epoch, seg.id,
+                                       seg.sample_rate, time.monotonic()))
         return seg
 
-    def interrupt(self, epoch: int) -> list[Segment]:
-        """Drop everything at once; return the segments that were cut."""
-        self.epoch = epoch
-        self._jobs.purge()
-        cut = list(self.segments)
-        self.segments.clear()
+    def drop_stale(self) -> list[Segment]:
+        """Drop every queued packet and buffered segment of an older epoch than the session's,
+        at once; return the segments that were cut."""
+        epoch = self.epoch()
+        self._in.purge(lambda p: p.epoch >= epoch)
+        cut = [s for s in self.segments if s.epoch < epoch]
+        self.segments = collections.deque(s for s in self.segments if s.epoch >= epoch)
         return cut
 
     # ---- worker -------------------------------------------------------------------------
@@ -167,7 +160,7 @@ class SpeechStage:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="speech-stage")
 
     async def stop(self) -> None:
-        self._jobs.close()
+        self._in.close()
         if self._task:
             self._task.cancel()
             try:
@@ -178,8 +171,8 @@ class SpeechStage:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            job = await self._jobs.get()
-            if job.epoch != self.epoch:
+            job = await self._in.get()
+            if job.epoch != self.epoch():
                 continue
             t0 = time.perf_counter()
             self._in_flight = True
@@ -193,7 +186,7 @@ class SpeechStage:
                 self._progress.set()
             if self.metrics is not None:
                 self.metrics.observe_stage("speech", time.perf_counter() - t0)
-            if job.epoch != self.epoch:
+            if job.epoch != self.epoch():
                 continue  # interrupted while the worker ran
             seg = next((s for s in self.segments if s.id == job.segment), None)
             if seg is None:
@@ -204,12 +197,12 @@ class SpeechStage:
                 seg.audio = np.concatenate([seg.audio, audio])
             total_out = seg.audio_played + len(seg.audio)
             seg.audio_arrivals.append((total_out, job.arrival))
-            if job.samples is None:
+            if isinstance(job, SegmentEnd):
                 seg.flushed = True
             if seg.first_ready is None and (seg.flushed or (seg.motion and len(seg.audio) >= self.spf_out)):
                 seg.first_ready = time.monotonic()
 
-    def _work(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+    def _work(self, job: AudioChunk | SegmentEnd) -> tuple[np.ndarray, np.ndarray]:
         """Runs in the worker thread."""
         if job.epoch != self._w_epoch or job.segment != self._w_segment or job.sample_rate != self._w_rate:
             if job.epoch != self._w_epoch:
@@ -217,7 +210,7 @@ class SpeechStage:
             self._w_epoch, self._w_segment, self._w_rate = job.epoch, job.segment, job.sample_rate
             self._to_model = StreamingResampler(job.sample_rate, self.model_rate)
             self._to_out = StreamingResampler(job.sample_rate, self.output_rate)
-        if job.samples is None:
+        if isinstance(job, SegmentEnd):
             x16 = self._to_model.flush()
             out = self._to_out.flush()
             m1 = self.generator.push(x16) if len(x16) else np.zeros((0, VECTOR_DIM), np.float32)
@@ -233,7 +226,7 @@ class SpeechStage:
     # ---- consumer side (frame clock) ----------------------------------------------------
     def busy(self) -> bool:
         """Audio is queued for, or being processed by, the worker."""
-        return self._in_flight or len(self._jobs) > 0
+        return self._in_flight or len(self._in) > 0
 
     async def wait_progress(self) -> None:
         """Until the worker finishes its next job (offline clocks wait instead of idling)."""
@@ -244,7 +237,7 @@ class SpeechStage:
         """The segment whose frames play next (possibly not ready yet)."""
         return self.segments[0] if self.segments else None
 
-    def pop_frame(self) -> SpeechFrame | None:
+    def pop_frame(self) -> MotionPacket | None:
         """The next ready speech frame, or None (nothing queued, or waiting for audio/motion)."""
         while self.segments:
             seg = self.segments[0]
@@ -283,7 +276,7 @@ class SpeechStage:
             return False
         return float(np.sqrt(np.mean(seg.audio[:n] ** 2))) < self.silence_rms
 
-    def _consume(self, seg: Segment) -> SpeechFrame:
+    def _consume(self, seg: Segment) -> MotionPacket:
         n = self.spf_out
         finished_input = seg.flushed
         if seg.ready_times:
@@ -305,4 +298,10 @@ class SpeechStage:
         last = finished_input and not seg.motion and len(seg.audio) == 0
         if last:
             self.segments.popleft()
-        return SpeechFrame(seg, index, motion, audio, arrival, last)
+        chunk = AudioChunk(index * n, Fraction(1, self.output_rate), seg.epoch, audio, self.output_rate, seg.id, arrival)
+        position = seg.duration_s if last else self.position_s(seg)
+        return MotionPacket(index, Fraction(1, self.fps), seg.epoch, motion, chunk, seg.id, last, position)
+
+    def position_s(self, seg: Segment) -> float:
+        """Seconds of ``seg``'s speech played so far."""
+        return min(seg.frames_played / self.fps, seg.duration_s)

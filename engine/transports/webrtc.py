@@ -29,6 +29,7 @@ from engine.audio.pcm import float_to_s16
 from engine.config import Config
 from engine.pipeline.channel import Channel, ChannelClosed, Policy
 from engine.session import Session
+from engine.transports.encoder_bitrate import set_encoder_bitrate
 
 log = logging.getLogger(__name__)
 
@@ -226,11 +227,7 @@ class WebRTCPeer:
         adapts on REMB, which browsers using transport-cc never send). True once applied."""
         for sender in self.pc.getSenders():
             if sender.track is self.video:
-                encoder = getattr(sender, "_RTCRtpSender__encoder", None)  # created with the first frame
-                if encoder is not None and hasattr(encoder, "target_bitrate"):
-                    encoder.target_bitrate = self.config.video.bitrate_kbps * 1000
-                    return True
-                return False
+                return set_encoder_bitrate(sender, self.config.video.bitrate_kbps * 1000)
         return True   # no video sender
 
     async def _read_mic(self, track: MediaStreamTrack) -> None:

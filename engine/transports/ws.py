@@ -110,7 +110,8 @@ class AssistantConnection:
         self.owns_session = False
         self.mode = "assistant"
         self.fmt: PcmFormat | None = None
-        self.lane: collections.deque = collections.deque()  # speech waiting behind a `speak`
+        # speech waiting behind a `speak`: (epoch when queued, item); older epochs are skipped
+        self.lane: collections.deque = collections.deque()
         self.lane_task: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()
         self.send_lock = asyncio.Lock()
@@ -227,12 +228,8 @@ class AssistantConnection:
 
     async def h_interrupt(self, msg: dict) -> None:
         _only_fields(msg, {"type"})
-        self.lane.clear()  # queued speech and pending TTS go with everything else
-        if self.lane_task is not None:
-            self.lane_task.cancel()
-            self.lane_task = None
         with _session_errors():
-            self.session.interrupt()
+            self.session.interrupt()   # the epoch bump also voids queued speech and pending TTS here
 
     async def h_state(self, msg: dict) -> None:
         _only_fields(msg, {"type", "state"})
@@ -251,7 +248,7 @@ class AssistantConnection:
             raise ProtocolError("bad_voice", "'voice' must be a string")
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int)):
             raise ProtocolError("bad_rate", "'rate_wpm' must be an integer")
-        self.lane.append(_Speak(text, voice, rate))
+        self.lane.append((self.session.epoch, _Speak(text, voice, rate)))
         if self.lane_task is None:
             self.lane_task = asyncio.create_task(self._run_lane())
 
@@ -261,15 +258,17 @@ class AssistantConnection:
             with _session_errors():
                 action()
         else:
-            self.lane.append(action)
+            self.lane.append((self.session.epoch, action))
 
     async def _run_lane(self) -> None:
         try:
             while self.lane:
-                item = self.lane.popleft()
+                epoch, item = self.lane.popleft()
+                if epoch < self.session.epoch:
+                    continue   # queued before an interrupt
                 try:
                     if isinstance(item, _Speak):
-                        await self._speak(item)
+                        await self._speak(item, epoch)
                     else:
                         with _session_errors():
                             item()
@@ -285,11 +284,20 @@ class AssistantConnection:
             if self.lane_task is asyncio.current_task():
                 self.lane_task = None
 
-    async def _speak(self, req: "_Speak") -> None:
+    async def _speak(self, req: "_Speak", epoch: int) -> None:
+        synth = asyncio.ensure_future(self.speaker.speak(req.text, req.voice, req.rate_wpm))
+        cut = asyncio.ensure_future(self.session.interrupted(epoch))
+        await asyncio.wait({synth, cut}, return_when=asyncio.FIRST_COMPLETED)
+        cut.cancel()
+        if not synth.done():        # interrupted while synthesizing: its audio is not wanted
+            synth.cancel()
+            return
         try:
-            audio = await self.speaker.speak(req.text, req.voice, req.rate_wpm)
+            audio = synth.result()
         except TTSError as e:
             raise ProtocolError("tts_failed", str(e)) from None
+        if epoch < self.session.epoch:
+            return
         with _session_errors():
             self.session.push_speech(audio, OUTPUT_SAMPLE_RATE)
             self.session.end_segment()

@@ -16,7 +16,6 @@ import kernels
 from engine.avatar.asset import Avatar, load_avatar
 from engine.motion.space import MotionFrame
 from engine.render.warp.deform import MeshDeformer
-from kernels.reference.yuv import planes as i420_planes
 
 DEFAULT_SEAM_JUMP = 3.0  # as configs/default.toml render.seam_jump
 log = logging.getLogger(__name__)
@@ -48,7 +47,6 @@ class WarpRenderer:
         self.uv = np.ascontiguousarray(a.vertex_uv, np.float32)
         self.background = kernels.remap_bilinear(a.atlas, self.base_map, backend="cpu")
         self._split_layers()
-        self._background_yuv = None
         self._gpu = None
         if self.backend == "triton":
             try:
@@ -123,30 +121,6 @@ class WarpRenderer:
             pixels = kernels.smooth_seams(pixels, roi_map, self.seam_threshold, backend=self.backend)
         return pixels
 
-    def render_yuv420(self, motion: MotionFrame) -> np.ndarray:
-        """(height * 3 / 2, width) uint8 I420 (BT.601 limited range) of the frame, even sizes
-        only. Only the moving region is converted; the static background's I420 is cached."""
-        if self.width % 2 or self.height % 2:
-            raise ValueError("I420 output needs an even width and height")
-        xy, tris = self.frame_geometry(motion)
-        if self._gpu is not None:
-            return self._gpu.render_yuv(xy, tris)
-        yuv_backend = "numpy" if self.backend == "numpy" else "cpu"
-        if self._background_yuv is None:
-            self._background_yuv = kernels.rgb_to_yuv420(self.background, backend=yuv_backend)
-        out = self._background_yuv.copy()
-        x0, y0, x1, y1 = self._roi(xy)
-        x0, y0 = x0 - x0 % 2, y0 - y0 % 2                  # whole 2x2 chroma blocks
-        x1, y1 = min(x1 + x1 % 2, self.width), min(y1 + y1 % 2, self.height)
-        if x1 > x0 and y1 > y0:
-            part = kernels.rgb_to_yuv420(self._render_roi(xy, tris, (x0, y0, x1, y1)), backend=yuv_backend)
-            dst = i420_planes(out, self.height, self.width)
-            src = i420_planes(part, y1 - y0, x1 - x0)
-            dst[0][y0:y1, x0:x1] = src[0]
-            for k in (1, 2):
-                dst[k][y0 // 2:y1 // 2, x0 // 2:x1 // 2] = src[k]
-        return out
-
 
 class _TritonState:
     """Device copies of the static arrays for the Triton path (full-frame map on the GPU)."""
@@ -174,5 +148,3 @@ class _TritonState:
     def render(self, xy, tris, roi) -> np.ndarray:
         return np.ascontiguousarray(self._frame(xy, tris).cpu().numpy())
 
-    def render_yuv(self, xy, tris) -> np.ndarray:
-        return kernels.rgb_to_yuv420(self._frame(xy, tris), backend="triton").cpu().numpy()
