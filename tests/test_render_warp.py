@@ -42,12 +42,18 @@ def test_is_a_renderer(renderer):
     assert isinstance(renderer, Renderer)
 
 
-def test_neutral_reproduces_photo(renderer, avatar):
+def test_neutral_reproduces_photo_above_the_closed_mouth(renderer, avatar):
+    """The rig rests with closed lips (the photo's lips are parted): the face above the mouth is the
+    photo (measured 42.5 dB, as before the closed rest), the lower face moves with the closing jaw."""
     frame = renderer.render(MotionFrame.neutral())
     assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8 and frame.flags.c_contiguous
     ys, xs = face_box(avatar)
-    assert psnr(frame[ys, xs], avatar.image[ys, xs]) >= 35.0
-    assert psnr(frame, avatar.image) >= 35.0
+    nose = int(avatar.landmarks[2, 1])          # below the nose
+    assert psnr(frame[ys.start:nose, xs], avatar.image[ys.start:nose, xs]) >= 38.0
+    mouth = region(avatar, (61, 291, 0, 17, 152), margin=6)
+    masked, photo = frame.copy(), avatar.image.copy()
+    masked[mouth], photo[mouth] = 0, 0
+    assert psnr(masked, photo) >= 35.0          # measured 37.7 over the whole frame
 
 
 def test_static_motion_does_not_flicker(renderer):
@@ -66,11 +72,11 @@ def test_any_output_size(avatar, size):
 
 
 def test_jaw_opens_dark_mouth(renderer, avatar):
-    ys, xs = region(avatar, (61, 291, 17, 0, 152))
+    ys, xs = region(avatar, (61, 291, 17, 0))      # the mouth (the rest is closed)
     closed = renderer.render(MotionFrame.neutral())[ys, xs].astype(float)
     opened = renderer.render(MotionFrame.from_weights({"jawOpen": 1.0}))[ys, xs].astype(float)
     dark = lambda im: (im.mean(2) < 60).mean()  # noqa: E731
-    assert dark(opened) > dark(closed) + 0.05   # the cavity appears
+    assert dark(opened) > dark(closed) + 0.04   # the cavity appears (measured 0.068 vs 0.003)
 
 
 def test_blink_covers_the_eye(renderer, avatar):

@@ -26,6 +26,12 @@ in face space, blended between rest and posed by ``vertex_pose_weight[v]``
 smooth field across the face outline, see ``engine.avatar.layers``), textured from ``atlas`` at
 ``vertex_uv`` (atlas pixels). ``triangles`` are drawn in order, later on top;
 ``layers`` names their ranges (support, mouth, eyes, face).
+
+Mouth (version 3, ``engine.avatar.mouth_rest``): ``rig_neutral`` rests with closed lips (the
+photo's lips are closed by the rig; the texture stays the photo's), and the renderer maps
+jawOpen through ``aperture_command`` → ``aperture_jaw`` so the visible lip gap grows in
+proportion to the commanded opening; ``photo_jaw_open`` is the opening that shows the photo's
+own lips. Older files (no calibration) render jawOpen as it is.
 """
 from __future__ import annotations
 
@@ -38,8 +44,8 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_NAME = "facecast-avatar"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)   # version 1 has no vertex_pose_dz (read as zeros)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)   # 1: no vertex_pose_dz (read as zeros); 1-2: no mouth calibration
 NUM_LANDMARKS = 478
 
 
@@ -65,6 +71,9 @@ class Avatar:
     vertex_uv: np.ndarray           # (V, 2) float32 atlas pixels
     triangles: np.ndarray           # (T, 3) int32 draw order
     vertex_pose_dz: np.ndarray | None = None  # (V,) float32 depth offset seen by the head pose
+    aperture_command: np.ndarray | None = None  # (N,) float32 commanded opening 0..1 (version 3)
+    aperture_jaw: np.ndarray | None = None      # (N,) float32 jawOpen rendered for it
+    photo_jaw_open: float = 0.0                 # commanded opening that shows the photo's lips
     layers: dict = field(default_factory=dict)   # name -> [first, end) triangle range
     name: str = "avatar"
     notes: list = field(default_factory=list)    # warnings from creation
@@ -114,6 +123,12 @@ class Avatar:
             raise AvatarError("avatar vertex anchors index landmarks that do not exist")
         if self.atlas.shape[0] != self.image.shape[0]:
             raise AvatarError("avatar atlas height differs from the image height")
+        if (self.aperture_command is None) != (self.aperture_jaw is None):
+            raise AvatarError("avatar aperture calibration needs both aperture_command and aperture_jaw")
+        if self.aperture_command is not None:
+            c, j = self.aperture_command, self.aperture_jaw
+            if c.shape != j.shape or c.ndim != 1 or len(c) < 2 or np.any(np.diff(c) <= 0) or np.any(np.diff(j) < 0):
+                raise AvatarError("avatar aperture calibration must be two increasing 1-D arrays of one length")
         for name, arr in (("rig_neutral", self.rig_neutral), ("rig_deltas", self.rig_deltas),
                           ("landmarks", self.landmarks), ("vertex_uv", self.vertex_uv),
                           ("vertex_pose_dz", self.vertex_pose_dz)):
@@ -132,6 +147,9 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
     path = Path(path)
     arrays = {k: getattr(avatar, k) for k in _ARRAYS}
     arrays["vertex_pose_dz"] = avatar.vertex_pose_dz
+    if avatar.aperture_command is not None:
+        arrays["aperture_command"] = avatar.aperture_command
+        arrays["aperture_jaw"] = avatar.aperture_jaw
     arrays["image"] = avatar.image
     arrays["atlas_extra"] = avatar.atlas[:, avatar.width:]
     buf = io.BytesIO()
@@ -139,7 +157,7 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": avatar.name,
             "face_scale": float(avatar.face_scale), "face_roll": float(avatar.face_roll),
             "layers": {k: [int(a), int(b)] for k, (a, b) in avatar.layers.items()},
-            "notes": list(avatar.notes),
+            "notes": list(avatar.notes), "photo_jaw_open": float(avatar.photo_jaw_open),
             "image_size": [avatar.width, avatar.height]}
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
@@ -181,6 +199,8 @@ def load_avatar(path: str | Path) -> Avatar:
         face_scale=float(meta["face_scale"]), face_roll=float(meta["face_roll"]),
         layers={k: tuple(v) for k, v in meta.get("layers", {}).items()},
         name=str(meta.get("name", path.stem)), notes=list(meta.get("notes", [])),
-        vertex_pose_dz=arrays.get("vertex_pose_dz"), **{k: arrays[k] for k in _ARRAYS})
+        vertex_pose_dz=arrays.get("vertex_pose_dz"), aperture_command=arrays.get("aperture_command"),
+        aperture_jaw=arrays.get("aperture_jaw"), photo_jaw_open=float(meta.get("photo_jaw_open", 0.0)),
+        **{k: arrays[k] for k in _ARRAYS})
     avatar.validate()
     return avatar

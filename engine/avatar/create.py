@@ -12,6 +12,8 @@ from engine.avatar.asset import Avatar, AvatarError
 from engine.avatar.blendshapes import build_blendshapes
 from engine.avatar.landmarks import detect_landmarks, face_topology
 from engine.avatar.layers import build_layers
+from engine.avatar.mouth_rest import (WIDE_OPEN_PHOTO_GAP, calibrate_aperture, closed_rest_delta, lip_gap,
+                                      photo_opening)
 from engine.avatar.rig import face_frame, to_face_space
 from engine.config import AvatarConfig
 
@@ -77,19 +79,28 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
     if again is not None and _iou(again.landmarks, landmarks) > 0.5:
         landmarks = again.landmarks
     origin, iod, roll, z0 = face_frame(landmarks)
-    neutral = to_face_space(landmarks, origin, iod, roll, z0)
-    topo = face_topology(neutral)   # contours split in the de-rolled face frame
+    photo_neutral = to_face_space(landmarks, origin, iod, roll, z0)
+    topo = face_topology(photo_neutral)   # contours split in the de-rolled face frame
+    # the rig rests with closed lips (ARKit's neutral); the photo's opening becomes a jawOpen weight
+    neutral = photo_neutral + closed_rest_delta(photo_neutral, topo)
+    if lip_gap(photo_neutral) > WIDE_OPEN_PHOTO_GAP:
+        notes.append(f"the photo's mouth is wide open ({lip_gap(photo_neutral):.2f} face heights): its closed "
+                     "rest will show some of the open mouth; a photo with closed or slightly parted lips works best")
     deltas = build_blendshapes(neutral, topo)
+    command, jaw_for = calibrate_aperture(neutral, deltas)
     c, s = np.cos(roll), np.sin(roll)
     rot = np.array([[c, -s], [s, c]], np.float32)
 
     def to_image(pts: np.ndarray) -> np.ndarray:
         return origin + iod * (np.asarray(pts, np.float32)[:, :2] @ rot.T)
 
-    layers = build_layers(image, landmarks, neutral, topo, to_image, pivot_z=HEAD_PIVOT[2])
+    # the render mesh and its texture coordinates stay on the photo's own geometry
+    layers = build_layers(image, landmarks, photo_neutral, topo, to_image, pivot_z=HEAD_PIVOT[2])
     avatar = Avatar(image=image, landmarks=landmarks.astype(np.float32), rig_neutral=neutral,
                     rig_deltas=deltas, face_origin=origin, face_scale=iod, face_roll=roll,
-                    head_pivot=np.array(HEAD_PIVOT, np.float32), name=name, notes=notes, **layers)
+                    head_pivot=np.array(HEAD_PIVOT, np.float32), name=name, notes=notes,
+                    aperture_command=command, aperture_jaw=jaw_for,
+                    photo_jaw_open=photo_opening(photo_neutral, neutral, deltas, command, jaw_for), **layers)
     avatar.validate()
     return avatar
 

@@ -285,7 +285,8 @@ def _mouth(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
     tooth = _teeth_colour(image, landmarks, topo) if open_photo else None
     if tooth is None:   # enamel lit like the face: a neutral white tinted by the skin
         tint = np.sqrt(skin / max(float(skin.mean()), 1.0))
-        tooth = np.clip(SYNTH_TOOTH * tint * brightness, 0, 255).astype(np.float32)
+        tooth = textures.in_photo_colours(SYNTH_TOOTH * tint * brightness, skin)
+        tooth = np.clip(tooth, 0, 255).astype(np.float32)
     gum = np.asarray(lip_rgb, np.float32) * 0.8
     for anchors, sign, hgt, upper in ((lo, -1.0, h_lo, False), (up, 1.0, h_up, True)):
         ga, gw, go = row(anchors, -sign * 0.02, -0.05)

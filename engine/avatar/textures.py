@@ -70,16 +70,30 @@ def iris_sprite(image: np.ndarray, rect: tuple[int, int, int, int], iris_c: np.n
     return np.clip(fill, 0, 255).astype(np.uint8)
 
 
+def in_photo_colours(rgb: np.ndarray, reference_rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with its chroma scaled to the reference colour's saturation: a synthesized colour
+    takes the photo's own palette (a black-and-white photo gives grey, a sepia one sepia)."""
+    rgb, ref = np.asarray(rgb, np.float32), np.asarray(reference_rgb, np.float32)
+    ref_sat = float((ref.max() - ref.min()) / max(ref.max(), 1.0))
+    own_sat = float((rgb.max() - rgb.min()) / max(rgb.max(), 1.0))
+    keep = min(1.0, ref_sat / own_sat) if own_sat > 1e-6 else 0.0
+    grey = rgb.mean()
+    return grey + keep * (rgb - grey)
+
+
 def mouth_cavity(size: tuple[int, int], lip_rgb: np.ndarray, brightness: float) -> np.ndarray:
-    """(h, w) cavity: very dark, reddish, darker at the corners and the top; tongue below."""
+    """(h, w) cavity: very dark, in the lips' hue, darker at the corners and the top; tongue
+    below. A grey photo's lips give a grey cavity (no colour is added that the photo lacks)."""
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     u, v = xx / (w - 1) * 2 - 1, yy / (h - 1)
-    base = np.asarray(lip_rgb, np.float32) * np.array([0.32, 0.16, 0.16]) * brightness
+    lip = np.asarray(lip_rgb, np.float32)
+    hue = lip / max(float(lip.max()), 1.0)          # 1 in the lips' strongest channel
+    base = lip * (0.16 + 0.16 * hue) * brightness
     shade = (0.55 + 0.45 * (1 - np.abs(u) ** 2))[..., None] * (0.6 + 0.4 * v)[..., None]
     img = base * shade
     tongue = np.clip(1 - (u / 0.62) ** 2 - ((v - 1.05) / 0.5) ** 2, 0, 1)[..., None]
-    tongue_rgb = np.asarray(lip_rgb, np.float32) * np.array([0.85, 0.55, 0.55]) * brightness
+    tongue_rgb = lip * (0.55 + 0.30 * hue) * brightness
     tongue_shade = 0.55 + 0.45 * np.clip((v - 0.55) / 0.45, 0, 1)[..., None]
     img = img * (1 - np.sqrt(tongue)) + tongue_rgb * tongue_shade * np.sqrt(tongue)
     return np.clip(img, 0, 255).astype(np.uint8)

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.avatar.create import create_avatar, read_image  # mediapipe: only when creating
+    from engine.render.calibrate import calibrate_visible_aperture
 
     try:
         cfg = load_config(args.config)
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             avatar = create_avatar(image, name=args.name or Path(args.output).stem, config=cfg.avatar)
+            # the mouth's opening map, measured on the rendered image as a viewer sees it
+            avatar = calibrate_visible_aperture(avatar)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         path = save_avatar(avatar, args.output)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.avatar.asset import Avatar
-from engine.avatar.lip_contact import LipContact, seal_pressed_lips
+from engine.avatar.lip_contact import LipContact
+from engine.avatar.mouth_rest import mouth_weights
 from engine.avatar.rig import apply_pose, rotation_matrix
 from engine.motion.space import MotionFrame
 
@@ -34,7 +35,7 @@ class MeshDeformer:
     def expression(self, motion: MotionFrame) -> np.ndarray:
         """(478, 3) face-space landmarks of the motion's expression (no head pose); lips
         that the linear blend crossed are put back in contact."""
-        w = seal_pressed_lips(np.clip(motion.blendshapes, 0.0, 1.0))
+        w = mouth_weights(motion.blendshapes, self.avatar.aperture_command, self.avatar.aperture_jaw)
         return self.lip_contact((self.neutral + w @ self.deltas).reshape(-1, 3))
 
     def vertices(self, motion: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
