@@ -23,6 +23,7 @@ from engine.motion.model.spec import ModelSpec, control_vector
 from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
 from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
+from engine.motion.streaming import STATES
 from engine.training.teacher import ArticulationStyle, inhale_windows
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
