@@ -1,6 +1,6 @@
 """Hand check of the teacher on a real talking-face video (not used by tests).
 
-    python -m engine.training.teacher_check VIDEO [VIDEO ...] [--text T] [--png OUT.png]
+    facecast eval teacher VIDEO [VIDEO ...] [--text T] [--png OUT.png]
 
 Tracks the real speaker's mouth opening with mediapipe face mesh (inner-lip gap, landmarks
 13-14, over the face height 10-152), aligns the audio with pocketsphinx (``facecast data align``),
@@ -11,8 +11,6 @@ envelope (dB and RMS). The PNG shows the three curves over time.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import subprocess
 from pathlib import Path
@@ -94,7 +92,8 @@ def best_lag_r(ref: np.ndarray, x: np.ndarray, hz: int = GRID_HZ) -> tuple[float
     return best
 
 
-def check(video: str, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
+def check(video: str | Path, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
+    """Correlations of the teacher's curves (and loudness) with the real mouth in ``video``."""
     audio = load_audio(video)
     dur = len(audio) / SAMPLE_RATE
     al = al or align(audio, text, mode)
@@ -132,7 +131,7 @@ def _fit(x, n):
     return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)), mode="edge")
 
 
-def plot(results: list[dict], png: str) -> None:
+def plot(results: list[dict], png: str | Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -153,22 +152,3 @@ def plot(results: list[dict], png: str) -> None:
         ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("videos", nargs="+")
-    ap.add_argument("--text", default=None)
-    ap.add_argument("--mode", default="asr", choices=("asr", "allphone"))
-    ap.add_argument("--png", default=None)
-    args = ap.parse_args(argv)
-    results = [check(v, args.text, args.mode) for v in args.videos]
-    for r in results:
-        print(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
-    if args.png:
-        plot(results, args.png)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
