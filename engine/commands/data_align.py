@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.audio.pcm import AudioFormatError
     from engine.training.align import AlignError, align_file
 
     if len(args.audio) > 1 and (args.out or args.text):
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             out = Path(args.out) if args.out else Path(path).with_suffix(".npz")
         try:
             info = align_file(path, out, text, args.mode, args.speaker, args.seed, args.fps)
-        except (AlignError, OSError) as e:
+        except (AlignError, AudioFormatError, OSError) as e:
             print(f"error: {path}: {e}", file=sys.stderr)
             failed += 1
             continue

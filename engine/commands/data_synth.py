@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.training.tts import ENGINES
+    from engine.audio.tts import ENGINES
     from engine.training.synth import synthesize
 
     if args.hours <= 0:

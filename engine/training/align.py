@@ -10,24 +10,23 @@ writes many files as a corpus, manifest.jsonl + utts/, that training reads like 
 """
 from __future__ import annotations
 
-import math
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.training.phones import map_phone
+from engine.audio import MODEL_RATE
+from engine.audio.pcm import float_to_s16, load_audio
+from engine.audio.phones import map_phone
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODEL_RATE
 FRAME_S = 0.01                     # pocketsphinx frames are 10 ms
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
 
 
 class AlignError(RuntimeError):
-    """The audio could not be read or aligned."""
+    """The audio could not be aligned."""
 
 
 @dataclass
@@ -37,31 +36,6 @@ class Alignment:
     ends: np.ndarray
     words: list[tuple[str, float, float]]
     text: str
-
-
-def load_audio(path: str | Path) -> np.ndarray:
-    """Mono float32 16 kHz from any file soundfile or ffmpeg can read."""
-    path = Path(path)
-    if not path.exists():
-        raise AlignError(f"no such file: {path}")
-    try:
-        import soundfile as sf
-        from scipy import signal
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        x = x.mean(1)
-        if sr != SAMPLE_RATE:
-            g = math.gcd(int(sr), SAMPLE_RATE)
-            x = signal.resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
-        return x
-    except Exception:  # noqa: BLE001 - fall back to ffmpeg for containers soundfile cannot read
-        pass
-    if shutil.which("ffmpeg") is None:
-        raise AlignError(f"cannot read {path} (not a soundfile format and ffmpeg is missing)")
-    res = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE),
-                          "-f", "f32le", "-"], capture_output=True, timeout=600)
-    if res.returncode != 0 or not res.stdout:
-        raise AlignError(f"ffmpeg could not decode {path}: {res.stderr.decode()[:200]}")
-    return np.frombuffer(res.stdout, np.float32).copy()
 
 
 def _model_dir() -> Path:
@@ -75,7 +49,7 @@ def _decoder(**kw):
 
 
 def _pcm(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+    return float_to_s16(audio).tobytes()
 
 
 def _decode(dec, pcm: bytes) -> None:
@@ -93,7 +67,7 @@ def recognise(audio: np.ndarray) -> str:
 
 
 def _espeak_arpabet(word: str) -> list[str]:
-    from engine.training.tts import EspeakEngine, Voice
+    from engine.audio.tts import EspeakEngine, Voice
     syn = EspeakEngine().synth(word, Voice("espeak", "en-us"))
     return [p for p in syn.phones if p != "sil"]
 
@@ -265,7 +239,7 @@ def align_file(path: str | Path, out: str | Path, text: str | None = None, mode:
     """Align one recording and write its npz (corpus layout); returns a summary."""
     from engine.training.teacher import ArticulationStyle, teacher_motion
 
-    audio = load_audio(path)
+    audio, _ = load_audio(path, SAMPLE_RATE)
     al = align(audio, text, mode)
     style = ArticulationStyle.neutral() if speaker == "neutral" else ArticulationStyle.for_speaker(speaker)
     motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, fps, style, seed)

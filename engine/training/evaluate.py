@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.training import metrics as M
 
 
@@ -75,7 +76,7 @@ def evaluate(cfg, corpus: str | Path, limit: int = 60, chunk_ms: int = 40, seeds
 
     model, baseline = generators(cfg)
     utts = load_corpus(corpus, ("test",), ModelSpec(), limit=limit)
-    chunk = int(chunk_ms * 16)
+    chunk = int(chunk_ms * MODEL_RATE // 1000)
     runs = {"model": [], "baseline": [], "teacher": [u.motion for u in utts]}
     for u in tqdm(utts, desc="eval audio2motion", file=sys.stderr, mininterval=2.0):
         runs["model"].append(stream(model, u.audio, chunk))
@@ -135,7 +136,7 @@ def plot_curves(path: str | Path, utt, model: np.ndarray, baseline: np.ndarray) 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(5, 1, figsize=(12, 10), sharex=True)
-    t = np.arange(len(utt.audio)) / 16000
+    t = np.arange(len(utt.audio)) / MODEL_RATE
     axes[0].plot(t, utt.audio, lw=0.4, color="0.4")
     axes[0].set_title(f"held-out utterance {utt.id} ({utt.voice})")
     tf = (np.arange(len(utt.motion)) + 0.5) / 25

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from engine.audio import MODEL_RATE
 from engine.training import augment as aug
 from engine.training.text import generate_sentences
-from engine.training.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
+from engine.audio.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
 from engine.training.voices import VoicePicker, is_test_voice
 from engine.training.teacher import ArticulationStyle, inhale_windows, n_frames, teacher_motion
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODEL_RATE
 FPS = 25
 VAL_FRACTION = 0.05
 LEAD_SILENCE_S = (0.1, 0.6)       # silence kept/added before and after the speech

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.training.align import SAMPLE_RATE, align, load_audio
+from engine.audio import MODEL_RATE as SAMPLE_RATE
+from engine.audio.pcm import load_audio
+from engine.training.align import align
 from engine.motion.space import INDEX
 from engine.training.teacher import ArticulationStyle, loudness_01, teacher_motion
 
@@ -94,7 +96,7 @@ def best_lag_r(ref: np.ndarray, x: np.ndarray, hz: int = GRID_HZ) -> tuple[float
 
 def check(video: str | Path, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
     """Correlations of the teacher's curves (and loudness) with the real mouth in ``video``."""
-    audio = load_audio(video)
+    audio, _ = load_audio(video, SAMPLE_RATE)
     dur = len(audio) / SAMPLE_RATE
     al = al or align(audio, text, mode)
     motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, 25,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import ARKIT_NAMES, NUM_BLENDSHAPES, VECTOR_DIM
 
 EVAL_DIMS = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
@@ -77,7 +78,7 @@ def train(opts: TrainOptions) -> dict:
     sampler = D.WindowSampler(train_utts + quiet, D.normalise_all(train_utts + quiet, stats), spec,
                               opts.crop, opts.seed)
     val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, opts.crop, opts.seed + 1)
-    n_speech_s = sum(len(u.audio) for u in train_utts) / 16000
+    n_speech_s = sum(len(u.audio) for u in train_utts) / MODEL_RATE
     for u in train_utts + val_utts + quiet:           # the samplers hold what training needs
         u.audio, u.mel = u.audio[:0], u.mel[:0]
     probe = [sampler.sample(64)[1] for _ in range(8)]
