@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.audio import MODEL_RATE, OUTPUT_RATE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -44,9 +46,9 @@ class VideoConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    model_sample_rate: int = _f(16000, choices=(16000,), doc="rate the motion model consumes")
-    output_sample_rate: int = _f(48000, choices=(48000,), doc="rate sent over WebRTC (Opus)")
-    input_sample_rates: list = _f([16000, 24000, 48000], doc="accepted assistant PCM rates")
+    model_sample_rate: int = _f(MODEL_RATE, choices=(MODEL_RATE,), doc="rate the motion model consumes")
+    output_sample_rate: int = _f(OUTPUT_RATE, choices=(OUTPUT_RATE,), doc="rate sent over WebRTC (Opus)")
+    input_sample_rates: list = _f([MODEL_RATE, 24000, OUTPUT_RATE], doc="accepted assistant PCM rates")
     vad_threshold_db: float = _f(-45.0, min=-90.0, max=0.0)
     vad_hangover_ms: int = _f(300, min=0, max=5000)
     vad_min_speech_ms: int = _f(40, min=0, max=2000, doc="voiced time before voice activity starts")

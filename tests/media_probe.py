@@ -18,7 +18,7 @@ MOUTH_SHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStr
 def speech_bursts(config, texts=("Hello there.", "How are you today?"), gap_s=0.8, lead_s=0.6,
                   rate=48000) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """espeak-ng utterances separated by silence, at ``rate``; returns (audio, [(start_s, end_s)])."""
-    from engine.tts import Speaker
+    from engine.audio.tts import Speaker
     speaker = Speaker(config.tts)
     parts, spans, t = [np.zeros(int(lead_s * 16000), np.float32)], [], lead_s
     for text in texts:

@@ -16,6 +16,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtcpSrPacket
 
+from engine.audio.pcm import float_to_s16, s16_to_float
+
 
 def loopback_only(monkeypatch) -> None:
     """aioice leaves out 127.0.0.1; tests talk over loopback only."""
@@ -40,7 +42,7 @@ class WavMic(MediaStreamTrack):
         await asyncio.sleep(max(0.0, self.t0 + self.pos / 48000 - time.monotonic()))
         chunk = self.samples[self.pos:self.pos + n]
         chunk = np.concatenate([chunk, np.zeros(n - len(chunk), np.float32)])
-        frame = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(float_to_s16(chunk)[None], format="s16", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = 48000, self.pos, fractions.Fraction(1, 48000)
         self.pos += n
         return frame
@@ -78,8 +80,8 @@ class Viewer:
                 if track.kind == "video":
                     self.video.append((now, frame.pts, frame))   # converted later: keep up with the stream
                 else:
-                    pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels)).mean(axis=1)
-                    self.audio.append((now, frame.pts, pcm.astype(np.float32) / 32768.0))
+                    pcm = s16_to_float(frame.to_ndarray()).reshape(-1, len(frame.layout.channels)).mean(axis=1)
+                    self.audio.append((now, frame.pts, pcm))
         except MediaStreamError:
             self.ended.set()
 

@@ -6,9 +6,10 @@ import pytest
 import soundfile as sf
 
 from engine.cli import main
-from engine.training.align import AlignError, align, load_audio
+from engine.audio.pcm import load_audio
+from engine.training.align import align
 from engine.training.synth import make_clean
-from engine.training.tts import FliteEngine, Voice
+from engine.audio.tts import FliteEngine, Voice
 
 TEXT = "The boy will move the big blue box before noon."
 
@@ -51,8 +52,9 @@ def test_align_cli_writes_npz(flite_utt, tmp_path):
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
-    with pytest.raises(AlignError, match="no such file"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         load_audio(tmp_path / "missing.wav")
+    assert main(["data", "align", str(tmp_path / "missing.wav")]) == 1
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
     assert main(["data", "align", str(bad)]) == 1

@@ -8,7 +8,7 @@ import pytest
 from engine.cli import main
 from engine.training.augment import sox_available
 from engine.training.synth import synthesize
-from engine.training.tts import EspeakEngine, FliteEngine
+from engine.audio.tts import EspeakEngine, FliteEngine
 from engine.training.voices import is_test_voice
 from engine.motion.space import VECTOR_DIM
 

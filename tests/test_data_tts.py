@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from engine.training.phones import PHONE_SET, UnknownPhoneError, map_phone, normalise
-from engine.training.tts import (EspeakEngine, FestivalEngine, FliteEngine, Voice, festival_voices,
+from engine.audio.phones import PHONE_SET, UnknownPhoneError, map_phone, normalise
+from engine.audio.tts import (EspeakEngine, FestivalEngine, FliteEngine, Voice, festival_voices,
                              flite_voices)
 
 TEXT = "Bob may move the big wet rope."
@@ -52,7 +52,7 @@ def test_festival_segments_batch():
 
 @pytest.mark.skipif(not EspeakEngine.available(), reason="libespeak-ng not installed")
 def test_espeak_unknown_voice_is_a_clear_error():
-    from engine.training.tts import TTSError
+    from engine.audio.tts import TTSError
     with pytest.raises(TTSError, match="no voice"):
         EspeakEngine().synth("hello", Voice("espeak", "xx-nonexistent"))
 

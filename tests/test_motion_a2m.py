@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from engine.config import load_config, replace
-from engine.training import export as export_cmd
-from engine.training import train as train_cmd
+from engine.commands import export_audio2motion as export_cmd
+from engine.commands import train_audio2motion as train_cmd
 from engine.motion.model.checkpoint import load_checkpoint
 from engine.motion.model.stream import StreamingA2M
 from engine.training.synthetic import synth_utterance, write_corpus
+from engine.training.train import TrainOptions, train
 from engine.motion.baseline import BaselineGenerator
 from engine.motion.generators import create_generator
 from engine.motion.streaming import MotionControls, SpeechMotionGenerator
@@ -31,9 +32,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("a2m")
     corpus = write_corpus(root / "corpus")
     ckpt = root / "model" / "audio2motion.pt"
-    args = parse(train_cmd, ["--corpus", str(corpus), "--out", str(ckpt), "--steps", "40", "--batch", "4",
-                             "--quiet-clips", "2", "--eval-every", "20", "--no-progress"])
-    info = train_cmd.train(args)
+    info = train(TrainOptions(corpus=corpus, out=ckpt, steps=40, batch=4, quiet_clips=2, eval_every=20,
+                              progress=False))
     assert export_cmd.run(parse(export_cmd, ["--checkpoint", str(ckpt), "--extra-steps", "1", "--int8",
                                              "--corpus", str(corpus), "--calib-utterances", "2"])) == 0
     return {"corpus": corpus, "ckpt": ckpt, "onnx": ckpt.with_suffix(".onnx"), "info": info}
@@ -133,6 +133,10 @@ def test_train_and_export_report_bad_input(tmp_path, capsys):
     assert train_cmd.run(parse(train_cmd, ["--corpus", str(tmp_path / "none")])) == 2
     assert "does not exist" in capsys.readouterr().err
     assert export_cmd.run(parse(export_cmd, ["--checkpoint", str(tmp_path / "x.pt")])) == 2
+    assert train_cmd.run(parse(train_cmd, ["--corpus", str(tmp_path), "--lookahead-ms", "15"])) == 2
+    assert "multiple of 10" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="crop >= 8"):
+        TrainOptions(corpus=tmp_path, crop=4)
 
 
 def test_bench_motion_reports_every_variant(trained, capsys):
@@ -152,7 +156,7 @@ def test_bench_motion_reports_every_variant(trained, capsys):
 def test_eval_reports_the_same_metrics_for_model_and_baseline(trained, tmp_path, capsys):
     import json
 
-    from engine.training import evaluate
+    from engine.commands import eval_audio2motion as evaluate
     png = tmp_path / "mouth.png"
     rc = evaluate.run(parse(evaluate, ["--corpus", str(trained["corpus"]), "--model", str(trained["onnx"]),
                                        "--limit", "2", "--seeds", "2", "--steps-sweep", "1", "--plot", str(png),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.commands.render import load_audio
+from engine.audio.pcm import load_audio
 from engine.config import load_config
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
@@ -82,7 +82,8 @@ def test_compressed_inputs_decode_to_48k_mono(tmp_path, ext):
     x = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
     path = tmp_path / f"tone.{ext}"
     _write_audio(path, x, rate=44100 if ext == "mp3" else 48000)
-    y = load_audio(path)
+    y, rate = load_audio(path, 48000)
+    assert rate == 48000
     # mp3 keeps its encoder's delay and padding (~0.1 s), as every mp3 decoder without gapless info does
     assert y.dtype == np.float32 and abs(len(y) / 48000 - 1.0) < (0.12 if ext == "mp3" else 0.03)
     assert 0.15 < np.sqrt(np.mean(y[4800:-4800] ** 2)) < 0.25

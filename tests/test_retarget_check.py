@@ -26,8 +26,8 @@ def video(tmp_path_factory):
 
 
 def test_check_writes_curves_and_frame_sheet(video, tmp_path, capsys):
-    from engine.commands.webcam_check import main
-    assert main([str(video), "-o", str(tmp_path)]) == 0
+    from engine.cli import main
+    assert main(["webcam", "check", str(video), "-o", str(tmp_path)]) == 0
     curves = cv2.imread(str(tmp_path / "talk_curves.png"))
     sheet = cv2.imread(str(tmp_path / "talk_frames.png"))
     assert curves is not None and curves.shape[0] > 200

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.training.phones import PHONES
+from engine.audio.phones import PHONES
 from engine.training import visemes
 from engine.motion.space import INDEX
 from engine.training.teacher import ArticulationStyle, n_frames, teacher_motion, teacher_mouth

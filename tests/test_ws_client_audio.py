@@ -29,7 +29,8 @@ def test_wav_rates_are_kept_or_resampled_to_16k(tmp_path, rate, keeps):
 
 def test_float_to_pcm16_clips_and_cleans():
     pcm = np.frombuffer(float_to_pcm16(np.array([0.0, 2.0, -2.0, np.nan, np.inf, -np.inf, 0.5])), "<i2")
-    assert pcm.tolist() == [0, 32767, -32767, 0, 32767, -32767, 16383]
+    # the server's rule (engine/audio/pcm.py): clip, scale by 32768, round to nearest
+    assert pcm.tolist() == [0, 32767, -32768, 0, 32767, -32768, 16384]
 
 
 def test_unreadable_files_are_clear_errors(tmp_path):

@@ -1,11 +1,11 @@
-"""Server-side TTS (engine/tts.py) with the real espeak-ng."""
+"""Server-side TTS (engine/audio/tts.py: Speaker) with the real espeak-ng."""
 import shutil
 
 import numpy as np
 import pytest
 
 from engine.config import TTSConfig
-from engine.tts import Speaker, TTSError, _parse_wav
+from engine.audio.tts import Speaker, TTSError, _parse_wav
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

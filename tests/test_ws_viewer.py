@@ -12,6 +12,7 @@ from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from engine.audio.pcm import s16_to_float
 from ws_support import CLIENT_DIR, speech, write_wav
 from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
@@ -34,7 +35,7 @@ async def _watch(server, session_id):
                 if track.kind == "video":
                     video_times.append(time.monotonic())
                 else:
-                    x = frame.to_ndarray().astype(np.float32) / 32768.0
+                    x = s16_to_float(frame.to_ndarray())
                     audio_log.append((time.monotonic(), float(np.sqrt((x ** 2).mean()))))
         except MediaStreamError:
             pass

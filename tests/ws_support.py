@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
 
+from engine.audio.pcm import float_to_s16le
 from engine.config import REPO_ROOT, load_config, replace
 from engine.motion.space import ARKIT_NAMES
 from engine.server import REGISTRY_KEY, create_app
-from engine.tts import Speaker
+from engine.audio.tts import Speaker
 
 CLIENT_DIR = REPO_ROOT / "clients" / "python"
 if str(CLIENT_DIR) not in sys.path:
@@ -77,7 +78,7 @@ def speech(text: str, rate: int = 16000) -> np.ndarray:
 
 
 def pcm16(x: np.ndarray) -> bytes:
-    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    return float_to_s16le(np.asarray(x, np.float32))
 
 
 def mouth_activity(frame) -> float:

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import OUTPUT_RATE
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHRASES = ("Hello there, how are you doing today?",
            "The weather is lovely this morning.",
@@ -73,26 +75,26 @@ def chromium_args(fake_mic_wav: str | Path | None = None) -> list[str]:
     return args
 
 
-def phrases_wav(path: str | Path, config, phrases=PHRASES, silence_s: float = 1.6, rate: int = 48000) -> Path:
+def phrases_wav(path: str | Path, config, phrases=PHRASES, silence_s: float = 1.6, rate: int = OUTPUT_RATE) -> Path:
     """espeak-ng phrases with clear silences between them, as a 16-bit mono wav."""
     import wave
 
-    from scipy.signal import resample_poly
-
-    from engine.tts import Speaker
+    from engine.audio.pcm import float_to_s16le
+    from engine.audio.resample import resample
+    from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker
     speaker = Speaker(config.tts)
     gap = np.zeros(int(silence_s * rate), np.float32)
     parts = [gap]
     for text in phrases:
         x = speaker.synthesize(text)
-        x = resample_poly(x, rate // 8000, 2) if rate != 16000 else x
+        x = resample(x, OUTPUT_SAMPLE_RATE, rate)
         parts += [0.72 * x / (np.abs(x).max() + 1e-9), gap]
-    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2")
+    pcm = float_to_s16le(np.concatenate(parts))
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+        w.writeframes(pcm)
     return Path(path)
 
 

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import INDEX
 
 MOUTH = [INDEX[n] for n in ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")]
-SR, CHUNK_200, CHUNK_20 = 16000, 3200, 320
+SR, CHUNK_200, CHUNK_20 = MODEL_RATE, 3200, 320
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,14 +60,13 @@ def _espeak(seconds: float) -> np.ndarray:
     import subprocess
     import tempfile
 
-    import soundfile as sf
-    from scipy.signal import resample_poly
+    from engine.audio.pcm import load_audio
     text = ("The quick brown fox jumps over the lazy dog while we talk about the weather, the news and "
             "what to cook for dinner tonight. ") * max(1, int(seconds / 8))
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
         subprocess.run(["espeak-ng", "-w", f.name, text], check=True, capture_output=True)
-        a, sr = sf.read(f.name, dtype="float32")
-    return resample_poly(a, SR, sr).astype(np.float32)[: int(seconds * SR)]
+        a, _ = load_audio(f.name, SR)
+    return a[: int(seconds * SR)]
 
 
 def time_pushes(gen, audio: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -33,6 +33,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from engine.audio import MODEL_RATE, OUTPUT_RATE
+from engine.audio.pcm import float_to_s16
+
 SENTENCES = [
     "Hello, and welcome to the streaming avatar benchmark.",
     "The quick brown fox jumps over the lazy dog.",
@@ -71,7 +74,7 @@ def _pct(values, qs=(50, 95, 99)) -> dict:
 
 
 def _utterances(config) -> list[np.ndarray]:
-    from engine.tts import Speaker
+    from engine.audio.tts import Speaker
     speaker = Speaker(config.tts)
     return [speaker.synthesize(s) for s in SENTENCES]
 
@@ -107,7 +110,7 @@ async def _bench(args) -> dict:
     if args.avatar:
         config = replace(config, render={"avatar": args.avatar})
     utts = _utterances(config)
-    sr = 16000
+    sr = MODEL_RATE
     metrics = Metrics(keep_samples=True)
     session = Session(config, mode="assistant", metrics=metrics)
     await session.start()
@@ -166,10 +169,10 @@ async def _bench(args) -> dict:
                 await loop.run_in_executor(None, encoder.encode, vf, False)
                 encode_s.append(time.perf_counter() - t0)
                 encoded_at[frame.pts] = time.monotonic()
-            pcm = (np.clip(frame.audio.samples, -1, 1) * 32767).astype(np.int16)
+            pcm = float_to_s16(frame.audio.samples)
             for j in range(0, len(pcm), 960):
                 af = av.AudioFrame.from_ndarray(pcm[None, j:j + 960], format="s16", layout="mono")
-                af.sample_rate, af.pts, af.time_base = 48000, frame.audio.pts + j, Fraction(1, 48000)
+                af.sample_rate, af.pts, af.time_base = OUTPUT_RATE, frame.audio.pts + j, Fraction(1, OUTPUT_RATE)
                 opus.encode(af)
             if done.is_set():
                 return

@@ -21,13 +21,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.audio.pcm import AudioFormatError, to_mono_float
+from engine.audio import OUTPUT_RATE
+from engine.audio.pcm import AudioFormatError, load_audio
 from engine.clock import VirtualClock
 from engine.config import Config, load_config, replace
 
 log = logging.getLogger(__name__)
 
-OUTPUT_RATE = 48000
 PUSH_AHEAD_S = 8.0      # offline: keep this much speech queued ahead of the frame clock
 VIDEO_TIME_BASE = Fraction(1, 90000)
 
@@ -39,34 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output .mp4")
     parser.add_argument("--crf", type=int, default=20, help="H.264 quality (lower is better, 0-51)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def load_audio(path: str | Path, rate: int = OUTPUT_RATE) -> np.ndarray:
-    """Decode any audio file PyAV reads to mono float32 at ``rate``; clear errors otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"audio file {path} does not exist")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise AudioFormatError(f"{path} is not a readable audio file: {e}") from e
-    with container:
-        if not container.streams.audio:
-            raise AudioFormatError(f"{path} has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        parts = []
-        try:
-            for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as e:
-            raise AudioFormatError(f"could not decode {path}: {e}") from e
-        for out in resampler.resample(None):
-            parts.append(out.to_ndarray().reshape(-1))
-    audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    if len(audio) == 0:
-        raise AudioFormatError(f"{path} contains no audio samples")
-    return to_mono_float(audio.astype(np.float32), rate)
 
 
 async def render_to_mp4(config: Config, audio: np.ndarray, sample_rate: int, out: str | Path,
@@ -168,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, render={"avatar": str(Path(args.avatar).resolve())})
     try:
         if args.audio:
-            audio, rate = load_audio(args.audio), OUTPUT_RATE
+            audio, rate = load_audio(args.audio, OUTPUT_RATE)
         else:
-            from engine.tts import Speaker
-            audio, rate = Speaker(config.tts).synthesize(args.text), 16000
+            from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker
+            audio, rate = Speaker(config.tts).synthesize(args.text), OUTPUT_SAMPLE_RATE
         summary = asyncio.run(render_to_mp4(config, audio, rate, args.out, crf=args.crf,
                                             progress=not args.quiet))
     except (AudioFormatError, FileNotFoundError, ValueError, RuntimeError) as e:

@@ -1,7 +1,6 @@
 """Hand check of webcam retargeting on a video: curves + avatar frames next to the driver.
 
     facecast webcam check VIDEO [--avatar A.avatar] [-o OUT_DIR]
-    (or: .venv/bin/python -m engine.commands.webcam_check VIDEO ...)
 
 Runs ``WebcamRetargeter`` over every frame of VIDEO (read with OpenCV, timed by its
 fps) and writes
@@ -15,7 +14,6 @@ its mouth when the person does, blink when they blink and turn the same way.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -127,19 +125,11 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """``facecast webcam check`` (engine/cli.py) and ``python -m engine.commands.webcam_check``."""
     p.add_argument("video", type=Path)
     p.add_argument("--avatar", default=None, help="avatar file (default: [render].avatar of the config)")
     p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"))
     p.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
     p.add_argument("--resize", default="", help="resize frames to WxH first (e.g. 640x480, for timing)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.commands.webcam_check", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=None)
-    add_arguments(p)
-    return run(p.parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,6 +157,3 @@ def run(args: argparse.Namespace) -> int:
           f"wrote {args.out}/{stem}_curves.png, {stem}_frames.png")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

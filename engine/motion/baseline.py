@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.emotion import emotion_offset
 from engine.motion.features import MelSpec, StreamingLogMel, check_audio, flush_padding, frames_ready, mel_center_hz, mel_filterbank
 from engine.motion.streaming import MotionControls
@@ -58,10 +59,10 @@ class BaselineParams:
 class BaselineGenerator:
     """Loudness + spectral shape -> visemes -> ARKit mouth curves, plus gentle head motion."""
 
-    def __init__(self, fps: int = 25, sample_rate: int = 16000, lookahead_ms: float = 80.0,
+    def __init__(self, fps: int = 25, sample_rate: int = MODEL_RATE, lookahead_ms: float = 80.0,
                  seed: int = 0, controls: MotionControls | None = None,
                  params: BaselineParams = BaselineParams()):
-        if sample_rate != 16000:
+        if sample_rate != MODEL_RATE:
             raise ValueError(f"the baseline consumes 16 kHz audio, got sample_rate={sample_rate}")
         if sample_rate % fps:
             raise ValueError(f"fps {fps} must divide the sample rate {sample_rate}")

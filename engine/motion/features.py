@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from engine.audio import MODEL_RATE
 
 @dataclass(frozen=True)
 class MelSpec:
-    sample_rate: int = 16000
+    sample_rate: int = MODEL_RATE
     n_fft: int = 512
     win_length: int = 400      # 25 ms
     hop: int = 160             # 10 ms -> 100 Hz

@@ -1,36 +1,32 @@
-"""``facecast data align AUDIO``: phones and teacher motion for any recording (pocketsphinx).
+"""Phones and teacher motion for any recording (pocketsphinx).
 
 With ``--text``: forced alignment of the transcript. Without: ``--mode asr`` (default) first
 recognises the words with pocketsphinx's bundled language model and then force-aligns that
 hypothesis; ``--mode allphone`` decodes phones directly with the phone language model. Words
 missing from cmudict get their phones from espeak-ng. The output npz has the corpus layout
 (``audio``, ``sample_rate``, ``fps``, ``motion``, ``phones``, ``phone_starts``, ``phone_ends``),
-so users can build training data from their own recordings: ``--corpus DIR`` writes many files
-as a corpus (manifest.jsonl + utts/) that training reads like a synthesized one.
+so users can build training data from their own recordings (``facecast data align --corpus DIR``
+writes many files as a corpus, manifest.jsonl + utts/, that training reads like a synthesized one).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.training.phones import map_phone
+from engine.audio import MODEL_RATE
+from engine.audio.pcm import float_to_s16, load_audio
+from engine.audio.phones import map_phone
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODEL_RATE
 FRAME_S = 0.01                     # pocketsphinx frames are 10 ms
 WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
 
 
 class AlignError(RuntimeError):
-    """The audio could not be read or aligned."""
+    """The audio could not be aligned."""
 
 
 @dataclass
@@ -40,31 +36,6 @@ class Alignment:
     ends: np.ndarray
     words: list[tuple[str, float, float]]
     text: str
-
-
-def load_audio(path: str | Path) -> np.ndarray:
-    """Mono float32 16 kHz from any file soundfile or ffmpeg can read."""
-    path = Path(path)
-    if not path.exists():
-        raise AlignError(f"no such file: {path}")
-    try:
-        import soundfile as sf
-        from scipy import signal
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        x = x.mean(1)
-        if sr != SAMPLE_RATE:
-            g = math.gcd(int(sr), SAMPLE_RATE)
-            x = signal.resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
-        return x
-    except Exception:  # noqa: BLE001 - fall back to ffmpeg for containers soundfile cannot read
-        pass
-    if shutil.which("ffmpeg") is None:
-        raise AlignError(f"cannot read {path} (not a soundfile format and ffmpeg is missing)")
-    res = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE),
-                          "-f", "f32le", "-"], capture_output=True, timeout=600)
-    if res.returncode != 0 or not res.stdout:
-        raise AlignError(f"ffmpeg could not decode {path}: {res.stderr.decode()[:200]}")
-    return np.frombuffer(res.stdout, np.float32).copy()
 
 
 def _model_dir() -> Path:
@@ -78,7 +49,7 @@ def _decoder(**kw):
 
 
 def _pcm(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+    return float_to_s16(audio).tobytes()
 
 
 def _decode(dec, pcm: bytes) -> None:
@@ -96,7 +67,7 @@ def recognise(audio: np.ndarray) -> str:
 
 
 def _espeak_arpabet(word: str) -> list[str]:
-    from engine.training.tts import EspeakEngine, Voice
+    from engine.audio.tts import EspeakEngine, Voice
     syn = EspeakEngine().synth(word, Voice("espeak", "en-us"))
     return [p for p in syn.phones if p != "sil"]
 
@@ -263,61 +234,12 @@ def _align_untranscribed(audio: np.ndarray, mode: str) -> Alignment:
     return al
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", nargs="+", help="audio or video file(s) (anything ffmpeg reads)")
-    p.add_argument("--text", default=None, help="transcript (or @file.txt) of a single file; "
-                   "otherwise FILE.txt next to FILE is used if present, else the words are recognised")
-    p.add_argument("--mode", choices=("asr", "allphone"), default="asr",
-                   help="without a transcript: recognise words then align (asr) or decode phones (allphone)")
-    p.add_argument("--out", default=None, help="output .npz of a single file (default: AUDIO with .npz)")
-    p.add_argument("--corpus", default=None,
-                   help="write a training corpus here instead (manifest.jsonl + utts/, engine 'real')")
-    p.add_argument("--split", default="train", choices=("train", "val", "test"), help="split for --corpus rows")
-    p.add_argument("--speaker", default="neutral", help="articulation style: 'neutral' or any speaker id")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fps", type=int, default=25)
-
-
-def run(args: argparse.Namespace) -> int:
-    if len(args.audio) > 1 and (args.out or args.text):
-        print("error: --out and --text take a single AUDIO (use --corpus for many files)", file=sys.stderr)
-        return 2
-    corpus = Path(args.corpus) if args.corpus else None
-    if corpus:
-        (corpus / "utts").mkdir(parents=True, exist_ok=True)
-    rows, failed = [], 0
-    for path in args.audio:
-        text = args.text
-        if text and text.startswith("@"):
-            text = Path(text[1:]).read_text()
-        elif text is None and Path(path).with_suffix(".txt").exists():
-            text = Path(path).with_suffix(".txt").read_text()
-        if corpus:
-            out = corpus / "utts" / (re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem) + ".npz")
-        else:
-            out = Path(args.out) if args.out else Path(path).with_suffix(".npz")
-        try:
-            info = align_file(path, out, text, args.mode, args.speaker, args.seed, args.fps)
-        except (AlignError, OSError) as e:
-            print(f"error: {path}: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        print(json.dumps(info))
-        if corpus:
-            rows.append({"id": out.stem, "voice": f"real:{args.speaker}", "engine": "real", "split": args.split,
-                         "path": f"utts/{out.name}", "duration_s": info["duration_s"], "augmented": False,
-                         "text": info["text"], "state": "speaking", "n_frames": info["frames"]})
-    if corpus and rows:
-        with (corpus / "manifest.jsonl").open("a") as mf:
-            mf.writelines(json.dumps(r) + "\n" for r in rows)
-    return 1 if failed else 0
-
-
-def align_file(path, out: Path, text: str | None, mode: str, speaker: str, seed: int, fps: int) -> dict:
+def align_file(path: str | Path, out: str | Path, text: str | None = None, mode: str = "asr",
+               speaker: str = "neutral", seed: int = 0, fps: int = 25) -> dict:
     """Align one recording and write its npz (corpus layout); returns a summary."""
     from engine.training.teacher import ArticulationStyle, teacher_motion
 
-    audio = load_audio(path)
+    audio, _ = load_audio(path, SAMPLE_RATE)
     al = align(audio, text, mode)
     style = ArticulationStyle.neutral() if speaker == "neutral" else ArticulationStyle.for_speaker(speaker)
     motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, fps, style, seed)

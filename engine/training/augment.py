@@ -15,7 +15,8 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-SAMPLE_RATE = 16000
+from engine.audio import MODEL_RATE
+SAMPLE_RATE = MODEL_RATE
 SOURCE_RATES = (8000, 11025, 16000, 22050, 44100, 48000)
 
 

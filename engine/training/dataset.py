@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.training import teacher_life
 from engine.motion.model.spec import ModelSpec, control_vector
 from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
 from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
+from engine.motion.streaming import STATES
 from engine.training.teacher import ArticulationStyle, inhale_windows
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
@@ -88,7 +90,7 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
             z = np.load(root / row["path"], allow_pickle=False)
             audio = z["audio"].astype(np.float32)
             motion = z["motion"].astype(np.float32)
-            if int(z["sample_rate"]) != 16000 or int(z["fps"]) != 25:
+            if int(z["sample_rate"]) != MODEL_RATE or int(z["fps"]) != 25:
                 raise CorpusError(f"{row['id']}: expected 16 kHz / 25 fps")
             phones, starts, ends = z["phones"], z["phone_starts"], z["phone_ends"]
         except (OSError, KeyError, ValueError) as e:

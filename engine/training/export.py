@@ -1,18 +1,17 @@
-"""``facecast export audio2motion``: torch checkpoint -> static-shape ONNX sampler (+ INT8 QDQ).
+"""Torch checkpoint -> static-shape ONNX sampler (+ INT8 QDQ).
 
-The exported graph is the audio encoder plus ``--steps`` unrolled DDIM steps of the denoiser:
+The exported graph is the audio encoder plus ``steps`` unrolled DDIM steps of the denoiser:
 inputs ``mel`` (1, mel_window, 80) normalised log-mel, ``known`` (1, W, 58) normalised known
 motion, ``mask`` (1, W, 1), ``noise`` (1, W, 58), ``cond`` (1, 11); output ``motion`` (1, W, 58)
-normalised. ``S.onnx`` holds the default step count; ``--extra-steps`` writes ``S.k{K}.onnx``.
+normalised. ``S.onnx`` holds the default step count; ``extra_steps`` writes ``S.k{K}.onnx``.
 INT8: onnxruntime static quantization in QDQ format (U8 activations, per-channel S8 weights),
 calibrated on the real inputs the streaming generator feeds the model on corpus utterances
 (plus ``S.trtint8.onnx``, symmetric S8 activations, for TensorRT's explicit INT8);
 the accuracy change (INT8 vs fp32 on held-out calls) is printed and stored in the metadata.
-``--tensorrt fp16|int8`` also builds the TensorRT engine (only where tensorrt + CUDA exist).
+``tensorrt='fp16'|'int8'`` also builds the TensorRT engine (only where tensorrt + CUDA exist).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -23,20 +22,6 @@ import numpy as np
 from engine.motion.space import INDEX
 
 MOUTH = [INDEX[n] for n in ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", default="assets/audio2motion.pt")
-    p.add_argument("--out", default=None, help="ONNX path (default: the checkpoint's stem + .onnx)")
-    p.add_argument("--steps", type=int, default=2, help="sampler steps of the main export")
-    p.add_argument("--extra-steps", default="1,4", help="comma-separated extra step counts ('' for none)")
-    p.add_argument("--int8", action="store_true", help="also write INT8 QDQ exports (needs --corpus)")
-    p.add_argument("--corpus", default=None, help="corpus for INT8 calibration")
-    p.add_argument("--calib-utterances", type=int, default=12)
-    p.add_argument("--tensorrt", choices=("fp16", "int8"), default=None, help="also build a TensorRT engine")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--draw-temperature", type=float, default=None,
-                   help="scale of the final posterior draw for head/brows/eyes (default: the checkpoint's)")
 
 
 def export_onnx(model, meta, steps: int, out: Path, opset: int = 17) -> Path:
@@ -152,35 +137,38 @@ def accuracy_change(fp32: Path, int8: Path, feeds: list[dict]) -> dict:
             "mouth_max": float(errs[:, MOUTH].max()), "all_mae": float(errs.mean())}
 
 
-def run(args: argparse.Namespace) -> int:
+def export_model(checkpoint: str | Path = "assets/audio2motion.pt", out: str | Path | None = None, steps: int = 2,
+                 extra_steps: tuple[int, ...] = (1, 4), int8: bool = False, corpus: str | Path | None = None,
+                 calib_utterances: int = 12, tensorrt: str | None = None, opset: int = 17,
+                 draw_temperature: float | None = None) -> dict:
+    """Export ``checkpoint`` to ONNX (``steps`` + ``extra_steps``), optionally INT8 and TensorRT.
+
+    ``out`` defaults to the checkpoint's stem + .onnx. Returns ``{"onnx": {steps: path}, "int8": {...}}``.
+    Raises ``ModelLoadError`` for an unreadable checkpoint, ``ValueError`` for ``int8`` without ``corpus``.
+    """
     from engine.motion.model.checkpoint import load_checkpoint, save_checkpoint
     from engine.motion.model.runtime import model_stem
-    from engine.motion.generators import ModelLoadError
 
-    try:
-        model, meta = load_checkpoint(args.checkpoint)
-    except ModelLoadError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.int8 and not args.corpus:
-        print("error: --int8 needs --corpus DIR for calibration", file=sys.stderr)
-        return 2
-    if args.draw_temperature is not None:
+    if int8 and not corpus:
+        raise ValueError("an INT8 export needs a corpus for calibration")
+    if tensorrt not in (None, "fp16", "int8"):
+        raise ValueError(f"tensorrt must be 'fp16' or 'int8', got {tensorrt!r}")
+    model, meta = load_checkpoint(checkpoint)
+    if draw_temperature is not None:
         from dataclasses import replace
-        meta = replace(meta, draw_temperature=args.draw_temperature)
-        model.set_draw_temperature(args.draw_temperature)
-        save_checkpoint(args.checkpoint, model, meta)      # the torch backend samples the same way
-    out = Path(args.out) if args.out else model_stem(args.checkpoint).with_suffix(".onnx")
+        meta = replace(meta, draw_temperature=draw_temperature)
+        model.set_draw_temperature(draw_temperature)
+        save_checkpoint(checkpoint, model, meta)      # the torch backend samples the same way
+    out = Path(out) if out else model_stem(checkpoint).with_suffix(".onnx")
     stem = model_stem(out)
-    extra = [int(s) for s in args.extra_steps.split(",") if s.strip()]
     report: dict = {"onnx": {}, "int8": {}}
-    targets = [(args.steps, out)] + [(k, stem.with_name(f"{stem.name}.k{k}.onnx")) for k in extra if k != args.steps]
+    targets = [(steps, out)] + [(k, stem.with_name(f"{stem.name}.k{k}.onnx")) for k in extra_steps if k != steps]
     for k, path in targets:
-        export_onnx(model, meta, k, path, args.opset)
+        export_onnx(model, meta, k, path, opset)
         report["onnx"][k] = str(path)
         print(f"[export] {path} ({path.stat().st_size / 1e6:.2f} MB, {k} steps)", flush=True)
-        if args.int8:
-            feeds = calibration_feeds(path, args.corpus, args.calib_utterances)
+        if int8:
+            feeds = calibration_feeds(path, str(corpus), calib_utterances)
             rng = np.random.default_rng(0)
             order = rng.permutation(len(feeds))
             calib = [feeds[i] for i in order[: max(1, int(0.8 * len(feeds)))][:600]]
@@ -189,21 +177,20 @@ def run(args: argparse.Namespace) -> int:
             quantize_int8(path, q, calib)
             acc = accuracy_change(path, q, held)
             report["int8"][k] = {"path": str(q), "calibration_calls": len(calib), **acc}
-            if k == args.steps:               # the TensorRT (symmetric) INT8 graph of the main export
+            if k == steps:               # the TensorRT (symmetric) INT8 graph of the main export
                 quantize_int8(path, path.with_name(path.name[: -len(".onnx")] + ".trtint8.onnx"), calib,
                               symmetric=True)
             print(f"[export] {q} ({q.stat().st_size / 1e6:.2f} MB): INT8 vs fp32 mouth MAE "
                   f"{acc['mouth_mae']:.4f} (max {acc['mouth_max']:.3f}) on {acc['calls']} held-out calls", flush=True)
-    if args.tensorrt:
+    if tensorrt:
         from engine.runtime.base import BackendUnavailable
         from engine.runtime.tensorrt_runner import build_engine
-        src = out if args.tensorrt == "fp16" else out.with_name(out.name[:-5] + ".trtint8.onnx")
+        src = out if tensorrt == "fp16" else out.with_name(out.name[:-5] + ".trtint8.onnx")
         try:
-            blob = build_engine(src, args.tensorrt, None)
-            plan = src.with_suffix(f".{args.tensorrt}.plan")
+            blob = build_engine(src, tensorrt, None)
+            plan = src.with_suffix(f".{tensorrt}.plan")
             plan.write_bytes(blob)
             print(f"[export] TensorRT engine {plan}")
         except BackendUnavailable as e:
             print(f"[export] TensorRT engine not built: {e}", file=sys.stderr)
-    print(json.dumps(report))
-    return 0
+    return report

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import INDEX, NUM_BLENDSHAPES
 
 MOUTH_CURVES = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
@@ -29,7 +30,7 @@ def lip_vertex_error(pred: np.ndarray, ref: np.ndarray, rig_deltas: np.ndarray, 
     return float(np.linalg.norm(diff.reshape(n, -1, 3), axis=2).mean())
 
 
-def audio_envelope(audio: np.ndarray, sample_rate: int = 16000, hz: int = ENVELOPE_HZ) -> np.ndarray:
+def audio_envelope(audio: np.ndarray, sample_rate: int = MODEL_RATE, hz: int = ENVELOPE_HZ) -> np.ndarray:
     """RMS envelope (dB, floored at -60 dB below the peak) at ``hz``; frame i = [i, i+1)/hz."""
     hop = sample_rate // hz
     n = len(audio) // hop
@@ -59,7 +60,7 @@ def pearson_at_lags(x: np.ndarray, y: np.ndarray, max_lag: int) -> dict[int, flo
     return out
 
 
-def av_offset_ms(jaw: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int = 16000) -> float:
+def av_offset_ms(jaw: np.ndarray, audio: np.ndarray, fps: int, sample_rate: int = MODEL_RATE) -> float:
     """Lag (ms) maximising the correlation of mouth opening with the audio envelope (> 0: mouth late)."""
     env = audio_envelope(audio, sample_rate)
     up = upsample(jaw, fps, ENVELOPE_HZ, len(env))

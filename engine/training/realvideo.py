@@ -1,6 +1,6 @@
 """Real-speech check: does predicted jawOpen follow a real speaker's mouth?
 
-The video's audio (ffmpeg -> 16 kHz mono) goes through the generators as a stream; the real
+The video's audio (engine.audio.pcm.load_audio -> 16 kHz mono) goes through the generators as a stream; the real
 mouth opening is tracked with mediapipe face mesh: inner-lip distance (landmarks 13-14)
 divided by face height (10-152). All curves are compared at 100 Hz: Pearson r at lag 0 and the
 best r within +-80 ms (lag > 0: the prediction is late), for the model, the baseline and the
@@ -10,24 +10,16 @@ A hand check for people (media are never part of tests or commits).
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
+from engine.audio.pcm import load_audio
 from engine.training import metrics as M
 
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 MAX_LAG_S = 0.08
-
-
-def extract_audio(video: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    cmd = ["ffmpeg", "-v", "error", "-i", str(video), "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
-    try:
-        raw = subprocess.run(cmd, capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise FileNotFoundError(f"cannot read audio from {video}: {e}") from e
-    return np.frombuffer(raw, np.float32).copy()
 
 
 def lip_gap_per_frame(video: str | Path, refine_landmarks: bool = False) -> tuple[np.ndarray, float]:
@@ -84,9 +76,9 @@ def rig_lip_gap(motion: np.ndarray, avatar) -> np.ndarray:
 def real_video_check(video: str | Path, model, baseline, avatar=None) -> dict:
     from engine.training.evaluate import stream
 
-    audio = extract_audio(video)
+    audio, _ = load_audio(video, MODEL_RATE)
     mouth, vfps = track_mouth(video)
-    n = min(len(audio) // (16000 // M.ENVELOPE_HZ), int(len(mouth) / vfps * M.ENVELOPE_HZ))
+    n = min(len(audio) // (MODEL_RATE // M.ENVELOPE_HZ), int(len(mouth) / vfps * M.ENVELOPE_HZ))
     real = M.upsample(mouth, vfps, M.ENVELOPE_HZ, n)
     jaw = M.INDEX["jawOpen"]
     out = {"seconds": round(n / M.ENVELOPE_HZ, 2)}

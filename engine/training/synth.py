@@ -1,12 +1,11 @@
-"""``facecast data synth``: a speech corpus with exact phone timings and teacher motion.
+"""A speech corpus with exact phone timings and teacher motion.
 
 Writes ``OUT/manifest.jsonl`` (one JSON per utterance, docs/ARCHITECTURE.md) and
-``OUT/utts/<id>.npz``. ``--hours`` counts all audio, augmented copies included. Work runs in
-``--jobs`` processes with a progress bar; the manifest grows as utterances finish.
+``OUT/utts/<id>.npz``. ``hours`` counts all audio, augmented copies included. Work runs in
+``jobs`` processes with a progress bar; the manifest grows as utterances finish.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -19,13 +18,14 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from engine.audio import MODEL_RATE
 from engine.training import augment as aug
 from engine.training.text import generate_sentences
-from engine.training.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
+from engine.audio.tts import ENGINES, FestivalEngine, Synthesis, TTSError, Voice
 from engine.training.voices import VoicePicker, is_test_voice
 from engine.training.teacher import ArticulationStyle, inhale_windows, n_frames, teacher_motion
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODEL_RATE
 FPS = 25
 VAL_FRACTION = 0.05
 LEAD_SILENCE_S = (0.1, 0.6)       # silence kept/added before and after the speech
@@ -47,40 +47,8 @@ class UttSpec:
     out_dir: str
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hours", type=float, required=True, help="total audio to make (augmented copies included)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--aug-copies", type=int, default=1, help="augmented copies per clean utterance")
-    p.add_argument("--engines", default="espeak,flite,festival", help="comma-separated engines to use")
-    p.add_argument("--test-engines", default="", help="comma-separated engines held out entirely (split test)")
-    p.add_argument("--sentences", type=int, default=4000, help="size of the generated sentence set")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.hours <= 0:
-        print("error: --hours must be positive", file=sys.stderr)
-        return 2
-    if args.jobs < 1 or args.aug_copies < 0:
-        print("error: --jobs must be >= 1 and --aug-copies >= 0", file=sys.stderr)
-        return 2
-    engines = tuple(e for e in args.engines.split(",") if e)
-    test_engines = frozenset(e for e in args.test_engines.split(",") if e)
-    bad = [e for e in engines + tuple(test_engines) if e not in ENGINES]
-    if bad:
-        print(f"error: unknown engine(s) {bad}; choose from {sorted(ENGINES)}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    (out / "utts").mkdir(parents=True, exist_ok=True)
-    stats = synthesize(out, args.hours, jobs=args.jobs, seed=args.seed, aug_copies=args.aug_copies,
-                       engines=engines, test_engines=test_engines, n_sentences=args.sentences)
-    print(json.dumps(stats))
-    return 0
-
-
-def synthesize(out: Path, hours: float, jobs: int = 2, seed: int = 0, aug_copies: int = 1,
-               engines=("espeak", "flite", "festival"), test_engines: frozenset = frozenset(),
+def synthesize(out: str | Path, hours: float, jobs: int = 2, seed: int = 0, aug_copies: int = 1,
+               engines: tuple[str, ...] = ("espeak", "flite", "festival"), test_engines: frozenset[str] = frozenset(),
                n_sentences: int = 4000, progress: bool = True) -> dict:
     """Make the corpus; returns summary statistics (also written to ``out/corpus.json``)."""
     from tqdm import tqdm

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import INDEX, VECTOR_DIM
 
-SR, FPS, SPF = 16000, 25, 640
+SR, FPS, SPF = MODEL_RATE, 25, 640
 
 
 def synth_utterance(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

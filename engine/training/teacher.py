@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.training import visemes
 from engine.motion.space import INDEX, VECTOR_DIM
 
@@ -236,7 +237,7 @@ def loudness_01(audio: np.ndarray, sample_rate: int, hz: int) -> np.ndarray:
 
 def teacher_mouth(phones, starts, ends, duration_s: float, fps: int = 25,
                   style: ArticulationStyle | None = None, audio: np.ndarray | None = None,
-                  sample_rate: int = 16000) -> np.ndarray:
+                  sample_rate: int = MODEL_RATE) -> np.ndarray:
     """(T, 52) ARKit mouth/jaw weights for the phones, T = ceil(duration * fps)."""
     style = style or ArticulationStyle.neutral()
     n_int = max(1, int(math.ceil(duration_s * INTERNAL_HZ)))

@@ -1,6 +1,6 @@
 """Hand check of the teacher on a real talking-face video (not used by tests).
 
-    python -m engine.training.teacher_check VIDEO [VIDEO ...] [--text T] [--png OUT.png]
+    facecast eval teacher VIDEO [VIDEO ...] [--text T] [--png OUT.png]
 
 Tracks the real speaker's mouth opening with mediapipe face mesh (inner-lip gap, landmarks
 13-14, over the face height 10-152), aligns the audio with pocketsphinx (``facecast data align``),
@@ -11,15 +11,15 @@ envelope (dB and RMS). The PNG shows the three curves over time.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from engine.training.align import SAMPLE_RATE, align, load_audio
+from engine.audio import MODEL_RATE as SAMPLE_RATE
+from engine.audio.pcm import load_audio
+from engine.training.align import align
 from engine.motion.space import INDEX
 from engine.training.teacher import ArticulationStyle, loudness_01, teacher_motion
 
@@ -94,8 +94,9 @@ def best_lag_r(ref: np.ndarray, x: np.ndarray, hz: int = GRID_HZ) -> tuple[float
     return best
 
 
-def check(video: str, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
-    audio = load_audio(video)
+def check(video: str | Path, text: str | None = None, mode: str = "asr", style=None, al=None) -> dict:
+    """Correlations of the teacher's curves (and loudness) with the real mouth in ``video``."""
+    audio, _ = load_audio(video, SAMPLE_RATE)
     dur = len(audio) / SAMPLE_RATE
     al = al or align(audio, text, mode)
     motion = teacher_motion(audio, SAMPLE_RATE, al.phones, al.starts, al.ends, 25,
@@ -132,7 +133,7 @@ def _fit(x, n):
     return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)), mode="edge")
 
 
-def plot(results: list[dict], png: str) -> None:
+def plot(results: list[dict], png: str | Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -153,22 +154,3 @@ def plot(results: list[dict], png: str) -> None:
         ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("videos", nargs="+")
-    ap.add_argument("--text", default=None)
-    ap.add_argument("--mode", default="asr", choices=("asr", "allphone"))
-    ap.add_argument("--png", default=None)
-    args = ap.parse_args(argv)
-    results = [check(v, args.text, args.mode) for v in args.videos]
-    for r in results:
-        print(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
-    if args.png:
-        plot(results, args.png)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""``facecast train audio2motion``: train the few-step diffusion model on a speech corpus.
+"""Train the few-step diffusion model on a speech corpus.
 
 Deterministic for a given corpus, seed and step count (one CPU thread by default), so the
 shipped weights can be reproduced: the exact command is stored in the checkpoint's metadata.
@@ -8,34 +8,43 @@ mouth/jaw dimensions weighted up. An EMA of the weights is what gets saved.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import ARKIT_NAMES, NUM_BLENDSHAPES, VECTOR_DIM
 
 EVAL_DIMS = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="corpus directory (facecast data synth --out DIR)")
-    p.add_argument("--out", default="assets/audio2motion.pt", help="checkpoint to write (.pt)")
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=16, help="crops per step (each crop = crop/window windows)")
-    p.add_argument("--crop", type=int, default=32, help="frames per crop")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--limit", type=int, default=None, help="use at most this many utterances (smoke tests)")
-    p.add_argument("--quiet-clips", type=int, default=40, help="listening/idle clips added for the state control")
-    p.add_argument("--lookahead-ms", type=int, default=50, help="future audio per frame (multiple of 10 ms)")
-    p.add_argument("--mask-inhale", action="store_true",
-                   help="leave the teacher's pre-speech inhale out of the jaw/mouth loss")
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--no-progress", action="store_true")
+@dataclass(frozen=True)
+class TrainOptions:
+    """What one training run does (``facecast train audio2motion`` fills it from its options)."""
+    corpus: str | Path
+    out: str | Path = "assets/audio2motion.pt"
+    steps: int = 6000
+    batch: int = 16               # crops per step (each crop = crop/window windows)
+    crop: int = 32                # frames per crop
+    lr: float = 2e-3
+    seed: int = 0
+    threads: int = 1              # torch intra-op threads
+    limit: int | None = None      # use at most this many utterances (smoke tests)
+    quiet_clips: int = 40         # listening/idle clips added for the state control
+    lookahead_ms: int = 50        # future audio per frame (multiple of 10 ms)
+    mask_inhale: bool = False     # leave the teacher's pre-speech inhale out of the jaw/mouth loss
+    eval_every: int = 500
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.crop < 8:
+            raise ValueError(f"steps and batch must be >= 1 and crop >= 8 (got {self.steps}, {self.batch}, {self.crop})")
+        if self.lookahead_ms < 0 or self.lookahead_ms % 10:
+            raise ValueError(f"lookahead_ms must be a non-negative multiple of 10 (got {self.lookahead_ms})")
 
 
 def mouth_weights() -> np.ndarray:
@@ -46,7 +55,8 @@ def mouth_weights() -> np.ndarray:
     return w
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(opts: TrainOptions) -> dict:
+    """Train, write ``opts.out`` (the EMA weights + metadata) and return the run's summary."""
     import torch
     from tqdm import tqdm
 
@@ -56,19 +66,19 @@ def train(args: argparse.Namespace) -> dict:
     from engine.motion.model.net import MOUTH_DIMS, Audio2Motion, count_parameters
     from engine.motion.features import MelSpec
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    spec = ModelSpec(lookahead_mel=args.lookahead_ms // 10)
+    torch.manual_seed(opts.seed)
+    torch.set_num_threads(opts.threads)
+    spec = ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
     t_start = time.time()
-    train_utts = D.load_corpus(args.corpus, ("train",), spec, limit=args.limit, mask_inhale=args.mask_inhale)
-    val_utts = D.load_corpus(args.corpus, ("val",), spec, limit=args.limit and max(4, args.limit // 10)) \
-        if any(r.get("split") == "val" for r in D.read_manifest(args.corpus)) else train_utts[:4]
-    quiet = D.quiet_clips(args.quiet_clips, 16.0, spec, args.seed) if args.quiet_clips else []
+    train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale)
+    val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10)) \
+        if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
+    quiet = D.quiet_clips(opts.quiet_clips, 16.0, spec, opts.seed) if opts.quiet_clips else []
     stats = D.mel_stats(train_utts)
     sampler = D.WindowSampler(train_utts + quiet, D.normalise_all(train_utts + quiet, stats), spec,
-                              args.crop, args.seed)
-    val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, args.crop, args.seed + 1)
-    n_speech_s = sum(len(u.audio) for u in train_utts) / 16000
+                              opts.crop, opts.seed)
+    val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, opts.crop, opts.seed + 1)
+    n_speech_s = sum(len(u.audio) for u in train_utts) / MODEL_RATE
     for u in train_utts + val_utts + quiet:           # the samplers hold what training needs
         u.audio, u.mel = u.audio[:0], u.mel[:0]
     probe = [sampler.sample(64)[1] for _ in range(8)]
@@ -86,22 +96,22 @@ def train(args: argparse.Namespace) -> dict:
     ema = Audio2Motion(spec)
     ema.load_state_dict(model.state_dict())
     print(f"[train] {count_parameters(model) / 1e6:.2f} M parameters", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+        opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / opts.steps))))
     mean_t, std_t = torch.tensor(m_mean, dtype=torch.float32), torch.tensor(m_std, dtype=torch.float32)
     dim_w = torch.tensor(mouth_weights())
     mouth_sel = torch.zeros(VECTOR_DIM)
     mouth_sel[list(MOUTH_DIMS)] = 1.0
-    rng = np.random.default_rng(args.seed + 7)
+    rng = np.random.default_rng(opts.seed + 7)
     W = spec.window
     val_batch = val_sampler.sample(64)
     history = []
-    bar = tqdm(range(args.steps), disable=args.no_progress, desc="train audio2motion", file=sys.stdout,
+    bar = tqdm(range(opts.steps), disable=not opts.progress, desc="train audio2motion", file=sys.stdout,
                mininterval=5.0)
     smooth = None
     for step in bar:
-        mel, mot, valid, cond = sampler.sample(args.batch)
+        mel, mot, valid, cond = sampler.sample(opts.batch)
         loss = _loss(model, spec, torch.from_numpy(mel), (torch.from_numpy(mot) - mean_t) / std_t,
                      torch.from_numpy(valid), torch.from_numpy(cond), dim_w, rng, W,
                      torch.from_numpy(sampler.last_mouth_valid), mouth_sel)
@@ -115,26 +125,26 @@ def train(args: argparse.Namespace) -> dict:
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.mul_(decay).add_(pm, alpha=1 - decay)
         smooth = loss.item() if smooth is None else 0.98 * smooth + 0.02 * loss.item()
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+        if (step + 1) % opts.eval_every == 0 or step + 1 == opts.steps:
             mae = _val_mae(ema, spec, val_batch, mean_t, std_t)
             history.append({"step": step + 1, "loss": round(smooth, 5), "val_mouth_mae": round(mae, 5)})
             bar.set_postfix(loss=f"{smooth:.4f}", val_mae=f"{mae:.4f}")
-            if args.no_progress:
+            if not opts.progress:
                 print(f"[train] step {step + 1}: loss {smooth:.4f} val mouth MAE {mae:.4f}", flush=True)
         elif step % 50 == 0:
             bar.set_postfix(loss=f"{smooth:.4f}")
     minutes = (time.time() - t_start) / 60
-    meta.train = {"corpus": str(args.corpus), "steps": args.steps, "batch": args.batch, "crop": args.crop,
-                  "lr": args.lr, "seed": args.seed, "threads": args.threads, "minutes": round(minutes, 1),
+    meta.train = {"corpus": str(opts.corpus), "steps": opts.steps, "batch": opts.batch, "crop": opts.crop,
+                  "lr": opts.lr, "seed": opts.seed, "threads": opts.threads, "minutes": round(minutes, 1),
                   "train_utterances": len(train_utts), "train_speech_min": round(n_speech_s / 60, 1),
-                  "lookahead_ms": args.lookahead_ms, "mask_inhale": bool(args.mask_inhale),
+                  "lookahead_ms": opts.lookahead_ms, "mask_inhale": bool(opts.mask_inhale),
                   "history": history,
-                  "command": f"facecast train audio2motion --corpus {args.corpus} --out {args.out} "
-                             f"--steps {args.steps} --batch {args.batch} --seed {args.seed}"
-                             + (f" --lookahead-ms {args.lookahead_ms}" if args.lookahead_ms != 50 else "")
-                             + (" --mask-inhale" if args.mask_inhale else "")}
-    save_checkpoint(args.out, ema, meta)
-    print(f"[train] wrote {args.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
+                  "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
+                             f"--steps {opts.steps} --batch {opts.batch} --seed {opts.seed}"
+                             + (f" --lookahead-ms {opts.lookahead_ms}" if opts.lookahead_ms != 50 else "")
+                             + (" --mask-inhale" if opts.mask_inhale else "")}
+    save_checkpoint(opts.out, ema, meta)
+    print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train
 
 
@@ -202,19 +212,3 @@ def _val_mae(model, spec, batch, mean_t, std_t, steps: int = 2) -> float:
     idx = [INDEX[n] for n in EVAL_DIMS]
     w = ((1 - mask) * valid).expand_as(raw_pred)[..., idx]
     return float((w * (raw_pred[..., idx] - raw_true[..., idx]).abs()).sum() / w.sum().clamp_min(1.0))
-
-
-def run(args: argparse.Namespace) -> int:
-    from engine.training.dataset import CorpusError
-    if args.steps < 1 or args.batch < 1 or args.crop < 8:
-        print("error: --steps and --batch must be >= 1 and --crop >= 8", file=sys.stderr)
-        return 2
-    if args.lookahead_ms < 0 or args.lookahead_ms % 10:
-        print("error: --lookahead-ms must be a non-negative multiple of 10", file=sys.stderr)
-        return 2
-    try:
-        train(args)
-    except CorpusError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0

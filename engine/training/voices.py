@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.training.tts import EspeakEngine, Voice, festival_voices, flite_voices
+from engine.audio.tts import EspeakEngine, Voice, festival_voices, flite_voices
 
 ESPEAK_ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-029", "en-us-nyc")

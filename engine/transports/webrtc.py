@@ -25,7 +25,7 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
                     RTCSessionDescription)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engine.audio.pcm import float_to_s16
+from engine.audio.pcm import float_to_s16, s16_to_float
 from engine.config import Config
 from engine.pipeline.channel import Channel, ChannelClosed, Policy
 from engine.session import Session
@@ -236,13 +236,13 @@ class WebRTCPeer:
                 frame = await track.recv()
                 self.frames_in["audio"] += 1
                 pcm = frame.to_ndarray()
+                if pcm.dtype == np.int16:
+                    pcm = s16_to_float(pcm)
                 channels = len(frame.layout.channels)
                 if frame.format.is_planar:
                     mono = pcm.astype(np.float32).mean(axis=0)
                 else:
                     mono = pcm.reshape(-1, channels).astype(np.float32).mean(axis=1)
-                if pcm.dtype == np.int16:
-                    mono /= 32768.0
                 if self.session.closed:
                     continue
                 try:

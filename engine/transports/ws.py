@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from engine.audio.pcm import s16le_to_float
 from engine.config import Config
 from engine.pipeline.speech import SpeechBufferFull
 from engine.session import SessionClosed
-from engine.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
+from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class PcmFormat:
         if len(data) % 2:
             raise ProtocolError("bad_pcm", f"binary message of {len(data)} bytes is not a whole number "
                                            "of 2-byte s16le samples; the message was dropped")
-        return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        return s16le_to_float(data)
 
     def as_dict(self) -> dict:
         return {"encoding": self.encoding, "sample_rate": self.sample_rate, "channels": self.channels}

@@ -158,8 +158,9 @@ class FacecastClient:
 
 # ---- audio helpers ------------------------------------------------------------------------------
 def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """s16le bytes; the server's rule (engine/audio/pcm.py): clip, scale by 32768, round to nearest."""
     x = np.nan_to_num(np.asarray(samples, np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return np.clip(np.rint(np.clip(x, -1.0, 1.0) * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
 def load_wav_pcm16(path: str | Path) -> tuple[bytes, int]:

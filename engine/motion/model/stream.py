@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.config import Config
 from engine.motion.model.runtime import A2MRuntime, controls_vector, load_runtime
 from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, flush_padding, frames_ready
@@ -30,7 +31,7 @@ POSE_CROSSFADE = 2         # new frames over which head pose eases out of the em
 
 
 class StreamingA2M:
-    def __init__(self, runtime: A2MRuntime, fps: int = 25, sample_rate: int = 16000, seed: int = 0,
+    def __init__(self, runtime: A2MRuntime, fps: int = 25, sample_rate: int = MODEL_RATE, seed: int = 0,
                  controls: MotionControls | None = None, frames_per_call: int = 1):
         meta = runtime.meta
         if sample_rate != meta.mel_spec.sample_rate or fps * meta.spec.mel_per_frame * meta.mel_spec.hop != sample_rate:
@@ -145,7 +146,7 @@ def load_streaming_generator(cfg: Config) -> StreamingA2M:
                          extra={"engine_cache_dir": cfg.resolve_path(m.engine_cache_dir)})
     runtime = load_runtime(cfg.resolve_path(m.model_path), list(m.backends), m.diffusion_steps, opts)
     if runtime.meta.lookahead_samples > m.lookahead_ms * cfg.audio.model_sample_rate // 1000:
-        raise ModelLoadError(f"model needs {runtime.meta.lookahead_samples * 1000 // 16000} ms look-ahead, "
+        raise ModelLoadError(f"model needs {runtime.meta.lookahead_samples * 1000 // MODEL_RATE} ms look-ahead, "
                              f"config allows motion.lookahead_ms = {m.lookahead_ms}")
     return StreamingA2M(runtime, fps=cfg.video.fps, sample_rate=cfg.audio.model_sample_rate, seed=m.seed,
                         controls=controls_from_config(cfg), frames_per_call=m.frames_per_call)

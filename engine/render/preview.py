@@ -1,14 +1,9 @@
-"""``facecast avatar preview NAME.avatar -o sheet.png``: a labelled contact sheet of expressions."""
+"""A labelled contact sheet of an avatar's expressions (``facecast avatar preview``)."""
 from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from engine.avatar.asset import AvatarError, load_avatar
 from engine.motion.space import MotionFrame
 
 DEG = np.pi / 180
@@ -65,29 +60,3 @@ def _face_box(renderer) -> tuple[int, int, int, int]:
     y0 = int(np.clip(c[1] - side / 2, 0, max(renderer.height - side, 0)))
     s = int(min(side, renderer.width, renderer.height))
     return x0, y0, x0 + s, y0 + s
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("avatar", help="NAME.avatar")
-    parser.add_argument("-o", "--output", required=True, help="PNG contact sheet to write")
-    parser.add_argument("--size", type=int, default=512, help="render size (square)")
-    parser.add_argument("--full-frame", action="store_true", help="tiles show the whole frame, not the face")
-    parser.add_argument("--backend", default="auto", help="kernel backend: auto, numpy, cpu, triton")
-
-
-def run(args: argparse.Namespace) -> int:
-    from engine.render.warp import WarpRenderer
-
-    try:
-        renderer = WarpRenderer(load_avatar(args.avatar), args.size, args.size, backend=args.backend)
-    except (AvatarError, ValueError, RuntimeError) as e:
-        print(f"facecast avatar preview: error: {e}", file=sys.stderr)
-        return 2
-    sheet = contact_sheet(renderer, sheet_motions(), crop_face=not args.full_frame)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        print(f"facecast avatar preview: error: could not write {out}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
-    return 0

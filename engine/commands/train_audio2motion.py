@@ -1,0 +1,52 @@
+"""``facecast train audio2motion``: train the few-step diffusion model on a speech corpus.
+
+The training itself (objective, determinism, what is saved) is :mod:`engine.training.train`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="corpus directory (facecast data synth --out DIR)")
+    p.add_argument("--out", default="assets/audio2motion.pt", help="checkpoint to write (.pt)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=16, help="crops per step (each crop = crop/window windows)")
+    p.add_argument("--crop", type=int, default=32, help="frames per crop")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many utterances (smoke tests)")
+    p.add_argument("--quiet-clips", type=int, default=40, help="listening/idle clips added for the state control")
+    p.add_argument("--lookahead-ms", type=int, default=50, help="future audio per frame (multiple of 10 ms)")
+    p.add_argument("--mask-inhale", action="store_true",
+                   help="leave the teacher's pre-speech inhale out of the jaw/mouth loss")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def options(args: argparse.Namespace):
+    """The parsed command line as :class:`engine.training.train.TrainOptions` (ValueError if invalid)."""
+    from engine.training.train import TrainOptions
+    return TrainOptions(corpus=args.corpus, out=args.out, steps=args.steps, batch=args.batch, crop=args.crop,
+                        lr=args.lr, seed=args.seed, threads=args.threads, limit=args.limit,
+                        quiet_clips=args.quiet_clips, lookahead_ms=args.lookahead_ms,
+                        mask_inhale=args.mask_inhale, eval_every=args.eval_every, progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.training.dataset import CorpusError
+    from engine.training.train import train
+
+    try:
+        opts = options(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        train(opts)
+    except CorpusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
