@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from engine.audio import MODEL_RATE
 from engine.motion.space import MotionFrame
 
 
@@ -37,7 +38,7 @@ class AudioChunk(Packet):
     Input chunks count from the start of their segment; output chunks (one video frame long,
     inside a ``VideoFrame``) count from the start of the session."""
     samples: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    sample_rate: int = 16000
+    sample_rate: int = MODEL_RATE
     segment: int = 0          # the spoken segment it belongs to (0: none, e.g. silence)
     arrival: float = 0.0      # time.monotonic() when the audio reached the engine
 
@@ -51,7 +52,7 @@ class SegmentEnd(Packet):
     """End of a spoken segment (an assistant's utterance); ``pts`` = the segment's length in
     input samples (time_base = 1/sample_rate)."""
     segment: int = 0
-    sample_rate: int = 16000
+    sample_rate: int = MODEL_RATE
     arrival: float = 0.0
 
 

@@ -26,11 +26,13 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.audio.pcm import s16le_to_float
+from engine.audio import MODEL_RATE
 from engine.config import Config
 from engine.pipeline.speech import SpeechBufferFull
 from engine.session import SessionClosed
 from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
 
+DEFAULT_PCM_RATE = MODEL_RATE   # a client that names no rate sends 16 kHz (docs/protocol.md)
 log = logging.getLogger(__name__)
 
 WS_PATH = "/v1/ws"
@@ -78,7 +80,7 @@ class PcmFormat:
         if unknown:
             raise ProtocolError("bad_format", f"unknown format field(s) {sorted(unknown)}")
         enc = spec.get("encoding", "s16le")
-        rate = spec.get("sample_rate", 16000)
+        rate = spec.get("sample_rate", DEFAULT_PCM_RATE)
         ch = spec.get("channels", 1)
         if enc not in SUPPORTED_ENCODINGS:
             raise ProtocolError("unsupported_format",
