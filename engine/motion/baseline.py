@@ -10,7 +10,7 @@ mouthPucker / mouthStretch curves; each video frame averages them with a Gaussia
 Head motion: seeded slow random walks (Ornstein-Uhlenbeck) plus small nods and brow raises
 on loudness accents, scaled by ``head_motion_scale``.
 
-Implements ``engine.motion.streaming.SpeechMotionGenerator``. After ``flush`` the next ``push``
+A ``engine.motion.streaming.StreamingGenerator`` (that class does the framing). After ``flush`` the next ``push``
 starts a new segment (its frame 0 is the first new sample); head motion stays continuous.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 
 from engine.audio import MODEL_RATE
 from engine.motion.emotion import emotion_offset
-from engine.motion.features import MelSpec, StreamingLogMel, check_audio, flush_padding, frames_ready, mel_center_hz, mel_filterbank
-from engine.motion.streaming import MotionControls
+from engine.motion.features import MelSpec, StreamingLogMel, mel_center_hz, mel_filterbank
+from engine.motion.streaming import MotionControls, StreamingGenerator
 from engine.motion.space import INDEX, VECTOR_DIM
 
 
@@ -56,7 +56,7 @@ class BaselineParams:
     listening_head_factor: float = 0.5
 
 
-class BaselineGenerator:
+class BaselineGenerator(StreamingGenerator):
     """Loudness + spectral shape -> visemes -> ARKit mouth curves, plus gentle head motion."""
 
     def __init__(self, fps: int = 25, sample_rate: int = MODEL_RATE, lookahead_ms: float = 80.0,
@@ -64,57 +64,31 @@ class BaselineGenerator:
                  params: BaselineParams = BaselineParams()):
         if sample_rate != MODEL_RATE:
             raise ValueError(f"the baseline consumes 16 kHz audio, got sample_rate={sample_rate}")
-        if sample_rate % fps:
-            raise ValueError(f"fps {fps} must divide the sample rate {sample_rate}")
-        self.fps = fps
-        self.sample_rate = sample_rate
+        super().__init__(fps, sample_rate, int(round(lookahead_ms * sample_rate / 1000.0)), seed, controls)
         self.spec = MelSpec(sample_rate=sample_rate)
-        self.samples_per_frame = sample_rate // fps
-        self.lookahead_samples = int(round(lookahead_ms * sample_rate / 1000.0))
         self.params = params
-        self._controls = controls or MotionControls()
         self._mel = StreamingLogMel(self.spec)
         self._prepare_bands()
-        self._seed = int(seed)
         self.reset()
 
-    # --- contract -------------------------------------------------------------------
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self._seed = int(seed)
+    # --- StreamingGenerator ---------------------------------------------------------
+    def _reset_state(self) -> None:
         self._rng = np.random.default_rng(self._seed)
         self._peak_db = self.params.gate_dbfs + self.params.dynamic_range_db
         self._head = np.zeros(3)            # OU state (yaw, pitch, roll), unit variance
         self._accent_slow = 0.0
         self._nod = 0.0
-        self._new_segment()
 
-    def set_controls(self, controls: MotionControls) -> None:
-        self._controls = controls.validate()
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        a = check_audio(samples)
-        mel = self._mel.push(a)
+    def _take(self, audio: np.ndarray) -> None:
+        mel = self._mel.push(audio)
         if len(mel):
             self._desc = np.concatenate([self._desc, self._describe(mel)])
-        self._n_samples += len(a)
-        ready = frames_ready(self._n_samples, self.samples_per_frame, self.lookahead_samples)
-        out = [self._frame(k) for k in range(self._next, ready)]
-        self._next = max(self._next, ready)
-        self._trim()
-        return np.stack(out).astype(np.float32) if out else np.zeros((0, VECTOR_DIM), np.float32)
 
-    def flush(self) -> np.ndarray:
-        need = flush_padding(self._n_samples, self._next, self.samples_per_frame, self.lookahead_samples)
-        out = self.push(np.zeros(need, np.float32)) if need else np.zeros((0, VECTOR_DIM), np.float32)
-        self._new_segment()
-        return out
+    def _emit(self, k_from: int, k_to: int) -> np.ndarray:
+        return np.stack([self._frame(k) for k in range(k_from, k_to)]).astype(np.float32)
 
-    # --- internals ------------------------------------------------------------------
-    def _new_segment(self) -> None:
+    def _start_segment(self) -> None:
         self._mel.reset()
-        self._n_samples = 0
-        self._next = 0
         self._desc = np.zeros((0, 6), np.float64)   # activity, f1, f2, fricative, voiced, level
         self._desc_base = 0                          # mel index of _desc[0]
 
@@ -218,7 +192,7 @@ class BaselineGenerator:
         v[INDEX["browOuterUpLeft"]] += 0.6 * brow
         v[INDEX["browOuterUpRight"]] += 0.6 * brow
 
-    def _trim(self) -> None:
+    def _forget(self) -> None:
         """Drop descriptors no future frame can need."""
         if self._next == 0:
             return

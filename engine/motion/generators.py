@@ -21,6 +21,8 @@ class ModelLoadError(RuntimeError):
 
 
 def controls_from_config(cfg: Config) -> MotionControls:
+    """Always state "speaking": the generator only hears the avatar's own speech (listening and
+    idle motion come from ``engine.motion.idle``; see ``engine.motion.streaming``)."""
     m = cfg.motion
     return MotionControls(state="speaking", emotion=m.emotion, emotion_intensity=m.emotion_intensity,
                           head_motion_scale=m.head_motion_scale, blink_rate_per_min=m.blink_rate_per_min)

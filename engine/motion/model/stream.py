@@ -11,6 +11,7 @@ frames from the continuation of the emitted trajectory into the model's output. 
 from a per-frame tape seeded by ``seed`` (the same frame always sees the same noise), so output
 is deterministic per seed; different seeds give different head motion.
 After ``flush`` the next ``push`` starts a new segment; emitted motion carries over as context.
+The framing (sample counting, look-ahead, flush, segments) is ``StreamingGenerator``'s.
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ import numpy as np
 from engine.audio import MODEL_RATE
 from engine.config import Config
 from engine.motion.model.runtime import A2MRuntime, controls_vector, load_runtime
-from engine.motion.features import RunningNorm, StreamingLogMel, check_audio, flush_padding, frames_ready
+from engine.motion.features import RunningNorm, StreamingLogMel
 from engine.motion.generators import ModelLoadError, controls_from_config
-from engine.motion.streaming import MotionControls
+from engine.motion.streaming import MotionControls, StreamingGenerator
 from engine.motion.space import NUM_BLENDSHAPES, VECTOR_DIM
 from engine.runtime.base import RunnerOptions
 
@@ -30,7 +31,7 @@ MIN_OVERLAP = 3            # known frames kept in each window once there is a pa
 POSE_CROSSFADE = 2         # new frames over which head pose eases out of the emitted trajectory
 
 
-class StreamingA2M:
+class StreamingA2M(StreamingGenerator):
     def __init__(self, runtime: A2MRuntime, fps: int = 25, sample_rate: int = MODEL_RATE, seed: int = 0,
                  controls: MotionControls | None = None, frames_per_call: int = 1):
         meta = runtime.meta
@@ -42,55 +43,34 @@ class StreamingA2M:
         if not 1 <= frames_per_call <= meta.spec.window - MIN_OVERLAP:
             raise ValueError(f"frames_per_call must be in [1, {meta.spec.window - MIN_OVERLAP}]")
         self.frames_per_call = frames_per_call
-        self.fps, self.sample_rate = fps, sample_rate
-        self.samples_per_frame = sample_rate // fps
-        self.lookahead_samples = meta.lookahead_samples
+        super().__init__(fps, sample_rate, meta.lookahead_samples, seed, controls)
         self._mel = StreamingLogMel(meta.mel_spec)
         self._norm = RunningNorm(meta.mel_norm)
-        self._controls = controls or MotionControls()
         self._cond = controls_vector(self._controls)
-        self._seed = int(seed)
         self.reset()
 
-    # --- contract -------------------------------------------------------------------
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self._seed = int(seed)
+    def set_controls(self, controls: MotionControls) -> None:
+        super().set_controls(controls)
+        self._cond = controls_vector(controls)
+
+    # --- StreamingGenerator ---------------------------------------------------------
+    def _reset_state(self) -> None:
         self._norm.reset()
         self._noise_cache: dict[int, np.ndarray] = {}
         self._past = np.zeros((0, VECTOR_DIM), np.float32)     # emitted frames (last window-1)
-        self._seg_offset = 0                                    # session frame index of segment frame 0
-        self._new_segment()
 
-    def set_controls(self, controls: MotionControls) -> None:
-        self._controls = controls.validate()
-        self._cond = controls_vector(controls)
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        a = check_audio(samples)
-        mel = self._mel.push(a)
+    def _take(self, audio: np.ndarray) -> None:
+        mel = self._mel.push(audio)
         if len(mel):
             self._hist = np.concatenate([self._hist, self._norm(mel)])
-        self._n_samples += len(a)
-        ready = frames_ready(self._n_samples, self.samples_per_frame, self.lookahead_samples)
-        out = []
-        while self._next < ready:
-            out.append(self._generate(self._next, min(ready, self._next + self.frames_per_call)))
-        self._trim()
-        return np.concatenate(out) if out else np.zeros((0, VECTOR_DIM), np.float32)
 
-    def flush(self) -> np.ndarray:
-        need = flush_padding(self._n_samples, self._next, self.samples_per_frame, self.lookahead_samples)
-        out = self.push(np.zeros(need, np.float32)) if need else np.zeros((0, VECTOR_DIM), np.float32)
-        self._seg_offset += self._next
-        self._new_segment()
-        return out
+    def _emit(self, k_from: int, k_to: int) -> np.ndarray:
+        """One model call per ``frames_per_call`` new frames."""
+        return np.concatenate([self._generate(k, min(k_to, k + self.frames_per_call))
+                               for k in range(k_from, k_to, self.frames_per_call)])
 
-    # --- internals ------------------------------------------------------------------
-    def _new_segment(self) -> None:
+    def _start_segment(self) -> None:
         self._mel.reset()
-        self._n_samples = 0
-        self._next = 0
         n = self.spec.mel_window(self.spec.window)
         self._hist = np.zeros((n, self.spec.n_mels), np.float32)   # normalised mel; zeros = before start
         self._hist_base = -n                                        # mel index of _hist[0]
@@ -118,7 +98,7 @@ class StreamingA2M:
             mask[W - n_new - n_known: W - n_new] = 1.0
         last = self.spec.last_mel_of_frame(e) - self._hist_base
         mel = self._hist[last - self.spec.mel_window(W) + 1: last + 1]
-        noise = self._noise(frames + self._seg_offset)
+        noise = self._noise(frames + self._segment_start)
         out = self.runtime.generate(mel, known, mask, noise, self._cond)[W - n_new:]
         if n_new > 1 and len(self._past) >= 2:
             p1, p0 = self._past[-1, NUM_BLENDSHAPES:], self._past[-2, NUM_BLENDSHAPES:]
@@ -127,10 +107,9 @@ class StreamingA2M:
                 out[j, NUM_BLENDSHAPES:] = w * (p1 + (j + 1) * (p1 - p0)) + (1 - w) * out[j, NUM_BLENDSHAPES:]
         out = out.astype(np.float32)
         self._past = np.concatenate([self._past, out])[-(W - 1):]
-        self._next = k_to
         return out
 
-    def _trim(self) -> None:
+    def _forget(self) -> None:
         keep_from = self.spec.last_mel_of_frame(self._next) - self.spec.mel_window(self.spec.window) + 1
         drop = keep_from - self._hist_base
         if drop > 0:
