@@ -52,11 +52,19 @@ def triton_available() -> bool:
         return False
     if os.environ.get("TRITON_INTERPRET") == "1":
         return True
+    if not _has_nvidia_driver():
+        return False      # no CUDA device: answer without importing torch (seconds of start-up)
     try:
         import torch
         return bool(torch.cuda.is_available())
     except ImportError:
         return False
+
+
+def _has_nvidia_driver() -> bool:
+    """A CUDA device can only exist where the NVIDIA driver is: its device node or its library."""
+    import ctypes.util
+    return os.path.exists("/dev/nvidiactl") or ctypes.util.find_library("cuda") is not None
 
 
 def resolve_backend(backend: str) -> str:
