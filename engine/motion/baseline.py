@@ -29,7 +29,7 @@ from engine.motion.space import INDEX, VECTOR_DIM
 
 @dataclass(frozen=True)
 class BaselineParams:
-    lead_ms: float = 30.0            # the mouth shape of a frame leads its sound by this much
+    lead_ms: float = 10.0            # frame k shows the sound at instant k/fps + this (lips lead a little)
     smooth_sigma_ms: float = 25.0    # Gaussian averaging of 10 ms descriptors per video frame
     gate_dbfs: float = -50.0         # frames below this are silence
     gate_soft_db: float = 8.0        # soft knee above the gate
@@ -125,7 +125,7 @@ class BaselineGenerator(StreamingGenerator):
     def _weights(self, k: int) -> tuple[int, np.ndarray]:
         """Mel index of the first weight and Gaussian weights for video frame k."""
         p, hop = self.params, self.spec.hop
-        centre = (k + 0.5) * self.samples_per_frame + p.lead_ms * self.sample_rate / 1000
+        centre = k * self.samples_per_frame + p.lead_ms * self.sample_rate / 1000   # frame k = instant k/fps
         last = ((k + 1) * self.samples_per_frame + self.lookahead_samples) // hop - 1
         sigma = p.smooth_sigma_ms * self.sample_rate / 1000
         first = max(0, int((centre - 3 * sigma) // hop))

@@ -40,10 +40,10 @@ def audio_envelope(audio: np.ndarray, sample_rate: int = MODEL_RATE, hz: int = E
 
 
 def upsample(curve: np.ndarray, fps: float, hz: int = ENVELOPE_HZ, n: int | None = None) -> np.ndarray:
-    """Linear interpolation of a per-frame curve (frame k centred at (k+0.5)/fps) to ``hz``."""
+    """Linear interpolation of a per-frame curve (frame k = the instant k/fps) to ``hz``."""
     n = n if n is not None else int(len(curve) * hz / fps)
     t = (np.arange(n) + 0.5) / hz
-    return np.interp(t, (np.arange(len(curve)) + 0.5) / fps, curve)
+    return np.interp(t, np.arange(len(curve)) / fps, curve)
 
 
 def pearson_at_lags(x: np.ndarray, y: np.ndarray, max_lag: int) -> dict[int, float]:

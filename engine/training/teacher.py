@@ -8,8 +8,9 @@ wider). The controls then map to ARKit weights. Head, brows, blinks and gaze com
 :mod:`engine.training.teacher_life`. All randomness is seeded; a speaker's
 :class:`ArticulationStyle` is derived from its voice id, so a voice keeps its style.
 
-Frame ``k`` holds the mean over its audio ``[k/fps, (k+1)/fps)`` (the frame that carries that
-audio shows it). See docs/teacher.md for the table and the measured lag/correlation on real speech.
+Frame ``k`` shows the mouth at the instant ``k/fps`` (the mean over one frame centred there),
+the instant a camera frame with that pts shows and the instant the engine presents the frame
+(its audio starts there). See docs/teacher.md for the table and the measured lag/correlation on real speech.
 """
 from __future__ import annotations
 
@@ -220,6 +221,14 @@ def frame_average(x: np.ndarray, n_out: int, hz: int, fps: int) -> np.ndarray:
     return out
 
 
+def frame_at_instants(x: np.ndarray, n_out: int, hz: int, fps: int) -> np.ndarray:
+    """(n, ...) samples at ``hz`` -> ``n_out`` frames, frame k = the mean over one frame centred at
+    the instant k/fps (before the first sample: the first sample's value)."""
+    half = int(round(hz / fps / 2))
+    padded = np.concatenate([np.repeat(x[:1], half, axis=0), x], 0) if len(x) else x
+    return frame_average(padded, n_out, hz, fps)
+
+
 def loudness_01(audio: np.ndarray, sample_rate: int, hz: int) -> np.ndarray:
     """Loudness in [0, 1] at ``hz`` (dB RMS over 30 ms, relative to the utterance's 95th pct)."""
     hop = sample_rate / hz
@@ -246,7 +255,7 @@ def teacher_mouth(phones, starts, ends, duration_s: float, fps: int = 25,
         loud = _fit_len(loudness_01(audio, sample_rate, INTERNAL_HZ), n_int)
     ctrl = mouth_controls(phones, starts, ends, duration_s, style, loud)
     w = controls_to_arkit(ctrl, style)
-    return frame_average(w, n_frames(duration_s, fps), INTERNAL_HZ, fps).astype(np.float32)
+    return frame_at_instants(w, n_frames(duration_s, fps), INTERNAL_HZ, fps).astype(np.float32)
 
 
 def teacher_motion(audio: np.ndarray, sample_rate: int, phones, starts, ends, fps: int = 25,
