@@ -27,6 +27,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "motion"), "engine.commands.bench_motion", "benchmark the audio-to-motion model"),
     (("webcam", "check"), "engine.commands.webcam_check", "retarget a face video onto an avatar: curves + frame sheet"),
     (("bench", "coldstart"), "engine.commands.bench_coldstart", "benchmark server cold start: /healthz and the first WebRTC video frame"),
+    (("bench", "gpu"), "engine.commands.bench_gpu", "benchmark the Triton renderer and the torch model on a CUDA GPU"),
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
 ]
 

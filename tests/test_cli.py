@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine.cli import COMMANDS, build_parser
 
 
@@ -60,3 +62,15 @@ def test_the_front_end_check_catches_a_library_with_a_run():
     tree = ast.parse("import argparse.foo\ndef run(args):\n    return 0\nclass X:\n    def run(self): pass\n")
     assert _module_defs(tree) == {"run"} and _imports_argparse(tree)
     assert not _imports_argparse(ast.parse("import argparsex\n"))
+
+
+def test_bench_gpu_skips_cleanly_without_cuda():
+    import json
+
+    import kernels
+    if kernels.triton_available():
+        pytest.skip("a CUDA device is present")
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "gpu", "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "no CUDA device" in json.loads(out.stdout.strip().splitlines()[-1])["skipped"]
