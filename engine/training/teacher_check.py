@@ -20,6 +20,7 @@ import numpy as np
 from engine.audio import MODEL_RATE as SAMPLE_RATE
 from engine.audio.pcm import load_audio
 from engine.training.align import align
+from engine.training.metrics import mouth_opening
 from engine.motion.space import INDEX
 from engine.training.teacher import ArticulationStyle, loudness_01, teacher_motion
 
@@ -50,14 +51,6 @@ _GAP_FALLBACK = {"jawOpen": 0.414, "mouthClose": -0.577, "mouthPressLeft": -0.04
                  "mouthUpperUpLeft": 0.018, "mouthUpperUpRight": 0.018, "mouthLowerDownLeft": 0.006,
                  "mouthLowerDownRight": 0.006, "mouthFunnel": 0.12, "mouthPucker": -0.162}
 _NEUTRAL_GAP = 0.162
-
-
-def mouth_opening(motion: np.ndarray) -> np.ndarray:
-    """Rig-free lip opening: ARKit neutral = lips closed; jaw opens, lip seal/press close."""
-    g = lambda n: motion[:, INDEX[n]]  # noqa: E731
-    lr = lambda n: 0.5 * (g(n + "Left") + g(n + "Right"))  # noqa: E731
-    return np.maximum(g("jawOpen") - g("mouthClose") - 0.2 * lr("mouthPress") + 0.3 * lr("mouthLowerDown")
-                      + 0.3 * lr("mouthUpperUp") + 0.25 * g("mouthFunnel") - 0.15 * g("mouthPucker"), 0.0)
 
 
 def rig_gap(motion: np.ndarray) -> np.ndarray:
