@@ -18,6 +18,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
     (("data", "synth"), "engine.commands.data_synth", "synthesize a speech corpus with phone timings + teacher motion"),
     (("data", "align"), "engine.commands.data_align", "teacher motion for a real recording via forced alignment"),
+    (("data", "real-av"), "engine.commands.data_real_av", "training targets from real talking-face videos (audio + mouth)"),
     (("train", "audio2motion"), "engine.commands.train_audio2motion", "train the audio-to-motion diffusion model"),
     (("eval", "audio2motion"), "engine.commands.eval_audio2motion", "evaluate the audio-to-motion model against the baseline"),
     (("eval", "teacher"), "engine.commands.eval_teacher", "hand check of the teacher against real talking-face videos"),

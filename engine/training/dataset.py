@@ -104,6 +104,9 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
         pauses = [float(s) for p, s, e in zip(phones, starts, ends) if p == "sil" and e - s > 0.15]
         mouth_valid = inhale_free_frames(phones, starts, ends, row.get("voice", "?"), len(motion)) \
             if mask_inhale else None
+        if "mouth_valid" in z.files:    # real-video targets: frames without a tracked face
+            tracked = _fit(z["mouth_valid"].astype(np.float32)[:, None], len(motion))[:, 0]
+            mouth_valid = tracked if mouth_valid is None else mouth_valid * tracked
         out.append(Utterance(row["id"], row.get("voice", "?"), row["split"], row.get("state", "speaking"),
                              audio, flush_padded_mel(audio, spec), motion, pauses, mouth_valid))
         if limit and len(out) >= limit:
@@ -188,7 +191,8 @@ class WindowSampler:
     """Random training crops: mel windows, teacher motion (augmented), control vectors."""
 
     def __init__(self, utts: list[Utterance], mels_norm: list[np.ndarray], spec: ModelSpec,
-                 crop: int, seed: int, aug: AugmentSpec = AugmentSpec()):
+                 crop: int, seed: int, aug: AugmentSpec = AugmentSpec(), weights: np.ndarray | None = None):
+        """``weights``: per-utterance sampling weight (times its length); default 1."""
         self.utts, self.spec, self.crop, self.aug = utts, spec, crop, aug
         self.rng = np.random.default_rng(seed)
         pad = spec.mel_window(crop) + spec.mel_per_frame * spec.window
@@ -197,6 +201,8 @@ class WindowSampler:
         self.mels = [np.concatenate([np.zeros((pad, spec.n_mels), np.float32), m, np.repeat(m[-1:], right, 0)])
                      for m in mels_norm]
         lens = np.array([u.n_frames for u in utts], np.float64)
+        if weights is not None:
+            lens = lens * np.asarray(weights, np.float64)
         self.p = lens / lens.sum()
 
     def sample(self, batch: int):

@@ -5,6 +5,13 @@ shipped weights can be reproduced: the exact command is stored in the checkpoint
 Objective: x0 prediction under the cosine schedule on randomly noised motion windows with a
 random known prefix (the already-emitted frames at run time), loss only on the new frames,
 mouth/jaw dimensions weighted up. An EMA of the weights is what gets saved.
+
+Fine-tuning (``init``): start from a checkpoint and keep its spec and normalisation statistics;
+``extra_corpus`` (e.g. real-video targets, ``engine.training.real_av``) is mixed in, each of its
+utterances sampled ``extra_weight`` times as often per frame. ``opening_loss`` adds a term centred
+on the lip opening (``metrics.OPENING_TERMS`` of the predicted clean motion): 1 - concordance
+correlation + L1, with frames whose target opening is nearly closed (b/p/m, pauses) weighted up
+``CLOSED_WEIGHT`` times, so closures count as much as openings.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from engine.audio import MODEL_RATE
 from engine.motion.space import ARKIT_NAMES, NUM_BLENDSHAPES, VECTOR_DIM
 
 EVAL_DIMS = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
+CLOSED_OPENING = 0.05      # target opening (weight units) below which a frame counts as closed
+CLOSED_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,18 @@ class TrainOptions:
     mask_inhale: bool = False     # leave the teacher's pre-speech inhale out of the jaw/mouth loss
     eval_every: int = 500
     progress: bool = True
+    init: str | Path | None = None          # fine-tune from this checkpoint (keeps its spec and stats)
+    extra_corpus: str | Path | None = None  # a second corpus mixed in (e.g. real-video targets)
+    extra_weight: float = 1.0               # sampling weight per frame of the extra corpus
+    opening_loss: float = 0.0               # weight of the lip-opening term (CCC + L1)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.crop < 8:
             raise ValueError(f"steps and batch must be >= 1 and crop >= 8 (got {self.steps}, {self.batch}, {self.crop})")
         if self.lookahead_ms < 0 or self.lookahead_ms % 10:
             raise ValueError(f"lookahead_ms must be a non-negative multiple of 10 (got {self.lookahead_ms})")
+        if self.extra_weight <= 0 or self.opening_loss < 0:
+            raise ValueError(f"extra_weight must be > 0 and opening_loss >= 0 (got {self.extra_weight}, {self.opening_loss})")
 
 
 def mouth_weights() -> np.ndarray:
@@ -61,38 +76,47 @@ def train(opts: TrainOptions) -> dict:
     from tqdm import tqdm
 
     from engine.training import dataset as D
-    from engine.motion.model.checkpoint import save_checkpoint
+    from engine.motion.model.checkpoint import load_checkpoint, save_checkpoint
     from engine.motion.model.spec import ModelMeta, ModelSpec
     from engine.motion.model.net import MOUTH_DIMS, Audio2Motion, count_parameters
     from engine.motion.features import MelSpec
 
     torch.manual_seed(opts.seed)
     torch.set_num_threads(opts.threads)
-    spec = ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
+    init_model, init_meta = load_checkpoint(opts.init) if opts.init else (None, None)
+    spec = init_meta.spec if init_meta else ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
     t_start = time.time()
     train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale)
+    extra = D.load_corpus(opts.extra_corpus, ("train",), spec, limit=opts.limit) if opts.extra_corpus else []
     val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10)) \
         if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
     quiet = D.quiet_clips(opts.quiet_clips, 16.0, spec, opts.seed) if opts.quiet_clips else []
-    stats = D.mel_stats(train_utts)
-    sampler = D.WindowSampler(train_utts + quiet, D.normalise_all(train_utts + quiet, stats), spec,
-                              opts.crop, opts.seed)
+    stats = init_meta.mel_norm if init_meta else D.mel_stats(train_utts)
+    pool = train_utts + extra + quiet
+    weights = np.r_[np.ones(len(train_utts)), np.full(len(extra), opts.extra_weight), np.ones(len(quiet))]
+    sampler = D.WindowSampler(pool, D.normalise_all(pool, stats), spec, opts.crop, opts.seed, weights=weights)
     val_sampler = D.WindowSampler(val_utts, D.normalise_all(val_utts, stats), spec, opts.crop, opts.seed + 1)
     n_speech_s = sum(len(u.audio) for u in train_utts) / MODEL_RATE
-    for u in train_utts + val_utts + quiet:           # the samplers hold what training needs
+    n_extra_s = sum(len(u.audio) for u in extra) / MODEL_RATE
+    for u in pool + val_utts:                          # the samplers hold what training needs
         u.audio, u.mel = u.audio[:0], u.mel[:0]
     probe = [sampler.sample(64)[1] for _ in range(8)]
     cat = np.concatenate([p.reshape(-1, VECTOR_DIM) for p in probe])
     floor = np.r_[np.full(NUM_BLENDSHAPES, 0.02), np.full(VECTOR_DIM - NUM_BLENDSHAPES, 0.005)]
     m_mean, m_std = cat.mean(0), np.maximum(cat.std(0), floor)
+    if init_meta:     # the network's input/output scales stay those it was trained with
+        m_mean, m_std = np.asarray(init_meta.motion_mean, np.float32), np.asarray(init_meta.motion_std, np.float32)
     meta = ModelMeta(spec=spec, mel_spec=MelSpec(), mel_mean=stats.mean.tolist(), mel_std=stats.std.tolist(),
                      norm_time_constant_frames=stats.time_constant_frames, norm_gate_db=stats.gate_db,
                      norm_prior_frames=stats.prior_frames,
                      motion_mean=m_mean.tolist(), motion_std=m_std.tolist(), diffusion_steps=2)
-    print(f"[train] {len(train_utts)} train utterances ({n_speech_s / 60:.1f} min), {len(val_utts)} val, "
+    if init_meta:
+        meta.draw_temperature = init_meta.draw_temperature
+    print(f"[train] {len(train_utts)} train utterances ({n_speech_s / 60:.1f} min), {len(extra)} extra "
+          f"({n_extra_s / 60:.1f} min, weight {opts.extra_weight}), {len(val_utts)} val, "
           f"{len(quiet)} listening/idle clips; loaded in {time.time() - t_start:.0f} s", flush=True)
 
-    model = Audio2Motion(spec)
+    model = init_model.train() if init_model is not None else Audio2Motion(spec)
     ema = Audio2Motion(spec)
     ema.load_state_dict(model.state_dict())
     print(f"[train] {count_parameters(model) / 1e6:.2f} M parameters", flush=True)
@@ -114,7 +138,8 @@ def train(opts: TrainOptions) -> dict:
         mel, mot, valid, cond = sampler.sample(opts.batch)
         loss = _loss(model, spec, torch.from_numpy(mel), (torch.from_numpy(mot) - mean_t) / std_t,
                      torch.from_numpy(valid), torch.from_numpy(cond), dim_w, rng, W,
-                     torch.from_numpy(sampler.last_mouth_valid), mouth_sel)
+                     torch.from_numpy(sampler.last_mouth_valid), mouth_sel,
+                     opening=(opts.opening_loss, mean_t, std_t))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -137,18 +162,26 @@ def train(opts: TrainOptions) -> dict:
     meta.train = {"corpus": str(opts.corpus), "steps": opts.steps, "batch": opts.batch, "crop": opts.crop,
                   "lr": opts.lr, "seed": opts.seed, "threads": opts.threads, "minutes": round(minutes, 1),
                   "train_utterances": len(train_utts), "train_speech_min": round(n_speech_s / 60, 1),
-                  "lookahead_ms": opts.lookahead_ms, "mask_inhale": bool(opts.mask_inhale),
-                  "history": history,
+                  "lookahead_ms": spec.lookahead_mel * 10, "mask_inhale": bool(opts.mask_inhale),
+                  "init": str(opts.init) if opts.init else None, "init_train": init_meta.train if init_meta else None,
+                  "extra_corpus": str(opts.extra_corpus) if opts.extra_corpus else None,
+                  "extra_speech_min": round(n_extra_s / 60, 1), "extra_weight": opts.extra_weight,
+                  "opening_loss": opts.opening_loss, "history": history,
                   "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
                              f"--steps {opts.steps} --batch {opts.batch} --seed {opts.seed}"
+                             + (f" --lr {opts.lr}" if opts.lr != 2e-3 else "")
                              + (f" --lookahead-ms {opts.lookahead_ms}" if opts.lookahead_ms != 50 else "")
-                             + (" --mask-inhale" if opts.mask_inhale else "")}
+                             + (" --mask-inhale" if opts.mask_inhale else "")
+                             + (f" --init {opts.init}" if opts.init else "")
+                             + (f" --extra-corpus {opts.extra_corpus} --extra-weight {opts.extra_weight}"
+                                if opts.extra_corpus else "")
+                             + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")}
     save_checkpoint(opts.out, ema, meta)
     print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train
 
 
-def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W, mouth_valid=None, mouth_sel=None):
+def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W, mouth_valid=None, mouth_sel=None, opening=None):
     import torch
     from engine.motion.model.net import alpha_sigma, step_times
 
@@ -179,7 +212,32 @@ def _loss(model, spec, mel, x0, valid, cond, dim_w, rng, W, mouth_valid=None, mo
     mse = (wd * (mean - x0) ** 2).sum() / wd.sum().clamp_min(1.0)
     # posterior variance: Gaussian NLL around the (stop-gradient) mean
     nll = (w * (logvar + (x0 - mean.detach()) ** 2 * torch.exp(-logvar))).sum() / w.sum().clamp_min(1.0)
-    return mse + 0.1 * nll
+    loss = mse + 0.1 * nll
+    if opening is not None and opening[0] > 0:
+        loss = loss + opening[0] * _opening_loss(mean, x0, w[..., 0], opening[1], opening[2])
+    return loss
+
+
+def _opening_loss(pred, x0, w, mean_t, std_t):
+    """1 - concordance correlation + L1 between the lip openings of the predicted and the target
+    clean motion over the weighted frames; nearly closed target frames count CLOSED_WEIGHT times."""
+    import torch
+    from engine.motion.space import INDEX
+    from engine.training.metrics import OPENING_TERMS
+
+    coef = torch.zeros(pred.shape[-1])
+    for name, c in OPENING_TERMS.items():
+        for n in ([name] if name in INDEX else [name + "Left", name + "Right"]):
+            coef[INDEX[n]] = c if name in INDEX else 0.5 * c
+    op_p = ((pred * std_t + mean_t) * coef).sum(-1)
+    op_t = ((x0 * std_t + mean_t) * coef).sum(-1).clamp_min(0.0)
+    w = w * (1 + (CLOSED_WEIGHT - 1) * (op_t < CLOSED_OPENING).float())
+    total = w.sum().clamp_min(1.0)
+    mp, mt = (w * op_p).sum() / total, (w * op_t).sum() / total
+    vp, vt = (w * (op_p - mp) ** 2).sum() / total, (w * (op_t - mt) ** 2).sum() / total
+    cov = (w * (op_p - mp) * (op_t - mt)).sum() / total
+    ccc = 2 * cov / (vp + vt + (mp - mt) ** 2 + 1e-6)
+    return (1 - ccc) + (w * (op_p - op_t).abs()).sum() / total
 
 
 def _known_probs(W: int) -> np.ndarray:
