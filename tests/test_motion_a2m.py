@@ -168,3 +168,55 @@ def test_eval_reports_the_same_metrics_for_model_and_baseline(trained, tmp_path,
             "head_diversity_deg"} <= set(result["model"])
     assert result["utterances"] == 2 and result["model_vs_steps"]["1"]["mouth_mae_mean"] >= 0
     assert png.stat().st_size > 10_000
+
+
+def test_fine_tuning_from_a_checkpoint_with_an_extra_corpus(trained, tmp_path):
+    """--init keeps the network's spec and statistics; --extra-corpus rows with a mouth_valid mask
+    (real-video targets) are mixed in; the opening loss runs and the run is recorded."""
+    import json
+    extra = write_corpus(tmp_path / "real", n_train=2, n_val=0, n_test=0, seed=3)
+    for row in (json.loads(line) for line in (extra / "manifest.jsonl").read_text().splitlines()):
+        z = dict(np.load(extra / row["path"]))
+        z["mouth_valid"] = (np.arange(len(z["motion"])) % 2).astype(np.float32)   # half the frames tracked
+        np.savez(extra / row["path"], **z)
+    out = tmp_path / "ft.pt"
+    info = train(TrainOptions(corpus=trained["corpus"], out=out, steps=20, batch=4, quiet_clips=0, eval_every=10,
+                              progress=False, init=trained["ckpt"], extra_corpus=extra, extra_weight=5.0,
+                              opening_loss=1.0, lr=3e-4))
+    _, base = load_checkpoint(trained["ckpt"])
+    _, tuned = load_checkpoint(out)
+    np.testing.assert_allclose(tuned.mel_mean, base.mel_mean, rtol=1e-6)
+    np.testing.assert_allclose(tuned.motion_std, base.motion_std, rtol=1e-6)
+    assert info["init"] == str(trained["ckpt"]) and info["extra_weight"] == 5.0
+    assert "--init" in info["command"] and "--opening-loss 1.0" in info["command"]
+    assert all(np.isfinite(h["loss"]) for h in info["history"])
+
+
+def test_opening_loss_is_zero_for_a_perfect_prediction_and_grows_with_error():
+    import torch
+    from engine.training.train import _opening_loss
+    from engine.motion.space import INDEX
+    rng = np.random.default_rng(0)
+    x0 = torch.from_numpy(rng.standard_normal((4, 8, VECTOR_DIM)).astype(np.float32))
+    w = torch.ones(4, 8)
+    mean_t, std_t = torch.full((VECTOR_DIM,), 0.3), torch.full((VECTOR_DIM,), 0.2)
+    assert float(_opening_loss(x0, x0, w, mean_t, std_t)) < 1e-4
+    off = x0.clone()
+    off[..., INDEX["jawOpen"]] += torch.from_numpy(rng.standard_normal((4, 8)).astype(np.float32))
+    assert float(_opening_loss(off, x0, w, mean_t, std_t)) > 0.1
+
+
+def test_real_targets_set_the_jaw_for_the_measured_opening():
+    from engine.training.metrics import mouth_opening, with_opening
+    from engine.training.real_av import pause_frames
+    from engine.motion.space import INDEX
+    m = np.zeros((5, VECTOR_DIM), np.float32)
+    m[:, INDEX["mouthClose"]] = 0.1
+    m[:, INDEX["mouthFunnel"]] = 0.2
+    target = np.array([0.0, 0.2, 0.5, np.nan, 0.9])
+    out = with_opening(m, target)
+    np.testing.assert_allclose(mouth_opening(out)[[1, 2, 4]], target[[1, 2, 4]], atol=1e-6)
+    assert out[3, INDEX["jawOpen"]] == 0.0             # an untracked frame keeps its jaw
+    assert mouth_opening(out)[0] < 0.06                # closed: as closed as the other shapes allow
+    mask = pause_frames(["sil", "aa", "sil"], [0.0, 0.5, 1.0], [0.5, 1.0, 1.1], 30)
+    assert mask[:12].all() and not mask[14:24].any() and not mask[26:].any()   # the 0.1 s pause is too short

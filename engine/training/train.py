@@ -229,7 +229,7 @@ def _opening_loss(pred, x0, w, mean_t, std_t):
     for name, c in OPENING_TERMS.items():
         for n in ([name] if name in INDEX else [name + "Left", name + "Right"]):
             coef[INDEX[n]] = c if name in INDEX else 0.5 * c
-    op_p = ((pred * std_t + mean_t) * coef).sum(-1)
+    op_p = ((pred * std_t + mean_t) * coef).sum(-1).clamp_min(0.0)   # as the engine clips it
     op_t = ((x0 * std_t + mean_t) * coef).sum(-1).clamp_min(0.0)
     w = w * (1 + (CLOSED_WEIGHT - 1) * (op_t < CLOSED_OPENING).float())
     total = w.sum().clamp_min(1.0)
