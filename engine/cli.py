@@ -20,6 +20,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("data", "align"), "engine.training.align", "teacher motion for a real recording via forced alignment"),
     (("train", "audio2motion"), "engine.training.train", "train the audio-to-motion diffusion model"),
     (("eval", "audio2motion"), "engine.training.evaluate", "evaluate the audio-to-motion model against the baseline"),
+    (("eval", "lipsync"), "engine.commands.eval_lipsync", "every stage (teacher, model, rig, render) vs real talking mouths"),
     (("export", "audio2motion"), "engine.training.export", "export the model to ONNX (+INT8) / TensorRT"),
     (("bench", "pipeline"), "engine.commands.bench_pipeline", "benchmark the streaming pipeline"),
     (("bench", "render"), "engine.commands.bench_render", "benchmark the renderer and tracker"),
