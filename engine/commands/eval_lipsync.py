@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out = {"clips": results, "mean": summarize(results) if results else None, "errors": errors,
            "conventions": {"lag": "r(real(t), stage(t - lag)); lag > 0: the real mouth is later",
                            "motion_frame_stamp": "(k + 0.5) / 25 s", "video_frame_stamp": "pts - audio start",
-                           "pauses": "energy VAD: 20 ms RMS > 35 dB below the clip's p95, runs >= 250 ms, "
+                           "pauses": "energy VAD: 20 ms RMS below p5 + 0.3 (p95 - p5) in dB, runs >= 250 ms, "
                                      "trimmed 50 ms each side", "closed_below_face_heights": 0.01}}
     if args.plot and curves:
         plot(curves[:args.plot_clips], args.plot)

@@ -22,8 +22,8 @@ Camera and rendered frames show an instant: their container time. The engine dis
 frame k at pts k/25, so a render that is exactly the motion shows up ~20 ms early vs ``rig``.
 
 Lags: ``r(real(t), stage(t - lag))``; lag > 0 means the real mouth is later than the stage.
-Pauses: an energy VAD (20 ms RMS more than ``SILENCE_DB`` below the clip's 95th percentile),
-runs of at least ``MIN_PAUSE_S``, trimmed by ``PAUSE_MARGIN_S`` at both ends (real lips open
+Pauses: an energy VAD (20 ms RMS below ``SILENCE_FRACTION`` of the way from the clip's 5th to
+its 95th percentile in dB: adapts to room noise), runs of at least ``MIN_PAUSE_S``, trimmed by ``PAUSE_MARGIN_S`` at both ends (real lips open
 before speech and close after it). Closure = share of pause frames with gap < 0.01 face heights.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ FPS = 25
 R_WINDOW_MS = 40
 SWEEP_MS = 120
 CLOSED_FH = 0.01            # a gap below this (face heights) counts as closed
-SILENCE_DB = 35.0
+SILENCE_FRACTION = 0.3
 MIN_PAUSE_S = 0.25
 PAUSE_MARGIN_S = 0.05
 MIN_FACE_SHARE = 0.5
@@ -133,7 +133,8 @@ def log_rms(audio: np.ndarray, grid: np.ndarray, rate: int = AUDIO_RATE, win_s: 
 
 def pause_mask(loud_db: np.ndarray, hz: int = GRID_HZ) -> np.ndarray:
     """Frames inside pauses (energy VAD; see the module docstring)."""
-    silent = loud_db < np.percentile(loud_db, 95) - SILENCE_DB
+    lo, hi = np.percentile(loud_db, [5, 95])
+    silent = loud_db < lo + SILENCE_FRACTION * (hi - lo)
     out = np.zeros_like(silent)
     m, n_min = int(PAUSE_MARGIN_S * hz), int(MIN_PAUSE_S * hz)
     i = 0
