@@ -1,4 +1,4 @@
-"""Helpers for pipeline/WebRTC/offline tests: speech clips, mouth activity, envelope lag.
+"""Helpers for pipeline/WebRTC/offline tests: speech clips, mouth pixel change, envelope lag.
 
 Not a test module (no ``test_`` prefix). Uses the real renderer and espeak-ng.
 """
@@ -45,8 +45,8 @@ def mouth_roi(renderer) -> tuple[slice, slice]:
     return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
 
 
-def mouth_activity(images, roi, reference) -> np.ndarray:
-    """Mean absolute difference of each image's mouth region from a closed-mouth reference."""
+def mouth_pixel_change(images, roi, reference) -> np.ndarray:
+    """Mean absolute pixel difference of each image's mouth region from a closed-mouth reference."""
     ref = reference[roi].astype(np.float32)
     return np.array([np.abs(im[roi].astype(np.float32) - ref).mean() for im in images])
 

@@ -8,17 +8,9 @@ the lower face (57 face triangles turned over) and mouthRollLower left the lower
 it was (0.112)."""
 import numpy as np
 import pytest
-import skimage.data
 
-from engine.avatar.create import create_avatar
 from engine.avatar.landmarks import face_topology
 from engine.motion.space import MotionFrame
-from engine.render.warp import WarpRenderer
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    return WarpRenderer(create_avatar(skimage.data.astronaut()), 512, 512, backend="cpu")
 
 
 def inner_pairs(renderer):

@@ -7,11 +7,10 @@ import pytest
 
 from engine.cli import main
 from engine.commands.render import load_audio
-from engine.config import load_config
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
 
-from media_probe import best_lag, envelope, mouth_activity, mouth_roi, speech_bursts
+from media_probe import best_lag, envelope, mouth_pixel_change, mouth_roi, speech_bursts
 
 
 def _write_audio(path, samples, rate=48000, codec=None):
@@ -46,11 +45,6 @@ def _read(path):
     return v_dur, a_dur, images, np.array(times), pcm
 
 
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
 def test_render_duration_and_lip_sync(tmp_path, config):
     audio, spans = speech_bursts(config, texts=("Hello there.", "How are you today?"), gap_s=0.8)
     wav = tmp_path / "speech.wav"
@@ -64,7 +58,7 @@ def test_render_duration_and_lip_sync(tmp_path, config):
     assert np.allclose(np.diff(times), 1 / 25)
     # A/V sync: the mouth region's change follows the decoded audio's envelope
     renderer = create_renderer(config)
-    activity = mouth_activity(images, mouth_roi(renderer), renderer.render(MotionFrame.neutral()))
+    activity = mouth_pixel_change(images, mouth_roi(renderer), renderer.render(MotionFrame.neutral()))
     env = envelope(pcm, 48000)
     lag, corr = best_lag(np.arange(len(env)) * 0.01 + 0.005, env, times + 0.02, activity)
     assert corr > 0.5 and abs(lag) <= 0.040, (lag, corr)

@@ -13,11 +13,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from ws_support import CLIENT_DIR, speech, write_wav
-from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 from facecast_client import FacecastClient
-
-
 
 
 async def _watch(server, session_id):
