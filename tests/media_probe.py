@@ -1,4 +1,4 @@
-"""Helpers for pipeline/WebRTC/offline tests: speech clips, mouth activity, envelope lag.
+"""Helpers for pipeline/WebRTC/offline tests: speech clips, mouth pixel change, envelope lag.
 
 Not a test module (no ``test_`` prefix). Uses the real renderer and espeak-ng.
 """
@@ -45,8 +45,8 @@ def mouth_roi(renderer) -> tuple[slice, slice]:
     return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
 
 
-def mouth_activity(images, roi, reference) -> np.ndarray:
-    """Mean absolute difference of each image's mouth region from a closed-mouth reference."""
+def mouth_pixel_change(images, roi, reference) -> np.ndarray:
+    """Mean absolute pixel difference of each image's mouth region from a closed-mouth reference."""
     ref = reference[roi].astype(np.float32)
     return np.array([np.abs(im[roi].astype(np.float32) - ref).mean() for im in images])
 
@@ -70,3 +70,19 @@ def best_lag(a_times, a, b_times, b, max_lag_s=0.3, step_s=0.005) -> tuple[float
         bb = (bb - bb.mean()) / (bb.std() + 1e-12)
         scores.append(float((aa * bb).mean()))
     return float(lags[int(np.argmax(scores))]), float(max(scores))
+
+
+def mouth_opening(images, static: bool = False) -> np.ndarray:
+    """How far the lips are apart in each image, measured by the real face mesh (mediapipe):
+    the distance between the inner-lip midpoints (landmarks 13, 14) over the distance between
+    the outer eye corners (33, 263), which no expression moves. Geometry, not pixels, so head
+    sway, lighting and codec noise do not enter it. ``static``: images are unrelated stills."""
+    from engine.tracking.tracker import FaceTracker
+    out = np.full(len(images), np.nan)
+    with FaceTracker(static_image_mode=static) as tracker:
+        for i, im in enumerate(images):
+            lm = tracker.track(im)
+            if lm is not None:
+                out[i] = np.linalg.norm(lm[14, :2] - lm[13, :2]) / np.linalg.norm(lm[263, :2] - lm[33, :2])
+    assert not np.isnan(out).any(), f"no face found in {np.isnan(out).sum()} of {len(images)} images"
+    return out

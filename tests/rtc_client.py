@@ -19,10 +19,19 @@ from aiortc.rtp import RtcpSrPacket
 from engine.audio.pcm import float_to_s16, s16_to_float
 
 
-def loopback_only(monkeypatch) -> None:
-    """aioice leaves out 127.0.0.1; tests talk over loopback only."""
+def _loopback_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return ["127.0.0.1"]
+
+
+def use_loopback_ice(monkeypatch=None) -> None:
+    """ICE host candidates on 127.0.0.1 only: aioice leaves out loopback, and the tests talk over
+    loopback only. The one place this is set: conftest's ``live_server`` fixture calls it with its
+    ``monkeypatch`` (undone after the test); a peer in a subprocess calls it without."""
     import aioice.ice
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+    if monkeypatch is None:
+        aioice.ice.get_host_addresses = _loopback_host_addresses
+    else:
+        monkeypatch.setattr(aioice.ice, "get_host_addresses", _loopback_host_addresses)
 
 
 class WavMic(MediaStreamTrack):

@@ -19,15 +19,15 @@ def astronaut():
 
 
 @pytest.fixture(scope="module")
-def avatar(astronaut):
+def created_avatar(astronaut):
     return create_avatar(astronaut, name="astro")
 
 
-def test_astronaut_avatar(avatar):
-    assert avatar.image.shape == (512, 512, 3)
-    assert avatar.face_scale > 40
-    assert not avatar.notes
-    d = avatar.rig_deltas
+def test_astronaut_avatar(created_avatar):
+    assert created_avatar.image.shape == (512, 512, 3)
+    assert created_avatar.face_scale > 40
+    assert not created_avatar.notes
+    d = created_avatar.rig_deltas
     # jawOpen: chin moves down, upper lip stays; blink: upper lid moves down
     assert d[INDEX["jawOpen"], 152, 1] > 0.15
     assert abs(d[INDEX["jawOpen"], 13, 1]) < 0.02

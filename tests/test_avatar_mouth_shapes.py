@@ -9,18 +9,10 @@ photo's own opening, 0.025 at the closed rest, 0.021-0.025 with mouthClose/press
 of that fraction is lip shadow). Round 1's rig rested at the photo's parted lips (0.113)."""
 import numpy as np
 import pytest
-import skimage.data
 
-from engine.avatar.create import create_avatar
 from engine.avatar.landmarks import face_topology
 from engine.avatar.mouth_rest import mouth_weights
 from engine.motion.space import MotionFrame
-from engine.render.warp import WarpRenderer
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    return WarpRenderer(create_avatar(skimage.data.astronaut()), 512, 512, backend="cpu")
 
 
 def inner_pairs(renderer):

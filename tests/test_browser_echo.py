@@ -14,7 +14,6 @@ import pytest
 
 from browser_support import (COLLECT_JS, PROBE_JS, browser_page, level_at, mouth_box, phrases_wav,
                              require_browser)
-from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 pytestmark = pytest.mark.slow
 

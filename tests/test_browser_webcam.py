@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from browser_support import COLLECT_JS, PROBE_JS, browser_page, mouth_box, require_browser
-from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 from engine.motion.space import INDEX, MotionFrame
 

@@ -7,11 +7,8 @@ import pytest
 
 from engine.cli import main
 from engine.audio.pcm import load_audio
-from engine.config import load_config
-from engine.motion.space import MotionFrame
-from engine.pipeline.render import create_renderer
 
-from media_probe import best_lag, envelope, mouth_activity, mouth_roi, speech_bursts
+from media_probe import best_lag, envelope, mouth_opening, speech_bursts
 
 
 def _write_audio(path, samples, rate=48000, codec=None):
@@ -46,9 +43,28 @@ def _read(path):
     return v_dur, a_dur, images, np.array(times), pcm
 
 
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
+def lip_sync(images, times, pcm, spans) -> dict:
+    """How the mouth in the decoded frames follows the decoded audio.
+
+    The mouth's opening is measured with the face mesh (media_probe.mouth_opening: lip gap over
+    eye-corner distance), the audio as its loudness in dB (10 ms RMS, floor -60 dBFS: the mouth
+    opens with loudness on a roughly logarithmic scale). ``lag``/``corr``: best_lag of the opening
+    against the loudness (frame centres, lags within ±0.3 s). ``control``: the best correlation,
+    at any of those lags, with the same loudness circularly shifted by 0.6 s or more, i.e. with
+    speech of the same clip at the wrong time. ``lead_in``/``voiced``: mean opening in the
+    silence before the first word and while the words are voiced."""
+    opening = mouth_opening(images)
+    loudness = 20 * np.log10(np.maximum(envelope(pcm, 48000), 1e-3))
+    loud_t = np.arange(len(loudness)) * 0.01 + 0.005
+    lag, corr = best_lag(loud_t, loudness, times + 0.02, opening)
+    control = max(best_lag(loud_t, np.roll(loudness, shift), times + 0.02, opening)[1]
+                  for shift in range(60, len(loudness) - 60, 20))
+    voiced = np.zeros(len(times), bool)
+    for start, end in spans:
+        voiced |= (times > start) & (times < end)
+    lead_in = times < spans[0][0] - 0.2
+    return {"lag": lag, "corr": corr, "control": control,
+            "lead_in": float(opening[lead_in].mean()), "voiced": float(opening[voiced].mean())}
 
 
 def test_render_duration_and_lip_sync(tmp_path, config):
@@ -62,18 +78,21 @@ def test_render_duration_and_lip_sync(tmp_path, config):
     assert abs(v_dur - duration) < 0.002 and abs(a_dur - duration) < 0.002
     assert len(images) == -(-len(audio) // 1920)
     assert np.allclose(np.diff(times), 1 / 25)
-    # A/V sync: the mouth region's change follows the decoded audio's envelope
-    renderer = create_renderer(config)
-    activity = mouth_activity(images, mouth_roi(renderer), renderer.render(MotionFrame.neutral()))
-    env = envelope(pcm, 48000)
-    lag, corr = best_lag(np.arange(len(env)) * 0.01 + 0.005, env, times + 0.02, activity)
-    assert corr > 0.5 and abs(lag) <= 0.040, (lag, corr)
-    lead_in = times < spans[0][0] - 0.2
-    voiced = np.zeros(len(times), bool)
-    for start, end in spans:
-        voiced |= (times > start) & (times < end)
-    # (head sway and the model's resting mouth keep the silent level above zero)
-    assert activity[lead_in].mean() < 0.7 * activity[voiced].mean()
+    # A/V sync: the mouth in the decoded frames opens and closes with the decoded audio.
+    # Measured on this clip over 11 renders (default; NUMBA_NUM_THREADS=OMP_NUM_THREADS=1; x264
+    # threads 1 and 6; crf 28; motion seeds 1, 2, 3, 4, 7, 11, which change all head motion):
+    #   corr 0.798-0.857, control 0.485-0.600, corr - control 0.213-0.322,
+    #   lag -30..-10 ms (the lips lead slightly), voiced - lead_in 0.031-0.038.
+    # The former statistic (pixel change in a fixed mouth box against the linear 10 ms envelope)
+    # ranged 0.27-0.80 over the same renders (head sway moves the face through the box; seed 11:
+    # 0.27) and measured 0.491 on a fresh machine against its bound of 0.5.
+    sync = lip_sync(images, times, pcm, spans)
+    assert sync["corr"] > 0.65, sync                        # measured >= 0.798
+    assert sync["corr"] > sync["control"] + 0.10, sync      # measured margin >= 0.213
+    assert abs(sync["lag"]) <= 0.040, sync                  # within a frame; measured <= 30 ms
+    # the mouth rests in the silence before the first word (units: eye-corner distance; the
+    # avatar's lips are parted at rest, so the opening never goes near zero)
+    assert sync["voiced"] - sync["lead_in"] > 0.015, sync   # measured >= 0.031
 
 
 @pytest.mark.parametrize("ext", ["flac", "ogg", "mp3"])

@@ -32,11 +32,6 @@ EXTREME_POSES = {
 }
 
 
-@pytest.fixture(scope="module")
-def renderer():
-    return WarpRenderer(load_avatar(ASSETS_DIR / "default.avatar"), 512, 512, backend="cpu")
-
-
 def signed_areas(xy: np.ndarray, tris: np.ndarray) -> np.ndarray:
     a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
     return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))

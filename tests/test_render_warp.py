@@ -4,21 +4,10 @@ import pytest
 
 import kernels
 
-from engine.avatar.asset import load_avatar
-from engine.config import ASSETS_DIR, load_config, replace
+from engine.config import load_config, replace
 from engine.motion.space import MotionFrame
 from engine.render.base import Renderer
 from engine.render.warp import WarpRenderer
-
-
-@pytest.fixture(scope="module")
-def avatar():
-    return load_avatar(ASSETS_DIR / "default.avatar")
-
-
-@pytest.fixture(scope="module")
-def renderer(avatar):
-    return WarpRenderer(avatar, 512, 512, backend="cpu")
 
 
 def psnr(a, b):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.config import ASSETS_DIR, load_config, replace
+from engine.config import load_config, replace
 from engine.motion.space import INDEX, MotionFrame
 
 FPS = 25
@@ -26,24 +26,6 @@ MIN_CORRELATION = {"jawOpen": 0.70, "eyeBlinkLeft": 0.75, "eyeBlinkRight": 0.75,
                    "yaw": 0.97, "pitch": 0.88}
 MAX_OTHER_SHAPES_MEAN = 0.07  # shapes never set: what leaks into them
 DRIVEN = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
-
-
-@pytest.fixture(scope="module")
-def avatar():
-    from engine.avatar.asset import load_avatar
-    path = ASSETS_DIR / "default.avatar"
-    if path.exists():
-        return load_avatar(path)
-    from skimage.data import astronaut
-
-    from engine.avatar.create import create_avatar
-    return create_avatar(astronaut(), name="astronaut")
-
-
-@pytest.fixture(scope="module")
-def renderer(avatar):
-    from engine.render.warp import WarpRenderer
-    return WarpRenderer(avatar, 512, 512)
 
 
 def random_motion(rng: np.random.Generator) -> MotionFrame:

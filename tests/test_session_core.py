@@ -9,25 +9,13 @@ import numpy as np
 import pytest
 
 from engine.clock import VirtualClock
-from engine.config import load_config
 from engine.motion.generators import create_generator
-from engine.pipeline.render import create_renderer
 from engine.session import Session
 
 from media_probe import mouth_weight, speech_bursts
 
 FPS = 25
 SPF = 48000 // FPS
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def renderer(config):
-    return create_renderer(config)
 
 
 @pytest.fixture(scope="module")

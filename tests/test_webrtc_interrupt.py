@@ -9,30 +9,20 @@ import asyncio
 import time
 
 import numpy as np
-import pytest
 from aiohttp import ClientSession
 
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
 from engine.server import REGISTRY_KEY
 
-from media_probe import envelope, mouth_activity, mouth_roi, speech_bursts
-from ws_support import LiveServer
-from rtc_client import Viewer, loopback_only
+from media_probe import envelope, mouth_pixel_change, mouth_roi, speech_bursts
+from rtc_client import Viewer
 
 NTP_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    loopback_only(monkeypatch)
-    srv = await LiveServer().start()
-    yield srv.http_url, srv.app, srv.config
-    await srv.close()
-
-
 async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):
-    base, app, config = server
+    base, app, config = server.http_url, server.app, server.config
     session = await app[REGISTRY_KEY].create("assistant")
     events = session.events()
     viewer = Viewer()
@@ -65,7 +55,7 @@ async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):
     renderer = create_renderer(config)
     roi, closed = mouth_roi(renderer), renderer.render(MotionFrame.neutral())
     t_video = viewer.sender_times("video", np.array([v[1] for v in viewer.video]), 90000)
-    activity = mouth_activity(viewer.images(), roi, closed)
+    activity = mouth_pixel_change(viewer.images(), roi, closed)
     speaking = (t_video > t_cut - 1.2) & (t_video < t_cut - 0.1)
     before = t_video < t_audio[loud[0]] - 0.3
     after = t_video > t_cut + 0.150

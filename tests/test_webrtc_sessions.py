@@ -6,23 +6,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from aiohttp import ClientSession
 
 from engine.server import REGISTRY_KEY
 
-from ws_support import LiveServer
-from rtc_client import Viewer, loopback_only
+from rtc_client import Viewer
 
 TESTS = Path(__file__).parent
 
 VANISHING_PEER = """
 import asyncio, sys
 sys.path.insert(0, {tests!r})
-import aioice.ice
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 from aiohttp import ClientSession
-from rtc_client import Viewer
+from rtc_client import Viewer, use_loopback_ice
+use_loopback_ice()
 async def main():
     v = Viewer()
     async with ClientSession() as http:
@@ -35,12 +32,7 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture
-async def server(monkeypatch):
-    loopback_only(monkeypatch)
-    srv = await LiveServer(**{"webrtc": {"peer_timeout_s": 2.0}, "server": {"max_sessions": 3}}).start()
-    yield srv.http_url, srv.app
-    await srv.close()
+SERVER_CONFIG = {"webrtc": {"peer_timeout_s": 2.0}, "server": {"max_sessions": 3}}
 
 
 async def _until(predicate, timeout_s: float) -> bool:
@@ -51,8 +43,9 @@ async def _until(predicate, timeout_s: float) -> bool:
     return predicate()
 
 
-async def test_bad_offers_get_clear_json_errors(server):
-    base, app = server
+async def test_bad_offers_get_clear_json_errors(live_server):
+    server = await live_server(**SERVER_CONFIG)
+    base, app = server.http_url, server.app
     offer = Viewer()
     await offer.pc.setLocalDescription(await offer.pc.createOffer())
     good_sdp = offer.pc.localDescription.sdp
@@ -79,8 +72,9 @@ async def test_bad_offers_get_clear_json_errors(server):
     assert len(app[REGISTRY_KEY]) == 0, "a rejected offer must not leave a session behind"
 
 
-async def test_viewer_of_an_existing_session_with_h264(server):
-    base, app = server
+async def test_viewer_of_an_existing_session_with_h264(live_server):
+    server = await live_server(**SERVER_CONFIG)
+    base, app = server.http_url, server.app
     registry = app[REGISTRY_KEY]
     session = await registry.create("assistant")
     viewer = Viewer(video_codec="H264")
@@ -95,8 +89,9 @@ async def test_viewer_of_an_existing_session_with_h264(server):
     assert session.id in registry and not session.closed   # the viewer did not own it
 
 
-async def test_a_peer_that_leaves_or_vanishes_is_cleaned_up_and_others_keep_running(server):
-    base, app = server
+async def test_a_peer_that_leaves_or_vanishes_is_cleaned_up_and_others_keep_running(live_server):
+    server = await live_server(**SERVER_CONFIG)
+    base, app = server.http_url, server.app
     registry = app[REGISTRY_KEY]
     stay = Viewer()
     leave = Viewer()

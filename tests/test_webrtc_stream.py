@@ -8,28 +8,18 @@ cross-correlated with the mouth region's change in the received frames.
 import asyncio
 
 import numpy as np
-import pytest
 from aiohttp import ClientSession
 
 from engine.motion.space import MotionFrame
 from engine.pipeline.render import create_renderer
 from engine.server import PEERS_KEY
 
-from media_probe import best_lag, envelope, mouth_activity, mouth_roi, speech_bursts
-from ws_support import LiveServer
-from rtc_client import Viewer, loopback_only
-
-
-@pytest.fixture
-async def server(monkeypatch):
-    loopback_only(monkeypatch)
-    srv = await LiveServer().start()
-    yield srv.http_url, srv.app, srv.config
-    await srv.close()
+from media_probe import best_lag, envelope, mouth_pixel_change, mouth_roi, speech_bursts
+from rtc_client import Viewer
 
 
 async def test_echo_stream_rate_pts_and_lip_sync(server):
-    base, app, config = server
+    base, app, config = server.http_url, server.app, server.config
     audio, spans = speech_bursts(config, texts=("Hello there.", "How are you today?", "One, two, three."),
                                  gap_s=1.0)
     renderer = create_renderer(config)
@@ -66,7 +56,7 @@ async def test_echo_stream_rate_pts_and_lip_sync(server):
     # the mouth moves while the echo speaks and rests in the silences
     video_t = viewer.sender_times("video", pts, 90000) + 0.5 / config.video.fps   # frame centres
     audio_t = viewer.sender_times("audio", apts, 48000)
-    activity = mouth_activity(viewer.images(), roi, closed)
+    activity = mouth_pixel_change(viewer.images(), roi, closed)
     env = np.concatenate([envelope(a[2], 48000, 0.01) for a in viewer.audio])
     env_t = np.concatenate([t + 0.005 + 0.01 * np.arange(len(a[2]) // 480) for t, a in zip(audio_t, viewer.audio)])
     loud = np.interp(video_t, env_t, env) > 0.05

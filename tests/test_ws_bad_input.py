@@ -7,18 +7,12 @@ import json
 import pytest
 import websockets
 
-from ws_support import LiveServer, pcm16, speech
+from ws_support import pcm16, speech
 
 from facecast_client import FacecastClient
 
 MAX_MSG = 64 * 1024
-
-
-@pytest.fixture
-async def server():
-    srv = await LiveServer(server={"max_ws_message_bytes": MAX_MSG}).start()
-    yield srv
-    await srv.close()
+SMALL_MESSAGES = {"server": {"max_ws_message_bytes": MAX_MSG}}
 
 
 async def _raw_error(url: str, first: str | bytes) -> dict:
@@ -27,7 +21,8 @@ async def _raw_error(url: str, first: str | bytes) -> dict:
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
 
-async def test_unsupported_formats_are_refused_without_a_session(server):
+async def test_unsupported_formats_are_refused_without_a_session(live_server):
+    server = await live_server(**SMALL_MESSAGES)
     cases = [
         ({"sample_rate": 44100}, "unsupported_format", "44100"),
         ({"sample_rate": 8000}, "unsupported_format", "16000, 24000, 48000"),
@@ -56,7 +51,8 @@ async def test_unsupported_formats_are_refused_without_a_session(server):
         assert ready["type"] == "session.ready" and ready["format"]["sample_rate"] == 48000
 
 
-async def test_misbehaving_client_does_not_disturb_another_session(server):
+async def test_misbehaving_client_does_not_disturb_another_session(live_server):
+    server = await live_server(**SMALL_MESSAGES)
     a = await FacecastClient.connect(server.ws_url, sample_rate=16000)
     audio = speech("This session keeps talking while another client sends garbage, "
                    "oversized messages, and then disappears without a word.")
@@ -120,19 +116,16 @@ async def test_misbehaving_client_does_not_disturb_another_session(server):
     await a.close()
 
 
-async def test_session_limit_is_a_clear_error_and_frees_up():
-    srv = await LiveServer(server={"max_sessions": 1}).start()
-    try:
-        first = await FacecastClient.connect(srv.ws_url)
-        err = await _raw_error(srv.ws_url, json.dumps({"type": "session.create"}))
-        assert err["code"] == "session_failed" and "max_sessions" in err["message"]
-        await first.close()
-        for _ in range(50):
-            if len(srv.registry) == 0:
-                break
-            await asyncio.sleep(0.1)
-        second = await FacecastClient.connect(srv.ws_url)  # the slot was given back
-        assert second.session_id != first.session_id
-        await second.close()
-    finally:
-        await srv.close()
+async def test_session_limit_is_a_clear_error_and_frees_up(live_server):
+    srv = await live_server(server={"max_sessions": 1})
+    first = await FacecastClient.connect(srv.ws_url)
+    err = await _raw_error(srv.ws_url, json.dumps({"type": "session.create"}))
+    assert err["code"] == "session_failed" and "max_sessions" in err["message"]
+    await first.close()
+    for _ in range(50):
+        if len(srv.registry) == 0:
+            break
+        await asyncio.sleep(0.1)
+    second = await FacecastClient.connect(srv.ws_url)  # the slot was given back
+    assert second.session_id != first.session_id
+    await second.close()

@@ -9,18 +9,11 @@ import time
 
 import pytest
 
-from ws_support import LiveServer, mouth_activity, pcm16, speech
+from ws_support import frame_mouth_weight, pcm16, speech
 
 from facecast_client import FacecastClient, FacecastError
 
 FPS = 25
-
-
-@pytest.fixture
-async def server():
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 
 def _types(history, *wanted):
@@ -121,7 +114,7 @@ async def test_interrupt_stops_lips_within_150ms_and_reports_position(server):
             out.append(await frames.channel.get())
         await frames.aclose()
         due = [session.clock.to_wall(session.clock.frame_time(f.pts)) - t_interrupt for f in out]
-        mouth = [mouth_activity(f) for f in out]
+        mouth = [frame_mouth_weight(f) for f in out]
         before = [m for d, m in zip(due, mouth) if -0.8 < d < 0]
         assert max(before) > 0.15, "the avatar was not speaking before the interrupt"
         after = [(d, m) for d, m in zip(due, mouth) if d >= 0]

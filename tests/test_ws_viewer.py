@@ -14,11 +14,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from engine.audio.pcm import s16_to_float
 from ws_support import CLIENT_DIR, speech, write_wav
-from ws_support import loopback_live_server  # noqa: F401  (the `server` fixture)
 
 from facecast_client import FacecastClient
-
-
 
 
 async def _watch(server, session_id):

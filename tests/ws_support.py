@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from aiohttp.test_utils import TestServer
 
 from engine.audio.pcm import float_to_s16le
@@ -27,7 +26,7 @@ MOUTH_INDICES = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("mouth", 
 
 
 class LiveServer:
-    """The real aiohttp app on a free loopback port."""
+    """The real aiohttp app on a free loopback port (tests get one from conftest's ``live_server``)."""
 
     def __init__(self, **config_sections):
         self.config = load_config()
@@ -44,28 +43,22 @@ class LiveServer:
         await self.server.close()
 
     @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/v1/ws"
+        return f"ws://127.0.0.1:{self.port}/v1/ws"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def registry(self):
         return self.app[REGISTRY_KEY]
 
 
-
-@pytest.fixture(name="server")
-async def loopback_live_server(monkeypatch):
-    """The ``server`` fixture of the WebRTC-viewing tests: a LiveServer whose ICE candidates are
-    loopback only (import it into a test module to use it)."""
-    from rtc_client import loopback_only
-    loopback_only(monkeypatch)
-    srv = await LiveServer().start()
-    yield srv
-    await srv.close()
 
 def speech(text: str, rate: int = 16000) -> np.ndarray:
     """espeak-ng speech as float32 at ``rate`` (16/24/48 kHz), peak-normalized to 0.9."""
@@ -81,7 +74,7 @@ def pcm16(x: np.ndarray) -> bytes:
     return float_to_s16le(np.asarray(x, np.float32))
 
 
-def mouth_activity(frame) -> float:
+def frame_mouth_weight(frame) -> float:
     """Largest mouth/jaw blendshape weight of a session VideoFrame's motion."""
     return float(np.abs(frame.motion.to_vector()[MOUTH_INDICES]).max())
 
