@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     out = {"clips": results, "mean": summarize(results) if results else None, "errors": errors,
            "conventions": {"lag": "r(real(t), stage(t - lag)); lag > 0: the real mouth is later",
-                           "motion_frame_stamp": "(k + 0.5) / 25 s", "video_frame_stamp": "pts - audio start",
+                           "motion_frame_stamp": "k / 25 s (the instant the frame shows)", "video_frame_stamp": "pts - audio start",
                            "pauses": "energy VAD: 20 ms RMS below p5 + 0.3 (p95 - p5) in dB, runs >= 250 ms, "
                                      "trimmed 50 ms each side", "closed_below_face_heights": 0.01}}
     if args.plot and curves:
