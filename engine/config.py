@@ -71,6 +71,8 @@ class PipelineConfig:
                                  doc="a live segment starts this long after its first frame is ready")
     max_repeats_when_late: int = _f(3, min=1, max=25,
                                     doc="repeats in a row allowed once a frame is already past its deadline")
+    max_queued_segments: int = _f(64, min=1, max=100000,
+                                  doc="speech segments queued but not played yet, per session (more: refused)")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class AvatarConfig:
 class WebRTCConfig:
     ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
     peer_timeout_s: float = _f(6.0, min=1.0, max=600.0, doc="no RTCP from a connected peer this long: it is gone")
+    connect_timeout_s: float = _f(15.0, min=0.1, max=600.0,
+                                  doc="a peer not connected this long after its offer is closed (and its session)")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,19 @@ class ServerConfig:
     port: int = _f(8080, min=0, max=65535)
     max_sessions: int = _f(8, min=1, max=1000)
     max_ws_message_bytes: int = _f(1 << 20, min=1024, max=1 << 30)
+    max_offer_bytes: int = _f(256 * 1024, min=1024, max=16 << 20, doc="largest POST /v1/offer body")
+    max_viewers_per_session: int = _f(4, min=1, max=1000, doc="WebRTC peers per session")
+    max_sockets_per_session: int = _f(4, min=1, max=1000, doc="WebSockets driving one session")
+    allowed_origins: list = _f([], doc='browser Origins allowed besides same-origin and loopback; "*" = any')
+    token: str = _f("", doc="bearer token for /v1/offer, /v1/ws, /metrics (env FACECAST_TOKEN); empty = none")
+
+    def __post_init__(self) -> None:
+        for o in self.allowed_origins:
+            if not isinstance(o, str) or not (o == "*" or ("://" in o and not o.endswith("/"))):
+                raise ConfigError(f"server.allowed_origins: {o!r} is not an origin like "
+                                  '"https://example.com" (scheme://host[:port], no path) or "*"')
+        if self.token and (len(self.token) < 8 or any(c.isspace() for c in self.token)):
+            raise ConfigError("server.token: use at least 8 characters and no whitespace")
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,9 @@ class TTSConfig:
     engine: str = _f("espeak-ng", choices=("espeak-ng",))
     voice: str = _f("en-us")
     rate_wpm: int = _f(165, min=60, max=450)
+    max_pending_per_socket: int = _f(8, min=1, max=1000, doc="`speak` requests waiting per WebSocket")
+    max_concurrent_per_session: int = _f(1, min=1, max=64, doc="syntheses running at once per session")
+    max_concurrent: int = _f(4, min=1, max=256, doc="syntheses running at once per server")
 
 
 @dataclass(frozen=True)

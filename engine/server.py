@@ -8,51 +8,177 @@
     GET  /           the browser client (clients/web)
 
 An offer without ``session_id`` creates a session owned by that peer (closed
-when the peer goes away); with one, the peer views an existing session (e.g.
+when the peer goes away, or when it does not connect within
+``webrtc.connect_timeout_s``); with one, the peer views an existing session (e.g.
 one an assistant drives over the WebSocket). Errors are JSON
 ``{"error": code, "message": ...}`` with a 4xx/5xx status.
+
+Who may connect (docs/security.md): browser ``Origin``s other than same-origin,
+loopback and ``server.allowed_origins`` are refused (403) on ``/v1/offer`` and
+``/v1/ws``; with a token (``server.token`` / ``FACECAST_TOKEN``) those two and
+``/metrics`` need ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``, for the
+browser's WebSocket).
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
 import importlib.util
-import json
+import ipaddress
 import logging
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from engine.config import REPO_ROOT, Config
 from engine.metrics import CONTENT_TYPE, Metrics
 from engine.session import MODES
-from engine.sessions import SessionRegistry, TooManySessionsError, UnknownSessionError
+from engine.safety import clip, parse_json
+from engine.sessions import SessionRegistry, UnknownSessionError, creation_error
 from engine.transports.webrtc import WebRTCPeer
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = REPO_ROOT / "clients" / "web"
-MAX_OFFER_BYTES = 256 * 1024
+MAX_OFFER_BYTES = 256 * 1024   # the default of server.max_offer_bytes
+PROTECTED_PATHS = ("/v1/offer", "/v1/ws", "/metrics")   # need the token, when one is set
+ORIGIN_CHECKED_PATHS = ("/v1/offer", "/v1/ws")          # refuse foreign browser Origins
+TOKEN_ENV = "FACECAST_TOKEN"
+LOOPBACK_NAMES = ("localhost",)
 
 REGISTRY_KEY = web.AppKey("registry", SessionRegistry)
 PEERS_KEY = web.AppKey("peers", set)
 CONFIG_KEY = web.AppKey("config", Config)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 WARMUP_KEY = web.AppKey("warmup", asyncio.Future)
+TOKEN_KEY = web.AppKey("token", str)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
+# ---- who may connect ---------------------------------------------------------------------------
+def server_token(config: Config) -> str:
+    """The bearer token clients must present ('' = none): ``server.token``, else $FACECAST_TOKEN."""
+    return config.server.token or os.environ.get(TOKEN_ENV, "").strip()
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_allowed(origin: str | None, request_host: str, allowed: list[str]) -> bool:
+    """No Origin (a non-browser client), same-origin, a loopback origin, or one listed."""
+    if origin is None:
+        return True
+    if "*" in allowed or origin in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False     # includes the literal "null" origin of sandboxed pages and files
+    return parts.netloc.lower() == request_host.lower() or is_loopback_host(host)
+
+
+def _presented_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.query.get("token")
+
+
+@web.middleware
+async def _guard(request: web.Request, handler):
+    config: Config = request.app[CONFIG_KEY]
+    path = request.path
+    if path in ORIGIN_CHECKED_PATHS:
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.host, config.server.allowed_origins):
+            log.warning("refused %s from Origin %s (not in server.allowed_origins)", path, clip(origin))
+            return _error(403, "forbidden_origin", f"Origin {clip(origin)} may not use this server "
+                                                   "(server.allowed_origins; see docs/security.md)")
+    if path in PROTECTED_PATHS:
+        token = request.app[TOKEN_KEY]
+        if token:
+            given = _presented_token(request)
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return web.json_response(
+                    {"error": "unauthorized",
+                     "message": "a valid token is required: 'Authorization: Bearer TOKEN' (or ?token=TOKEN)"},
+                    status=401, headers={"WWW-Authenticate": 'Bearer realm="facecast"'})
+    return await handler(request)
+
+
+def security_warnings(config: Config, host: str) -> list[str]:
+    """What ``facecast serve`` warns about at start (docs/security.md)."""
+    warnings = []
+    if not server_token(config) and not is_loopback_host(host):
+        warnings.append(f"!!! facecast is listening on {host}, beyond this machine, WITHOUT a token: anyone "
+                        f"who can reach it may open sessions. Set server.token or {TOKEN_ENV} "
+                        "(docs/security.md). !!!")
+    if "*" in config.server.allowed_origins:
+        warnings.append('server.allowed_origins contains "*": any web page may drive this server')
+    return warnings
+
+
+# ---- POST /v1/offer ----------------------------------------------------------------------------
+async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None once it exceeds ``limit`` bytes (whatever Content-Length claims, and
+    with chunked transfer encoding too)."""
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def check_sdp_offer(sdp: str) -> str | None:
+    """Why this SDP cannot be a complete (non-trickle) offer, or None. The server answers once,
+    without trickle ICE, so the offer must carry its media and its ICE candidates (aiortc's
+    createOffer gathers them first; browsers after iceGatheringState == "complete")."""
+    if not sdp.lstrip().startswith("v=0"):
+        return "'sdp' is not an SDP offer (it must start with 'v=0')"
+    lines = [line.strip() for line in sdp.splitlines()]
+    if not any(line.startswith("m=") for line in lines):
+        return "the SDP offer has no media section (m= line)"
+    if not any(line.startswith(("a=candidate:", "a=end-of-candidates")) for line in lines):
+        return ("the SDP offer carries no ICE candidates (a=candidate:); send it once ICE gathering "
+                "is complete (this server does not take trickled candidates)")
+    return None
+
+
 async def _offer(request: web.Request) -> web.Response:
     registry: SessionRegistry = request.app[REGISTRY_KEY]
     config: Config = request.app[CONFIG_KEY]
-    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-        return _error(413, "too_large", f"offer bodies are limited to {MAX_OFFER_BYTES} bytes")
+    limit = config.server.max_offer_bytes
+    if request.content_type != "application/json":
+        return _error(415, "unsupported_media_type",
+                      f"send the offer as JSON with 'Content-Type: application/json' (got {clip(request.content_type)})")
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, "too_large", f"offer bodies are limited to {limit} bytes (server.max_offer_bytes)")
+    raw = await _read_bounded(request, limit)
+    if raw is None:
+        return _error(413, "too_large", f"offer bodies are limited to {limit} bytes (server.max_offer_bytes)")
     try:
-        body = json.loads(await request.text())
-    except ValueError as e:
-        return _error(400, "bad_json", f"request body is not valid JSON: {e}")
+        body = parse_json(raw.decode("utf-8"))
+    except ValueError as e:   # UnicodeDecodeError is a ValueError too
+        return _error(400, "bad_json", f"request body is not valid JSON: {clip(str(e), 200)}")
     if not isinstance(body, dict):
         return _error(400, "bad_request", "request body must be a JSON object")
     sdp, type_ = body.get("sdp"), body.get("type", "offer")
@@ -60,33 +186,38 @@ async def _offer(request: web.Request) -> web.Response:
     if not isinstance(sdp, str) or not sdp.strip():
         return _error(400, "bad_sdp", "'sdp' must be a non-empty string")
     if type_ != "offer":
-        return _error(400, "bad_type", f"'type' must be 'offer', got {type_!r}")
-    if mode not in MODES:
-        return _error(400, "bad_mode", f"'mode' must be one of {list(MODES)}, got {mode!r}")
+        return _error(400, "bad_type", f"'type' must be 'offer', got {clip(type_)}")
+    if not isinstance(mode, str) or mode not in MODES:
+        return _error(400, "bad_mode", f"'mode' must be one of {list(MODES)}, got {clip(mode)}")
     if sid is not None and not isinstance(sid, str):
         return _error(400, "bad_session_id", "'session_id' must be a string")
     if avatar is not None and (not isinstance(avatar, str) or not avatar):
         return _error(400, "bad_avatar", "'avatar' must be a non-empty string")
-    if not sdp.lstrip().startswith("v=0"):
-        return _error(400, "bad_sdp", "'sdp' is not an SDP offer (it must start with 'v=0')")
+    why = check_sdp_offer(sdp)
+    if why:
+        return _error(400, "bad_sdp", why)
 
+    peers: set = request.app[PEERS_KEY]
     owned = sid is None
     if owned:
         try:
             session = await registry.create(mode, avatar=avatar)
-        except TooManySessionsError as e:
-            return _error(503, "too_many_sessions", str(e))
-        except FileNotFoundError as e:
-            return _error(404, "unknown_avatar", str(e))
-        except ValueError as e:
-            return _error(400, "bad_request", str(e))
+        except Exception as e:
+            code, message = creation_error(e)
+            if code == "session_failed":
+                log.exception("offer: session creation failed")
+            status = {"bad_avatar": 400, "unknown_avatar": 404, "too_many_sessions": 503}.get(code, 500)
+            return _error(status, code, message)
     else:
         try:
             session = registry.get(sid)
         except UnknownSessionError as e:
             return _error(404, "unknown_session", str(e))
-
-    peers: set = request.app[PEERS_KEY]
+        viewers = sum(1 for p in peers if p.session is session and not p.closed)
+        cap = config.server.max_viewers_per_session
+        if viewers >= cap:
+            return _error(429, "too_many_viewers", f"session {clip(sid)} already has {viewers} viewers "
+                                                   f"(server.max_viewers_per_session = {cap})")
 
     async def on_closed(peer: WebRTCPeer) -> None:
         peers.discard(peer)
@@ -98,9 +229,9 @@ async def _offer(request: web.Request) -> web.Response:
     try:
         answer = await peer.answer(sdp, type_)
     except Exception as e:  # aiortc raises ValueError and friends for SDP it cannot use
-        log.info("offer rejected: %s: %s", type(e).__name__, e)
+        log.info("offer rejected: %s: %s", type(e).__name__, clip(str(e), 300))
         await peer.close()
-        return _error(400, "bad_sdp", f"could not use the SDP offer: {type(e).__name__}: {e}")
+        return _error(400, "bad_sdp", f"could not use the SDP offer: {type(e).__name__}: {clip(str(e), 200)}")
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session_id": session.id})
 
 
@@ -148,8 +279,10 @@ async def _shutdown(app: web.Application) -> None:
 def create_app(config: Config, registry: SessionRegistry | None = None) -> web.Application:
     metrics = registry.metrics if registry is not None else Metrics()
     registry = registry or SessionRegistry(config, metrics)
-    app = web.Application(client_max_size=max(MAX_OFFER_BYTES, config.server.max_ws_message_bytes))
+    app = web.Application(client_max_size=max(config.server.max_offer_bytes, config.server.max_ws_message_bytes),
+                          middlewares=[_guard])
     app[CONFIG_KEY] = config
+    app[TOKEN_KEY] = server_token(config)
     app[METRICS_KEY] = metrics
     app[REGISTRY_KEY] = registry
     app[PEERS_KEY] = set()

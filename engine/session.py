@@ -157,7 +157,7 @@ class Session:
                                   cfg.pipeline.max_buffered_speech_s, self._speech_pool, self.metrics,
                                   cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0,
                                   inline=not self.clock.realtime, silence_dbfs=cfg.audio.vad_threshold_db - 5.0,
-                                  epoch=lambda: self.epoch)
+                                  epoch=lambda: self.epoch, max_segments=cfg.pipeline.max_queued_segments)
         self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics,
                                         max_repeats_when_late=cfg.pipeline.max_repeats_when_late)
         await self.render_stage.warm_up(MotionFrame.neutral())

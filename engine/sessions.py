@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engine.config import ASSETS_DIR, Config
 from engine.metrics import Metrics
+from engine.safety import clip
 from engine.session import Session
 
 log = logging.getLogger(__name__)
@@ -22,22 +23,53 @@ class TooManySessionsError(RuntimeError):
     """``server.max_sessions`` sessions are already running."""
 
 
+MAX_AVATAR_NAME = 255
+
+
+class BadAvatarError(ValueError):
+    """A client-chosen avatar name that is not acceptable (not a missing file)."""
+
+
+class UnknownAvatarError(FileNotFoundError):
+    """A client-chosen avatar that is not in the server's assets folder."""
+
+
 def resolve_avatar(config: Config, name: str | None) -> Path:
     """A client-chosen avatar: a name or relative path inside ``assets/`` ('.avatar' may be
-    left out). Anything outside ``assets/`` is refused, so clients cannot open arbitrary files."""
+    left out). Anything outside ``assets/`` is refused, so clients cannot open arbitrary files.
+    Messages never contain a filesystem path (they are shown to clients)."""
     if name is None:
         return config.resolve_path(config.render.avatar)
     if not isinstance(name, str) or not name or "\x00" in name:
-        raise ValueError("avatar must be a non-empty string")
+        raise BadAvatarError("avatar must be a non-empty string")
+    if len(name) > MAX_AVATAR_NAME:
+        raise BadAvatarError(f"avatar name of {len(name)} characters is longer than {MAX_AVATAR_NAME}")
     root = ASSETS_DIR.resolve()
-    candidate = (root / name).resolve()
-    if candidate.suffix != ".avatar":
-        candidate = candidate.with_name(candidate.name + ".avatar")
-    if root not in candidate.parents:
-        raise ValueError(f"avatar {name!r} must name a file inside {root}")
-    if not candidate.is_file():
-        raise FileNotFoundError(f"no avatar {name!r} (looked for {candidate})")
+    try:
+        candidate = (root / name).resolve()
+        if candidate.suffix != ".avatar":
+            candidate = candidate.with_name(candidate.name + ".avatar")
+        if root not in candidate.parents:
+            raise BadAvatarError(f"avatar {clip(name)} must name a file inside the server's assets folder")
+        found = candidate.is_file()
+    except OSError as e:   # a name the filesystem refuses (too long a component, ...)
+        raise BadAvatarError(f"avatar {clip(name)} is not a usable file name ({e.strerror or type(e).__name__})") from None
+    if not found:
+        raise UnknownAvatarError(f"no avatar {clip(name)} in the server's assets folder")
     return candidate
+
+
+def creation_error(e: BaseException) -> tuple[str, str]:
+    """(code, message) to show a client for a failed ``SessionRegistry.create``. Only messages
+    written for clients are passed on; anything else (it may name files) becomes a generic
+    message, and the caller logs the details."""
+    if isinstance(e, BadAvatarError):
+        return "bad_avatar", str(e)
+    if isinstance(e, UnknownAvatarError):
+        return "unknown_avatar", str(e)
+    if isinstance(e, TooManySessionsError):
+        return "too_many_sessions", str(e)
+    return "session_failed", f"could not create a session ({type(e).__name__}; details are in the server log)"
 
 
 class SessionRegistry:
@@ -81,7 +113,7 @@ class SessionRegistry:
         try:
             return self._sessions[session_id]
         except (KeyError, TypeError):
-            raise UnknownSessionError(f"no session with id {session_id!r}") from None
+            raise UnknownSessionError(f"no session with id {clip(session_id)}") from None
 
     def find(self, session_id: str) -> Session | None:
         """Like ``get`` but returns None when there is no such session."""

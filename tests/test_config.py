@@ -49,3 +49,34 @@ def test_every_config_in_configs_dir_is_valid():
     assert files
     for f in files:
         load_config(f)
+
+
+def test_default_toml_lists_every_key_with_the_dataclass_default():
+    """configs/default.toml and the dataclasses agree: same keys, same values."""
+    import dataclasses
+    import tomllib
+    from engine.config import CONFIG_DIR, Config
+    data = tomllib.loads((CONFIG_DIR / "default.toml").read_text())
+    defaults = Config()
+    assert set(data) == {f.name for f in dataclasses.fields(Config)}
+    for section, table in data.items():
+        fields = dataclasses.asdict(getattr(defaults, section))
+        assert set(table) == set(fields), section
+        for key, value in table.items():
+            assert value == fields[key], f"{section}.{key}: toml {value!r} != dataclass {fields[key]!r}"
+
+
+def test_hardening_keys_are_typed_and_validated():
+    cfg = load_config()
+    assert cfg.webrtc.connect_timeout_s == 15.0 and cfg.pipeline.max_queued_segments == 64
+    assert (cfg.server.max_viewers_per_session, cfg.server.max_sockets_per_session) == (4, 4)
+    assert cfg.server.allowed_origins == [] and cfg.server.token == ""
+    with pytest.raises(ConfigError, match="server.allowed_origins"):
+        load_config(overrides={"server": {"allowed_origins": ["example.com"]}})
+    with pytest.raises(ConfigError, match="server.token"):
+        load_config(overrides={"server": {"token": "short"}})
+    with pytest.raises(ConfigError, match="webrtc.connect_timeout_s"):
+        load_config(overrides={"webrtc": {"connect_timeout_s": "soon"}})
+    with pytest.raises(ConfigError, match="pipeline.max_queued_segments"):
+        load_config(overrides={"pipeline": {"max_queued_segments": 0}})
+    assert load_config(overrides={"server": {"allowed_origins": ["https://app.example.com", "*"]}})

@@ -58,13 +58,14 @@ async def test_bad_offers_get_clear_json_errors(live_server):
         ({"sdp": good_sdp, "type": "answer"}, 400, "bad_type"),
         ({"sdp": good_sdp, "type": "offer", "mode": "karaoke"}, 400, "bad_mode"),
         ({"sdp": good_sdp, "type": "offer", "session_id": "no-such-session"}, 404, "unknown_session"),
-        ({"sdp": good_sdp, "type": "offer", "avatar": "../../etc/passwd"}, 400, "bad_request"),
+        ({"sdp": good_sdp, "type": "offer", "avatar": "../../etc/passwd"}, 400, "bad_avatar"),
         ({"sdp": good_sdp, "type": "offer", "avatar": "nobody"}, 404, "unknown_avatar"),
         ({"sdp": "v=0\r\n" + "a=x\r\n" * 60000, "type": "offer"}, 413, "too_large"),
     ]
     async with ClientSession() as http:
         for body, status, code in cases:
-            kw = {"data": body} if isinstance(body, bytes) else {"json": body}
+            kw = ({"data": body, "headers": {"Content-Type": "application/json"}} if isinstance(body, bytes)
+                  else {"json": body})
             resp = await http.post(f"{base}/v1/offer", **kw)
             err = await resp.json()
             assert (resp.status, err["error"]) == (status, code), (body, err)

@@ -1,11 +1,15 @@
 // facecast browser client: WebRTC viewer (+ mic / webcam sender) and a WebSocket for
 // server-side TTS, state hints and session events. Plain JS, no build step.
 // URL parameters: ?mode=echo|assistant|webcam  &mic=0|1  &cam=0|1  &autoconnect=1
+//                 &token=TOKEN  (the server's bearer token, when it has one: docs/security.md)
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const STATS_INTERVAL_MS = 1000;
+const TOKEN = params.get("token") || "";
+// Authorization header for fetch(); the browser's WebSocket cannot set headers: ?token= instead.
+const authHeaders = () => (TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {});
 
 // Everything a user (or a test) may want to look at lives here.
 const facecast = (window.facecast = {
@@ -122,7 +126,7 @@ async function connect() {
     facecast.marks.ice = performance.now();
     const resp = await fetch("/v1/offer", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authHeaders() },
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, mode }),
     });
     const answer = await resp.json().catch(() => ({ error: `HTTP ${resp.status}` }));
@@ -173,7 +177,8 @@ $("unmute").onclick = () => { $("avatar").muted = false; $("unmute").hidden = tr
 
 // ---- WebSocket: events, speak, interrupt, state hints --------------------------------------
 function openSocket(sessionId) {
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
+  const query = TOKEN ? `?token=${encodeURIComponent(TOKEN)}` : "";
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws${query}`;
   const ws = new WebSocket(url);
   facecast.ws = ws;
   ws.onopen = () => ws.send(JSON.stringify({ type: "session.attach", session_id: sessionId }));
@@ -247,7 +252,7 @@ function watchFrames(video) {
 let statsTicks = 0;
 async function updateServerStats() {
   try {
-    const text = await (await fetch("/metrics")).text();
+    const text = await (await fetch("/metrics", { headers: authHeaders() })).text();
     const value = (re) => { const m = text.match(re); return m ? Number(m[1]) : 0; };
     const repeated = value(/^facecast_frames_total\{kind="repeated"\} ([0-9.e+]+)/m);
     const skipped = value(/^facecast_frames_total\{kind="skipped"\} ([0-9.e+]+)/m);

@@ -30,5 +30,8 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     print(f"facecast: serving {avatar.name} at http://{host}:{port}/  (metrics: /metrics)", flush=True)
+    from engine.server import security_warnings
+    for warning in security_warnings(config, host):
+        logging.getLogger("facecast.security").warning(warning)
     web.run_app(create_app(config), host=host, port=port, print=None)
     return 0

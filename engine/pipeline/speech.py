@@ -42,8 +42,17 @@ MARGIN_STEP_S = 0.02       # added per underrun
 MARGIN_DECAY_S = 0.0005    # removed per speech frame played on time
 
 
+# Work is split into jobs of at most this much audio, so the first frames of a long push are
+# ready after one short job instead of after the whole push (docs/streaming.md).
+MAX_JOB_S = 0.2
+
+
 class SpeechBufferFull(RuntimeError):
     """More speech was pushed than ``pipeline.max_buffered_speech_s`` allows."""
+
+
+class TooManySegments(SpeechBufferFull):
+    """More segments are queued than ``pipeline.max_queued_segments`` allows."""
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Segment:
     frames_played: int = 0
     audio_played: int = 0      # output samples handed out
     first_ready: float | None = None   # monotonic time its first frame became ready
+    owed_s: float = 0.0        # its share of SpeechStage's running total of buffered seconds
 
     @property
     def duration_s(self) -> float:
@@ -71,13 +81,16 @@ class SpeechStage:
     def __init__(self, generator: SpeechMotionGenerator, fps: int, model_rate: int, output_rate: int,
                  max_buffered_s: float, executor: ThreadPoolExecutor, metrics=None,
                  start_margin_s: float = 0.0, inline: bool = False, silence_dbfs: float = -50.0,
-                 epoch: Callable[[], int] = lambda: 0) -> None:
+                 epoch: Callable[[], int] = lambda: 0, max_segments: int = 64) -> None:
         if model_rate % fps or output_rate % fps:
             raise ValueError(f"fps {fps} must divide the model rate {model_rate} and output rate {output_rate}")
         self.generator = generator
         self.fps, self.model_rate, self.output_rate = fps, model_rate, output_rate
         self.spf_out = output_rate // fps
         self.max_buffered_s = max_buffered_s
+        self.max_segments = max_segments
+        self._buffered = 0.0     # Σ seg.owed_s, kept up to date on every change (O(1) per push)
+        self._reserved = 0.0     # speech promised by callers (queued elsewhere), not pushed yet
         # A live segment starts this long after its first frame is ready, so the arrival jitter
         # of later chunks does not starve the frame clock mid-segment.
         self.start_margin_s = start_margin_s
@@ -117,24 +130,69 @@ class SpeechStage:
                 raise ValueError(f"sample rate changed within a segment ({seg.sample_rate} → {sample_rate} Hz); "
                                  "call end_segment() first")
             return seg
+        if len(self.segments) >= self.max_segments:
+            raise TooManySegments(f"{len(self.segments)} segments are already queued "
+                                  f"(pipeline.max_queued_segments = {self.max_segments}); "
+                                  "send longer segments or wait for playback.finished")
         seg = Segment(self._next_segment_id, self.epoch(), sample_rate)
         self._next_segment_id += 1
         self.segments.append(seg)
         return seg
 
-    def buffered_s(self) -> float:
-        """Seconds of speech pushed but not played yet."""
-        return sum(max(0.0, s.duration_s - s.audio_played / self.output_rate) for s in self.segments)
+    # ---- accounting: seconds of playback owed, O(1) per change -------------------------------
+    def _owed(self, seg: Segment) -> float:
+        """Playback time ``seg`` still needs: its audio, but at least one frame (every segment
+        plays at least one), minus what has played."""
+        return max(0.0, max(seg.duration_s, 1.0 / self.fps) - seg.frames_played / self.fps)
 
-    def push(self, samples: np.ndarray, sample_rate: int) -> Segment:
-        """Queue validated mono float32 audio; returns the segment it belongs to."""
-        if self.buffered_s() + len(samples) / sample_rate > self.max_buffered_s:
+    def _account(self, seg: Segment) -> None:
+        owed = self._owed(seg)
+        self._buffered += owed - seg.owed_s
+        seg.owed_s = owed
+
+    def _forget(self, seg: Segment) -> None:
+        self._buffered -= seg.owed_s
+        seg.owed_s = 0.0
+        if not self.segments:
+            self._buffered = 0.0   # no rounding error survives an empty queue
+
+    def buffered_s(self) -> float:
+        """Seconds of playback pushed but not played yet (each segment counts at least one frame)."""
+        return max(0.0, self._buffered)
+
+    def cost_s(self, n_samples: int, sample_rate: int) -> float:
+        """What pushing this much audio adds to ``buffered_s`` at most (one frame at least)."""
+        return max(n_samples / sample_rate, 1.0 / self.fps)
+
+    def check_room(self, seconds: float) -> None:
+        """Raise ``SpeechBufferFull`` unless ``seconds`` more speech fit in the buffer."""
+        if self.buffered_s() + self._reserved + seconds > self.max_buffered_s + 1e-9:
             raise SpeechBufferFull(f"more than pipeline.max_buffered_speech_s = {self.max_buffered_s} s of speech "
                                    "is waiting to be played; push audio closer to real time")
+
+    def reserve(self, seconds: float) -> None:
+        """Count speech queued elsewhere (e.g. behind a pending TTS request) against the limit
+        now; ``release`` it before pushing it."""
+        self.check_room(seconds)
+        self._reserved += seconds
+
+    def release(self, seconds: float) -> None:
+        self._reserved = max(0.0, self._reserved - seconds)
+
+    def push(self, samples: np.ndarray, sample_rate: int) -> Segment:
+        """Queue validated mono float32 audio; returns the segment it belongs to. Long pushes are
+        split into jobs of at most ``MAX_JOB_S`` (contiguous pts)."""
+        opens = not self.segments or self.segments[-1].ended
+        self.check_room(self.cost_s(len(samples), sample_rate) if opens else len(samples) / sample_rate)
         seg = self._open_segment(sample_rate)
-        self._in.put_nowait(AudioChunk(seg.input_samples, Fraction(1, sample_rate), seg.epoch, samples,
-                                       sample_rate, seg.id, time.monotonic()))
-        seg.input_samples += len(samples)
+        step = max(1, int(sample_rate * MAX_JOB_S))
+        now = time.monotonic()
+        for i in range(0, len(samples), step):
+            part = samples[i:i + step]
+            self._in.put_nowait(AudioChunk(seg.input_samples, Fraction(1, sample_rate), seg.epoch, part,
+                                           sample_rate, seg.id, now))
+            seg.input_samples += len(part)
+        self._account(seg)
         return seg
 
     def end_segment(self) -> Segment | None:
@@ -153,6 +211,8 @@ class SpeechStage:
         self._in.purge(lambda p: p.epoch >= epoch)
         cut = [s for s in self.segments if s.epoch < epoch]
         self.segments = collections.deque(s for s in self.segments if s.epoch >= epoch)
+        for s in cut:
+            self._forget(s)
         return cut
 
     # ---- worker -------------------------------------------------------------------------
@@ -245,6 +305,7 @@ class SpeechStage:
             finished_input = seg.flushed
             if finished_input and not seg.motion and len(seg.audio) == 0:
                 self.segments.popleft()  # fully played (normally popped with its last frame)
+                self._forget(seg)
                 continue
             ready = (len(seg.audio) >= n and seg.motion) or (finished_input and (len(seg.audio) or seg.motion))
             if not ready:
@@ -296,8 +357,10 @@ class SpeechStage:
         index = seg.frames_played
         seg.frames_played += 1
         last = finished_input and not seg.motion and len(seg.audio) == 0
+        self._account(seg)
         if last:
             self.segments.popleft()
+            self._forget(seg)
         chunk = AudioChunk(index * n, Fraction(1, self.output_rate), seg.epoch, audio, self.output_rate, seg.id, arrival)
         position = seg.duration_s if last else self.position_s(seg)
         return MotionPacket(index, Fraction(1, self.fps), seg.epoch, motion, chunk, seg.id, last, position)

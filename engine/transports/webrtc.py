@@ -177,7 +177,18 @@ class WebRTCPeer:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         self._spawn(self._feed())
+        self._spawn(self._connect_deadline())
         return self.pc.localDescription
+
+    async def _connect_deadline(self) -> None:
+        """A peer that answered but never connects (a half-open offer, a blocked network) is
+        closed after ``webrtc.connect_timeout_s``, and with it the session it owns."""
+        timeout = self.config.webrtc.connect_timeout_s
+        await asyncio.sleep(timeout)
+        if self._connected_at is None and not self.closed:
+            log.info("peer %s: not connected after %.1f s (state %s); closing", self.session.id, timeout,
+                     self.pc.connectionState)
+            await self.close()
 
     def _prefer_codecs(self, transceiver) -> None:
         caps = RTCRtpSender.getCapabilities("video").codecs

@@ -28,8 +28,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from engine.audio.pcm import s16le_to_float
 from engine.audio import MODEL_RATE
 from engine.config import Config
-from engine.pipeline.speech import SpeechBufferFull
+from engine.pipeline.speech import SpeechBufferFull, TooManySegments
+from engine.safety import clip, parse_json
 from engine.session import SessionClosed
+from engine.sessions import creation_error
 from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
 
 DEFAULT_PCM_RATE = MODEL_RATE   # a client that names no rate sends 16 kHz (docs/protocol.md)
@@ -46,6 +48,21 @@ HARD_LIMIT_FACTOR = 4
 # WebSocket ping interval: a client that vanished without a TCP reset is noticed within
 # HEARTBEAT_S + HEARTBEAT_S / 2 (aiohttp closes when the pong does not come back).
 HEARTBEAT_S = 20.0
+# PCM / segment.end waiting behind a `speak`, per socket (the PCM also counts against the speech
+# buffer when queued); more is refused with `buffer_full`.
+MAX_LANE_ITEMS = 4096
+
+
+@dataclass
+class _Shared:
+    """Per-server state of all sockets: who drives which session, TTS syntheses running."""
+    sockets: collections.Counter = None        # session id → bound sockets
+    tts_sessions: collections.Counter = None   # session id → syntheses running
+    tts_running: int = 0
+
+    def __post_init__(self) -> None:
+        self.sockets = collections.Counter()
+        self.tts_sessions = collections.Counter()
 
 
 class ProtocolError(Exception):
@@ -106,14 +123,18 @@ class PcmFormat:
 class AssistantConnection:
     """One client socket and the session it drives."""
 
-    def __init__(self, ws: web.WebSocketResponse, registry: Any, config: Config, speaker: Speaker):
+    def __init__(self, ws: web.WebSocketResponse, registry: Any, config: Config, speaker: Speaker,
+                 shared: _Shared | None = None):
         self.ws, self.registry, self.config, self.speaker = ws, registry, config, speaker
+        self.shared = shared or _Shared()
+        self.pending_speaks = 0
         self.session: Any = None
         self.session_id: str | None = None
         self.owns_session = False
         self.mode = "assistant"
         self.fmt: PcmFormat | None = None
-        # speech waiting behind a `speak`: (epoch when queued, item); older epochs are skipped
+        # speech waiting behind a `speak`: (epoch when queued, item, seconds reserved in the
+        # session's speech buffer); older epochs are skipped
         self.lane: collections.deque = collections.deque()
         self.lane_task: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()
@@ -156,24 +177,24 @@ class AssistantConnection:
                         break
                 except Exception as e:  # a server bug must not silently drop the socket
                     log.exception("ws %s: internal error handling a message", self.session_id or "-")
-                    await self.send_error(ProtocolError("internal_error", f"{type(e).__name__}: {e}"))
+                    await self.send_error(_internal(e))
         finally:
             await self.cleanup()
 
     async def on_text(self, text: str) -> None:
         try:
-            msg = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as e:
-            raise ProtocolError("bad_json", f"text message is not valid JSON: {e}") from None
+            msg = parse_json(text)
+        except ValueError as e:
+            raise ProtocolError("bad_json", f"text message is not valid JSON: {clip(str(e), 200)}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raise ProtocolError("bad_message", 'a text message must be a JSON object with a string "type"')
         kind = msg["type"]
         handler = self.HANDLERS.get(kind)
         if handler is None:
-            raise ProtocolError("unknown_type", f"unknown message type {kind!r}; expected one of "
+            raise ProtocolError("unknown_type", f"unknown message type {clip(kind)}; expected one of "
                                                 f"{sorted(self.HANDLERS)}")
         if self.session is None and kind not in ("session.create", "session.attach", "ping"):
-            raise ProtocolError("no_session", f"{kind!r} before session.create / session.attach")
+            raise ProtocolError("no_session", f"{clip(kind)} before session.create / session.attach")
         await handler(self, msg)
 
     def on_pcm(self, data: bytes) -> None:
@@ -186,15 +207,16 @@ class AssistantConnection:
             with _session_errors():
                 self.session.push_mic(samples, self.fmt.sample_rate)
         else:
-            self._in_order(lambda: self.session.push_speech(samples, self.fmt.sample_rate))
+            session, rate = self.session, self.fmt.sample_rate
+            self._in_order(lambda: session.push_speech(samples, rate), samples.size, rate)
 
     # ---- message handlers ----------------------------------------------------------------------
     async def h_create(self, msg: dict) -> None:
         self._check_fresh()
         _only_fields(msg, {"type", "avatar", "format", "mode"})
         mode = msg.get("mode", "assistant")
-        if mode not in WS_MODES:
-            raise ProtocolError("bad_mode", f"mode {mode!r} is not available over the WebSocket; "
+        if not isinstance(mode, str) or mode not in WS_MODES:
+            raise ProtocolError("bad_mode", f"mode {clip(mode)} is not available over the WebSocket; "
                                             f"use one of {list(WS_MODES)} (webcam needs WebRTC)")
         avatar = msg.get("avatar")
         if avatar is not None and (not isinstance(avatar, str) or not avatar):
@@ -202,13 +224,13 @@ class AssistantConnection:
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
         try:
             session = await _maybe_await(self.registry.create(mode, avatar=avatar))
-        except FileNotFoundError as e:
-            raise ProtocolError("unknown_avatar", f"could not create a session: {e}") from None
-        except (ValueError, KeyError, RuntimeError, OSError) as e:
-            raise ProtocolError("session_failed", f"could not create a session: {e}") from None
-        except Exception as e:  # a bug or a broken asset: still an answer, not a dropped socket
-            log.exception("ws: session creation failed")
-            raise ProtocolError("session_failed", f"could not create a session: {type(e).__name__}: {e}") from None
+        except Exception as e:  # a bug or a broken asset too: still an answer, not a dropped socket
+            code, message = creation_error(e)
+            if code == "session_failed":
+                log.exception("ws: session creation failed")
+            elif code == "too_many_sessions":
+                code = "session_failed"    # the WebSocket API's code for it (docs/protocol.md)
+            raise ProtocolError(code, f"could not create a session: {message}") from None
         self.owns_session = True
         await self._bind(session, mode, fmt)
 
@@ -220,8 +242,12 @@ class AssistantConnection:
             raise ProtocolError("bad_session_id", "'session_id' must be a non-empty string")
         session = self.registry.find(sid)
         if session is None:
-            raise ProtocolError("unknown_session", f"no session with id {sid!r}")
+            raise ProtocolError("unknown_session", f"no session with id {clip(sid)}")
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
+        cap = self.config.server.max_sockets_per_session
+        if self.shared.sockets[session.id] >= cap:
+            raise ProtocolError("too_many_sockets", f"session {clip(sid)} already has {cap} WebSockets "
+                                                    f"(server.max_sockets_per_session = {cap})")
         mode = getattr(session, "mode", "assistant")
         await self._bind(session, "echo" if mode == "echo" else "assistant", fmt)
 
@@ -233,12 +259,13 @@ class AssistantConnection:
         _only_fields(msg, {"type"})
         with _session_errors():
             self.session.interrupt()   # the epoch bump also voids queued speech and pending TTS here
+        self._drop_stale_lane()
 
     async def h_state(self, msg: dict) -> None:
         _only_fields(msg, {"type", "state"})
         state = msg.get("state")
         if state not in STATE_HINTS:
-            raise ProtocolError("bad_state", f"state hint {state!r} is not one of {list(STATE_HINTS)}")
+            raise ProtocolError("bad_state", f"state hint {clip(state)} is not one of {list(STATE_HINTS)}")
         with _session_errors():
             self.session.set_state(state)
 
@@ -251,22 +278,62 @@ class AssistantConnection:
             raise ProtocolError("bad_voice", "'voice' must be a string")
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int)):
             raise ProtocolError("bad_rate", "'rate_wpm' must be an integer")
-        self.lane.append((self.session.epoch, _Speak(text, voice, rate)))
+        cap = self.config.tts.max_pending_per_socket
+        if self.pending_speaks >= cap:
+            raise ProtocolError("too_many_pending", f"{self.pending_speaks} 'speak' requests are already waiting "
+                                                    f"on this socket (tts.max_pending_per_socket = {cap})")
+        self._check_lane_room()
+        self.pending_speaks += 1
+        self.lane.append((self.session.epoch, _Speak(text, voice, rate), 0.0))
         if self.lane_task is None:
             self.lane_task = asyncio.create_task(self._run_lane())
 
     # ---- ordering of speech: PCM / segment.end sent after a `speak` wait for its audio ----------
-    def _in_order(self, action) -> None:
+    def _in_order(self, action, n_samples: int = 0, rate: int = 0) -> None:
+        """Run ``action`` now, or queue it behind a pending ``speak``. Queued PCM is counted
+        against the session's speech buffer at once (refused like a direct push when full)."""
         if self.lane_task is None:
             with _session_errors():
                 action()
-        else:
-            self.lane.append((self.session.epoch, action))
+            return
+        self._check_lane_room()
+        cost = 0.0
+        if n_samples:
+            with _session_errors():
+                self.session._check_open()
+                cost = self.session.speech.cost_s(n_samples, rate)
+                self.session.speech.reserve(cost)
+        self.lane.append((self.session.epoch, action, cost))
+
+    def _check_lane_room(self) -> None:
+        if len(self.lane) >= MAX_LANE_ITEMS:
+            raise ProtocolError("buffer_full", f"{len(self.lane)} messages are waiting behind 'speak' on this "
+                                               "socket; wait for speak.queued (the message was dropped)")
+
+    def _unqueue(self, item: Any, cost: float) -> None:
+        """Bookkeeping for a lane item leaving the lane (run or skipped)."""
+        if isinstance(item, _Speak):
+            self.pending_speaks -= 1
+        if cost and self.session is not None and self.session.speech is not None:
+            self.session.speech.release(cost)
+
+    def _drop_stale_lane(self) -> None:
+        """After an interrupt: what was queued before it is void; give back its reservations."""
+        if self.session is None:
+            return
+        keep = collections.deque()
+        for entry in self.lane:
+            if entry[0] < self.session.epoch:
+                self._unqueue(entry[1], entry[2])
+            else:
+                keep.append(entry)
+        self.lane = keep
 
     async def _run_lane(self) -> None:
         try:
             while self.lane:
-                epoch, item = self.lane.popleft()
+                epoch, item, cost = self.lane.popleft()
+                self._unqueue(item, cost)
                 if epoch < self.session.epoch:
                     continue   # queued before an interrupt
                 try:
@@ -282,23 +349,43 @@ class AssistantConnection:
                         return
                 except Exception as e:
                     log.exception("ws %s: internal error in queued speech", self.session_id or "-")
-                    await self.send_error(ProtocolError("internal_error", f"{type(e).__name__}: {e}"))
+                    await self.send_error(_internal(e))
         finally:
             if self.lane_task is asyncio.current_task():
                 self.lane_task = None
 
     async def _speak(self, req: "_Speak", epoch: int) -> None:
-        synth = asyncio.ensure_future(self.speaker.speak(req.text, req.voice, req.rate_wpm))
-        cut = asyncio.ensure_future(self.session.interrupted(epoch))
-        await asyncio.wait({synth, cut}, return_when=asyncio.FIRST_COMPLETED)
-        cut.cancel()
-        if not synth.done():        # interrupted while synthesizing: its audio is not wanted
-            synth.cancel()
-            return
+        tts, shared, sid = self.config.tts, self.shared, self.session_id
+        if shared.tts_running >= tts.max_concurrent:
+            raise ProtocolError("tts_busy", f"the server is already running {shared.tts_running} syntheses "
+                                            f"(tts.max_concurrent = {tts.max_concurrent}); try again shortly")
+        if shared.tts_sessions[sid] >= tts.max_concurrent_per_session:
+            raise ProtocolError("tts_busy", f"this session is already running {shared.tts_sessions[sid]} "
+                                            f"syntheses (tts.max_concurrent_per_session = "
+                                            f"{tts.max_concurrent_per_session}); try again shortly")
+        shared.tts_running += 1
+        shared.tts_sessions[sid] += 1
+        try:
+            synth = asyncio.ensure_future(self.speaker.speak(req.text, req.voice, req.rate_wpm))
+            cut = asyncio.ensure_future(self.session.interrupted(epoch))
+            try:
+                await asyncio.wait({synth, cut}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cut.cancel()
+                interrupted = not synth.done()
+                if interrupted:        # interrupted while synthesizing: its audio is not wanted
+                    synth.cancel()
+            if interrupted:
+                return
+        finally:
+            shared.tts_running -= 1
+            shared.tts_sessions[sid] -= 1
+            if shared.tts_sessions[sid] <= 0:
+                del shared.tts_sessions[sid]
         try:
             audio = synth.result()
         except TTSError as e:
-            raise ProtocolError("tts_failed", str(e)) from None
+            raise ProtocolError("tts_failed", clip(str(e), 300)) from None
         if epoch < self.session.epoch:
             return
         with _session_errors():
@@ -327,6 +414,7 @@ class AssistantConnection:
     async def _bind(self, session: Any, mode: str, fmt: PcmFormat) -> None:
         self.session, self.mode, self.fmt = session, mode, fmt
         self.session_id = session.id
+        self.shared.sockets[session.id] += 1
         events = session.events()  # subscribe now: nothing emitted from here on is missed
         v = self.config.video
         await self.send({
@@ -371,6 +459,13 @@ class AssistantConnection:
         for task in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        while self.lane:   # give back what queued speech reserved in the session's buffer
+            _, item, cost = self.lane.popleft()
+            self._unqueue(item, cost)
+        if self.session_id is not None and self.session is not None:
+            self.shared.sockets[self.session_id] -= 1
+            if self.shared.sockets[self.session_id] <= 0:
+                del self.shared.sockets[self.session_id]
         if self.session is not None and self.owns_session:
             with contextlib.suppress(Exception):
                 await _maybe_await(self.registry.remove(self.session_id))
@@ -382,12 +477,20 @@ def _session_errors():
     """What the session refuses (full buffer, bad audio, closed) becomes an error event."""
     try:
         yield
+    except TooManySegments as e:
+        raise ProtocolError("too_many_segments", f"{e}; the audio was dropped") from None
     except SpeechBufferFull as e:
         raise ProtocolError("buffer_full", f"{e}; the audio was dropped") from None
     except SessionClosed:
         raise ProtocolError("session_closed", "the session has been closed", fatal=True) from None
     except ValueError as e:  # AudioFormatError and friends: the message says what was wrong
-        raise ProtocolError("bad_audio", str(e)) from None
+        raise ProtocolError("bad_audio", clip(str(e), 300)) from None
+
+
+def _internal(e: BaseException) -> ProtocolError:
+    """A server bug, told without its details (they may name files; they are in the log)."""
+    return ProtocolError("internal_error", f"internal error ({type(e).__name__}) handling the message; "
+                                           "details are in the server log")
 
 
 def _too_large(n: int, limit: int) -> ProtocolError:
@@ -398,11 +501,7 @@ def _too_large(n: int, limit: int) -> ProtocolError:
 def _only_fields(msg: dict, allowed: set[str]) -> None:
     extra = set(msg) - allowed - {"id"}
     if extra:
-        raise ProtocolError("bad_message", f"{msg['type']!r} does not take field(s) {sorted(extra)}")
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
+        raise ProtocolError("bad_message", f"{clip(msg['type'])} does not take field(s) {clip(sorted(extra))}")
 
 
 def _json_default(o: Any) -> Any:
@@ -418,6 +517,7 @@ async def _maybe_await(x: Any) -> Any:
 def add_routes(app: web.Application, registry: Any, config: Config) -> None:
     """Mount the assistant WebSocket API on ``app`` at ``/v1/ws``."""
     speaker = Speaker(config.tts)
+    shared = _Shared()
     hard_limit = config.server.max_ws_message_bytes * HARD_LIMIT_FACTOR
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -425,7 +525,7 @@ def add_routes(app: web.Application, registry: Any, config: Config) -> None:
         if not ws.can_prepare(request).ok:
             return web.Response(status=426, text="this endpoint speaks WebSocket; see docs/protocol.md\n")
         await ws.prepare(request)
-        await AssistantConnection(ws, registry, config, speaker).run()
+        await AssistantConnection(ws, registry, config, speaker, shared).run()
         return ws
 
     app.router.add_get(WS_PATH, handle)

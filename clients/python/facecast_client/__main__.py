@@ -48,7 +48,8 @@ async def _print_until_finished(client: FacecastClient, show, timeout: float) ->
 async def _stream(args) -> int:
     pcm, rate = load_wav_pcm16(args.wav)
     duration = len(pcm) / 2 / rate
-    client = await FacecastClient.connect(args.url, sample_rate=rate, avatar=args.avatar, session_id=args.session)
+    client = await FacecastClient.connect(args.url, sample_rate=rate, avatar=args.avatar, session_id=args.session,
+                                          token=args.token)
     t0 = time.monotonic()
     show = _printer(t0)
     show(client.ready)
@@ -72,7 +73,7 @@ async def _stream(args) -> int:
 
 
 async def _speak(args) -> int:
-    client = await FacecastClient.connect(args.url, avatar=args.avatar, session_id=args.session)
+    client = await FacecastClient.connect(args.url, avatar=args.avatar, session_id=args.session, token=args.token)
     show = _printer(time.monotonic())
     show(client.ready)
     try:
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default=DEFAULT_URL, help=f"WebSocket URL (default {DEFAULT_URL})")
     common.add_argument("--avatar", default=None, help="avatar name/path the server accepts (default: its default)")
+    common.add_argument("--token", default=None,
+                        help="the server's bearer token (default: $FACECAST_TOKEN; see docs/security.md)")
     common.add_argument("--session", default=None, help="attach to this existing session id instead of creating one")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for playback to finish")
     s = sub.add_parser("stream", parents=[common], help="stream a wav in real time, print events")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import wave
 from pathlib import Path
@@ -43,9 +44,14 @@ class FacecastClient:
     @classmethod
     async def connect(cls, url: str, *, sample_rate: int = 16000, avatar: str | None = None,
                       mode: str = "assistant", session_id: str | None = None,
-                      timeout: float = 30.0, max_size: int | None = 8 << 20) -> "FacecastClient":
-        """Open the socket and create a session (or attach to ``session_id``); wait for ``session.ready``."""
-        ws = await ws_connect(url, open_timeout=timeout, max_size=max_size)
+                      timeout: float = 30.0, max_size: int | None = 8 << 20,
+                      token: str | None = None) -> "FacecastClient":
+        """Open the socket and create a session (or attach to ``session_id``); wait for ``session.ready``.
+        ``token``: the server's bearer token (default: $FACECAST_TOKEN, if set), sent as
+        ``Authorization: Bearer``."""
+        token = token if token is not None else os.environ.get("FACECAST_TOKEN") or None
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        ws = await ws_connect(url, open_timeout=timeout, max_size=max_size, additional_headers=headers)
         client = cls(ws, sample_rate)
         fmt = {"encoding": "s16le", "sample_rate": sample_rate, "channels": 1}
         if session_id:
