@@ -1,6 +1,6 @@
 """``facecast data real-av``: training targets from real talking-face videos (their own audio and mouths).
 
-    facecast data real-av --split configs/lipsync_split.toml --subset train --out data/real_av
+    facecast data real-av --split configs/eval/lipsync_split.toml --subset train --out data/real_av
     facecast data real-av VIDEO... --speaker NAME --out DIR
 
 Each clip's phones are aligned, the teacher's motion gets the real speaker's lip opening
@@ -18,7 +18,7 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="*", help="talking-face videos with their own audio")
     p.add_argument("--speaker", default="speaker", help="speaker id of the videos given on the command line")
-    p.add_argument("--split", default=None, help="split file (configs/lipsync_split.toml) instead of videos")
+    p.add_argument("--split", default=None, help="split file (configs/eval/lipsync_split.toml) instead of videos")
     p.add_argument("--subset", default="train", choices=("train", "test"))
     p.add_argument("--media-dir", default="../shared/media/dev", help="where the split file's clips are")
     p.add_argument("--out", required=True, help="corpus directory to write")

@@ -1,7 +1,7 @@
 """``facecast eval lipsync``: every stage of facecast against real talking mouths.
 
     facecast eval lipsync VIDEO|DIR ... [--avatar A] --json [--plot OUT.png]
-    facecast eval lipsync --split configs/lipsync_split.toml --subset test [--media-dir DIR]
+    facecast eval lipsync --split configs/eval/lipsync_split.toml --subset test [--media-dir DIR]
 
 For each real video with its own audio: the real inner-lip opening (face mesh) against the
 teacher, the model, the avatar rig's lip gap, the rendered image (tracked the same way) and the
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", help="real talking videos with audio, or directories of them")
     parser.add_argument("--avatar", action="append", default=None,
                         help="avatar file (repeatable; default: config render.avatar)")
-    parser.add_argument("--split", help="split file (e.g. configs/lipsync_split.toml)")
+    parser.add_argument("--split", help="split file (e.g. configs/eval/lipsync_split.toml)")
     parser.add_argument("--subset", default="test", choices=("train", "test"))
     parser.add_argument("--media-dir", default="../shared/media/dev", help="clip paths in --split are relative to this")
     parser.add_argument("--plot", help="write a PNG of the curves (one panel per clip)")
