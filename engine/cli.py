@@ -22,6 +22,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("train", "audio2motion"), "engine.commands.train_audio2motion", "train the audio-to-motion diffusion model"),
     (("eval", "audio2motion"), "engine.commands.eval_audio2motion", "evaluate the audio-to-motion model against the baseline"),
     (("eval", "lipsync"), "engine.commands.eval_lipsync", "every stage (teacher, model, rig, render) vs real talking mouths"),
+    (("eval", "teacher-fit"), "engine.commands.eval_teacher_fit", "the teacher vs real mouths per phone (from facecast data real-av)"),
     (("eval", "teacher"), "engine.commands.eval_teacher", "hand check of the teacher against real talking-face videos"),
     (("export", "audio2motion"), "engine.commands.export_audio2motion", "export the model to ONNX (+INT8) / TensorRT"),
     (("bench", "pipeline"), "engine.commands.bench_pipeline", "benchmark the streaming pipeline"),
