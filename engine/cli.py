@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     sub_parser.add_argument("--config", default=known.config)
     mod.add_arguments(sub_parser)
     args = sub_parser.parse_args(_strip_command(argv, known._path))
-    return int(mod.run(args) or 0)
+    from engine.config import ConfigError
+    try:
+        return int(mod.run(args) or 0)
+    except ConfigError as e:   # a bad config file or option: one line, not a traceback
+        print(f"facecast {' '.join(known._path)}: bad configuration: {e}", file=sys.stderr)
+        return 2
 
 
 def _names_a_command(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
