@@ -13,6 +13,7 @@ import sys
 # (command path, module, help)
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("serve",), "engine.commands.serve", "serve the avatar over WebRTC + the assistant WebSocket API"),
+    (("doctor",), "engine.commands.doctor", "check port, STUN/TURN servers, codecs, espeak-ng, avatar and model: OK/FAIL per line"),
     (("render",), "engine.commands.render", "render audio (or text) to an mp4 offline"),
     (("avatar", "create"), "engine.commands.avatar_create", "create an avatar from a portrait photo"),
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
