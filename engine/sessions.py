@@ -31,7 +31,7 @@ class BadAvatarError(ValueError):
 
 
 class UnknownAvatarError(FileNotFoundError):
-    """A client-chosen avatar that is not in the server's assets folder."""
+    """A client-chosen avatar that is not in the server's avatar folder (server.avatar_dir)."""
 
 
 def is_avatar_file(path: Path) -> bool:
