@@ -13,6 +13,7 @@ import sys
 # (command path, module, help)
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("serve",), "engine.commands.serve", "serve the avatar over WebRTC + the assistant WebSocket API"),
+    (("doctor",), "engine.commands.doctor", "check port, STUN/TURN servers, codecs, espeak-ng, avatar and model: OK/FAIL per line"),
     (("render",), "engine.commands.render", "render audio (or text) to an mp4 offline"),
     (("avatar", "create"), "engine.commands.avatar_create", "create an avatar from a portrait photo"),
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
@@ -68,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     sub_parser.add_argument("--config", default=known.config)
     mod.add_arguments(sub_parser)
     args = sub_parser.parse_args(_strip_command(argv, known._path))
-    return int(mod.run(args) or 0)
+    from engine.config import ConfigError
+    try:
+        return int(mod.run(args) or 0)
+    except ConfigError as e:   # a bad config file or option: one line, not a traceback
+        print(f"facecast {' '.join(known._path)}: bad configuration: {e}", file=sys.stderr)
+        return 2
 
 
 def _names_a_command(parser: argparse.ArgumentParser, argv: list[str]) -> bool:

@@ -114,12 +114,37 @@ class AvatarConfig:
     crop_face_heights: float = _f(2.6, min=1.2, max=10.0, doc="crop side in face heights")
 
 
+ICE_URL_SCHEMES = ("stun:", "turn:", "turns:")
+
+
 @dataclass(frozen=True)
 class WebRTCConfig:
-    ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}]')
+    ice_servers: list = _f([], doc='e.g. [{urls = "stun:stun.l.google.com:19302"}, '
+                                   '{urls = "turn:turn.example.com:3478", username = "u", credential = "p"}]')
+    ice_transport_policy: str = _f("all", choices=("all", "relay"),
+                                   doc='"relay": the server only uses TURN relay candidates (needs a turn: server)')
     peer_timeout_s: float = _f(6.0, min=1.0, max=600.0, doc="no RTCP from a connected peer this long: it is gone")
     connect_timeout_s: float = _f(15.0, min=0.1, max=600.0,
                                   doc="a peer not connected this long after its offer is closed (and its session)")
+
+    def __post_init__(self) -> None:
+        for s in self.ice_servers:
+            if not isinstance(s, dict) or "urls" not in s:
+                raise ConfigError(f"webrtc.ice_servers: each entry needs 'urls', got {s!r}")
+            unknown = set(s) - {"urls", "username", "credential"}
+            if unknown:
+                raise ConfigError(f"webrtc.ice_servers: unknown key(s) {sorted(unknown)} in {s!r}")
+            urls = s["urls"] if isinstance(s["urls"], list) else [s["urls"]]
+            for url in urls:
+                if not isinstance(url, str) or not url.startswith(ICE_URL_SCHEMES):
+                    raise ConfigError(f"webrtc.ice_servers: {url!r} is not a stun:, turn: or turns: URL")
+                if url.startswith(("turn:", "turns:")) and not (isinstance(s.get("username"), str)
+                                                                 and isinstance(s.get("credential"), str)):
+                    raise ConfigError(f"webrtc.ice_servers: {url} needs 'username' and 'credential' strings")
+        if self.ice_transport_policy == "relay" and not any(
+                str(u).startswith(("turn:", "turns:")) for s in self.ice_servers
+                for u in (s["urls"] if isinstance(s["urls"], list) else [s["urls"]])):
+            raise ConfigError('webrtc.ice_transport_policy = "relay" needs a turn: server in webrtc.ice_servers')
 
 
 @dataclass(frozen=True)
@@ -133,6 +158,7 @@ class ServerConfig:
     max_sockets_per_session: int = _f(4, min=1, max=1000, doc="WebSockets driving one session")
     allowed_origins: list = _f([], doc='browser Origins allowed besides same-origin and loopback; "*" = any')
     token: str = _f("", doc="bearer token for /v1/offer, /v1/ws, /metrics (env FACECAST_TOKEN); empty = none")
+    avatar_dir: str = _f("assets", doc="clients may name any .avatar file in this folder (session.create, offer)")
 
     def __post_init__(self) -> None:
         for o in self.allowed_origins:

@@ -242,7 +242,11 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "sessions": len(request.app[REGISTRY_KEY])})
+    body = {"ok": True, "sessions": len(request.app[REGISTRY_KEY])}
+    warm = request.app.get(WARMUP_KEY)
+    if warm is not None and not warm.done():
+        body["warming"] = True     # the model and renderer are still loading (the browser page says so)
+    return web.json_response(body)
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

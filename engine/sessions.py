@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engine.config import ASSETS_DIR, Config
+from engine.config import Config
 from engine.metrics import Metrics
 from engine.safety import clip
 from engine.session import Session
@@ -31,31 +31,46 @@ class BadAvatarError(ValueError):
 
 
 class UnknownAvatarError(FileNotFoundError):
-    """A client-chosen avatar that is not in the server's assets folder."""
+    """A client-chosen avatar that is not in the server's avatar folder (server.avatar_dir)."""
+
+
+def is_avatar_file(path: Path) -> bool:
+    """Whether ``path`` looks like a facecast avatar (a zip holding meta.json and arrays.npz);
+    cheap: reads the zip directory only."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return {"meta.json", "arrays.npz"} <= names
 
 
 def resolve_avatar(config: Config, name: str | None) -> Path:
-    """A client-chosen avatar: a name or relative path inside ``assets/`` ('.avatar' may be
-    left out). Anything outside ``assets/`` is refused, so clients cannot open arbitrary files.
-    Messages never contain a filesystem path (they are shown to clients)."""
+    """A client-chosen avatar: a name or relative path inside the avatar folder
+    (``server.avatar_dir``, default ``assets/``; '.avatar' may be left out). Anything outside
+    it is refused, so clients cannot open arbitrary files. Messages never contain a filesystem
+    path (they are shown to clients)."""
     if name is None:
         return config.resolve_path(config.render.avatar)
     if not isinstance(name, str) or not name or "\x00" in name:
         raise BadAvatarError("avatar must be a non-empty string")
     if len(name) > MAX_AVATAR_NAME:
         raise BadAvatarError(f"avatar name of {len(name)} characters is longer than {MAX_AVATAR_NAME}")
-    root = ASSETS_DIR.resolve()
+    root = config.resolve_path(config.server.avatar_dir).resolve()
     try:
         candidate = (root / name).resolve()
         if candidate.suffix != ".avatar":
             candidate = candidate.with_name(candidate.name + ".avatar")
         if root not in candidate.parents:
-            raise BadAvatarError(f"avatar {clip(name)} must name a file inside the server's assets folder")
+            raise BadAvatarError(f"avatar {clip(name)} must name a file inside the server's avatar folder (server.avatar_dir)")
         found = candidate.is_file()
     except OSError as e:   # a name the filesystem refuses (too long a component, ...)
         raise BadAvatarError(f"avatar {clip(name)} is not a usable file name ({e.strerror or type(e).__name__})") from None
     if not found:
-        raise UnknownAvatarError(f"no avatar {clip(name)} in the server's assets folder")
+        raise UnknownAvatarError(f"no avatar {clip(name)} in the server's avatar folder (server.avatar_dir)")
+    if not is_avatar_file(candidate):
+        raise BadAvatarError(f"{clip(name)} is not a facecast avatar file (make one with `facecast avatar create`)")
     return candidate
 
 

@@ -60,8 +60,9 @@ class WavMic(MediaStreamTrack):
 class Viewer:
     """One receiving peer connection."""
 
-    def __init__(self, mic: np.ndarray | None = None, video_codec: str | None = None) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    def __init__(self, mic: np.ndarray | None = None, video_codec: str | None = None,
+                 rtc_config: RTCConfiguration | None = None) -> None:
+        self.pc = RTCPeerConnection(rtc_config or RTCConfiguration(iceServers=[]))
         self.video: list[tuple[float, int, av.VideoFrame]] = []  # (arrival, pts, decoded frame)
         self.audio: list[tuple[float, int, np.ndarray]] = []    # (arrival, pts, mono float)
         self.sr: dict[str, list[tuple[float, int]]] = {"audio": [], "video": []}
@@ -131,6 +132,14 @@ class Viewer:
         assert self.sr[kind], f"no RTCP sender report received for {kind}"
         offsets = [ntp - unwrap(ts) / rate for ntp, ts in self.sr[kind]]
         return float(np.median(offsets)) + unwrap(rtp) / rate
+
+    def selected_pair(self):
+        """aioice's nominated candidate pair of the (bundled) connection, or None."""
+        for t in self.pc.getTransceivers():
+            transport = t.receiver.transport
+            if transport is not None:
+                return transport.transport._connection._nominated.get(1)
+        return None
 
     async def close(self) -> None:
         await self.pc.close()

@@ -77,6 +77,19 @@ async def test_text_box_thinking_interrupt_disconnect(server, tmp_path):
         await page.wait_for_function("facecast.firstFrameAt !== null && facecast.sessionId !== "
                                      f"'{sid}'", timeout=90_000)
         assert server.registry.find(await page.evaluate("facecast.sessionId")) is not None
+        # everything shown is the new connection's: no fps counted over both sessions (the old
+        # frame callbacks counted on: ~50 fps), no speak→start of the old session, a fresh log
+        await page.wait_for_function("facecast.stats && facecast.stats.fps > 0", timeout=20_000)
+        await asyncio.sleep(2.5)   # two more stats ticks
+        fps2 = await page.evaluate("facecast.stats.fps")
+        assert 0 < fps2 < 40, f"fps shown after reconnecting: {fps2:.1f}"
+        assert float(await page.inner_text("#s-fps")) < 40
+        assert await page.inner_text("#s-speak") == "–"
+        assert await page.evaluate("facecast.speakToStartMs") is None
+        log2 = await page.inner_text("#log")
+        assert "interrupted" not in log2 and "finished" not in log2, log2
+        assert f"session {await page.evaluate('facecast.sessionId')}" in log2
+        assert "net+display" in await page.inner_text("#stats")
         assert page.js_errors == []
 
     frames = np.array([f[:4] for f in rec["frames"]], float)

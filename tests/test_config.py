@@ -80,3 +80,21 @@ def test_hardening_keys_are_typed_and_validated():
     with pytest.raises(ConfigError, match="pipeline.max_queued_segments"):
         load_config(overrides={"pipeline": {"max_queued_segments": 0}})
     assert load_config(overrides={"server": {"allowed_origins": ["https://app.example.com", "*"]}})
+
+
+def test_ice_servers_and_transport_policy_are_validated():
+    ok = load_config(overrides={"webrtc": {
+        "ice_servers": [{"urls": "stun:127.0.0.1:3478"},
+                        {"urls": ["turn:127.0.0.1:3478?transport=tcp"], "username": "u", "credential": "p"}],
+        "ice_transport_policy": "relay"}})
+    assert ok.webrtc.ice_transport_policy == "relay"
+    with pytest.raises(ConfigError, match="needs 'urls'"):
+        load_config(overrides={"webrtc": {"ice_servers": [{"url": "stun:x"}]}})
+    with pytest.raises(ConfigError, match="not a stun:, turn: or turns: URL"):
+        load_config(overrides={"webrtc": {"ice_servers": [{"urls": "http://x"}]}})
+    with pytest.raises(ConfigError, match="needs 'username' and 'credential'"):
+        load_config(overrides={"webrtc": {"ice_servers": [{"urls": "turn:127.0.0.1:3478"}]}})
+    with pytest.raises(ConfigError, match="needs a turn: server"):
+        load_config(overrides={"webrtc": {"ice_servers": [{"urls": "stun:x:1"}], "ice_transport_policy": "relay"}})
+    with pytest.raises(ConfigError, match="not one of"):
+        load_config(overrides={"webrtc": {"ice_transport_policy": "tcp"}})

@@ -10,7 +10,7 @@ from aiohttp import ClientSession
 
 from engine.config import REPO_ROOT
 from engine.server import PEERS_KEY
-from rtc_client import Viewer, loopback_only
+from rtc_client import Viewer, use_loopback_ice
 from ws_support import LiveServer
 
 CONNECT_TIMEOUT_S = 1.5
@@ -18,7 +18,7 @@ CONNECT_TIMEOUT_S = 1.5
 
 @pytest.fixture
 async def server(monkeypatch):
-    loopback_only(monkeypatch)
+    use_loopback_ice(monkeypatch)
     srv = await LiveServer(webrtc={"connect_timeout_s": CONNECT_TIMEOUT_S},
                            server={"max_viewers_per_session": 2}).start()
     yield srv

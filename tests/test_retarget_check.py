@@ -50,3 +50,19 @@ def test_check_rejects_a_missing_video(tmp_path):
     from engine.commands.webcam_check import read_video
     with pytest.raises(ValueError):
         read_video(tmp_path / "nope.mp4")
+
+
+def test_check_with_a_file_name_writes_that_file(video, tmp_path, capsys):
+    from engine.cli import main
+    from engine.commands.webcam_check import read_video
+    out = tmp_path / "sub" / "check.mp4"
+    assert main(["webcam", "check", str(video), "-o", str(out)]) == 0
+    assert out.is_file() and not (tmp_path / "sub" / "check.mp4").is_dir()
+    frames, fps = read_video(out)             # a real video: driver | avatar, every frame
+    assert len(frames) == 40 and fps == 25 and frames[0].shape[:2] == (256, 512)
+    assert (tmp_path / "sub" / "check_curves.png").is_file()
+    sheet = tmp_path / "sheet.png"
+    assert main(["webcam", "check", str(video), "-o", str(sheet)]) == 0
+    img = cv2.imread(str(sheet))
+    assert img is not None and img.shape[1] == 512
+    assert "wrote" in capsys.readouterr().out

@@ -5,11 +5,11 @@ import asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
 
 from engine.transports.encoder_bitrate import encoder_of, set_encoder_bitrate
-from rtc_client import loopback_only
+from rtc_client import use_loopback_ice
 
 
 async def test_the_video_encoder_bitrate_can_be_set_on_a_real_sender(monkeypatch):
-    loopback_only(monkeypatch)
+    use_loopback_ice(monkeypatch)
     sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     sender = sender_pc.addTrack(VideoStreamTrack())

@@ -37,7 +37,7 @@ async def test_unsupported_formats_are_refused_without_a_session(live_server):
     err = await _raw_error(server.ws_url, json.dumps({"type": "session.create", "mode": "webcam"}))
     assert err["code"] == "bad_mode"
     err = await _raw_error(server.ws_url, json.dumps({"type": "session.create", "avatar": "../../etc/passwd"}))
-    assert err["code"] == "bad_avatar" and "avatar" in err["message"] and "assets folder" in err["message"]
+    assert err["code"] == "bad_avatar" and "avatar" in err["message"] and "avatar folder" in err["message"]
     err = await _raw_error(server.ws_url, b"\x00\x01")
     assert err["code"] == "no_session"
     assert len(server.registry) == 0

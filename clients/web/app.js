@@ -13,7 +13,7 @@ const authHeaders = () => (TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {});
 
 // Everything a user (or a test) may want to look at lives here.
 const facecast = (window.facecast = {
-  pc: null, ws: null, sessionId: null, mode: null, state: "idle", connected: false,
+  pc: null, ws: null, sessionId: null, mode: null, state: "idle", connected: false, generation: 0,
   firstFrameAt: null, framesPresented: 0, events: [], stats: {}, error: null,
   connect, disconnect, speak, interrupt,
 });
@@ -87,13 +87,12 @@ async function connect() {
   facecast.error = null;
   facecast.t0 = performance.now();
   facecast.marks = { connect: facecast.t0 };
-  facecast.firstFrameAt = null;
-  facecast.framesPresented = 0;
-  facecast.events = [];
-  last = null;
+  resetConnectionState();
+  const generation = ++facecast.generation;
   setConn("connecting…", "wait");
   setBusy(true);
   try {
+    await waitServerWarm(generation);
     const local = await getLocalMedia(mode);
     facecast.marks.media = performance.now();
     facecast.local = local;
@@ -136,7 +135,7 @@ async function connect() {
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     facecast.marks.answer = performance.now();
     logEvent(`session ${answer.session_id} (${mode})`);
-    watchFrames($("avatar"));
+    watchFrames($("avatar"), generation);
     openSocket(answer.session_id);
     statsTimer = setInterval(updateStats, STATS_INTERVAL_MS);
     if (mode === "echo" && audioTrack) echoMeter = startEchoMeter(audioTrack, remote);
@@ -148,7 +147,38 @@ async function connect() {
   }
 }
 
+// Everything measured or shown for one connection starts from zero on the next one.
+function resetConnectionState() {
+  facecast.firstFrameAt = null;
+  facecast.framesPresented = 0;
+  facecast.events = [];
+  facecast.stats = {};
+  facecast.serverStats = null;
+  facecast.displayDelayMs = null;
+  facecast.speakSentAt = null;
+  facecast.speakToStartMs = null;
+  last = null;
+  statsTicks = 0;
+  $("log").replaceChildren();
+  for (const id of ["s-fps", "s-latency", "s-e2e", "s-speak", "s-dropped", "s-server", "s-codec", "s-size"])
+    $(id).textContent = "–";
+}
+
+// The first session waits for the server to load its model and renderer: say so.
+async function waitServerWarm(generation, maxMs = 120000) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs && generation === facecast.generation) {
+    let health = null;
+    try { health = await (await fetch("/healthz")).json(); } catch (_) { return; }
+    if (!health || !health.warming) return;
+    if (!facecast.warmingShown) { facecast.warmingShown = true; logEvent("server warming up…"); }
+    setConn("server warming up…", "wait");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 async function disconnect() {
+  facecast.generation++;
   clearInterval(statsTimer);
   statsTimer = null;
   if (echoMeter) { echoMeter.stop(); echoMeter = null; }
@@ -232,10 +262,11 @@ for (const [id, kind] of [["mic", "audio"], ["cam", "video"]]) {
 $("disconnect").onclick = disconnect;
 
 // ---- frames and stats ------------------------------------------------------------------------
-function watchFrames(video) {
+function watchFrames(video, generation) {
   if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return;
   const onFrame = (now, meta) => {
-    if (!facecast.pc) return;
+    // a callback left from an earlier connection stops here (else frames would count twice)
+    if (!facecast.pc || generation !== facecast.generation) return;
     facecast.framesPresented++;
     if (facecast.firstFrameAt === null) {
       facecast.firstFrameAt = facecast.marks.firstFrame = performance.now();
@@ -249,7 +280,7 @@ function watchFrames(video) {
 
 // Server-side frame health from /metrics (server-wide: all sessions): frames the renderer
 // could not finish in time (the previous picture was repeated) or the clock skipped.
-let statsTicks = 0;
+var statsTicks = 0;
 async function updateServerStats() {
   try {
     const text = await (await fetch("/metrics", { headers: authHeaders() })).text();
@@ -262,11 +293,12 @@ async function updateServerStats() {
   } catch (_) { /* metrics are optional */ }
 }
 
-let last = null;
+var last = null;
 async function updateStats() {
   const pc = facecast.pc;
   if (!pc) return;
   const report = await pc.getStats();
+  if (facecast.pc !== pc) return;   // reconnected meanwhile: these numbers are the old connection's
   let video = null, pair = null;
   const codecs = {};
   report.forEach((s) => {

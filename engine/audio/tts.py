@@ -98,12 +98,61 @@ def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
     raise TTSError("espeak-ng wrote a WAV without a data chunk")
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+_CLAUSE_END = re.compile(r"(?<=[,;:\u2014)])\s+")
+FIRST_PIECE_CHARS = 80     # the first piece is kept short: it alone delays playback.started
+MAX_PIECE_CHARS = 240
+
+
+def split_for_speech(text: str, first_max: int = FIRST_PIECE_CHARS, max_chars: int = MAX_PIECE_CHARS) -> list[str]:
+    """``text`` as pieces to synthesize one after the other: sentences; a sentence longer than
+    ``max_chars`` (``first_max`` for the first piece) is cut at clause marks (, ; : —), then at
+    word boundaries. Pieces with nothing to pronounce are merged into a neighbour. Joined with
+    spaces they give back the text's words in order."""
+    sentences = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+    pieces: list[str] = []
+    for sentence in sentences:
+        pieces.extend(_cut(sentence, first_max if not pieces else max_chars, max_chars))
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and not any(c.isalnum() for c in piece):
+            merged[-1] += " " + piece
+        elif merged and not any(c.isalnum() for c in merged[-1]):
+            merged[-1] += " " + piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _cut(sentence: str, first_max: int, max_chars: int) -> list[str]:
+    out: list[str] = []
+    rest = sentence
+    while len(rest) > (first_max if not out else max_chars):
+        limit = first_max if not out else max_chars
+        cut = None
+        for m in _CLAUSE_END.finditer(rest, 0, limit + 1):
+            if m.start() >= 12:          # not a one-word clause
+                cut = m
+        if cut is not None:
+            head, rest = rest[:cut.start()], rest[cut.end():]
+        else:
+            space = rest.rfind(" ", 12, limit + 1)
+            if space < 0:
+                break                    # one long word: leave it whole
+            head, rest = rest[:space], rest[space + 1:]
+        out.append(head.strip())
+    if rest.strip():
+        out.append(rest.strip())
+    return out
+
+
 class Speaker:
     """espeak-ng with one voice and rate; ``synthesize`` is blocking, ``speak`` is its async form."""
 
     def __init__(self, config: TTSConfig | None = None, binary: str = "espeak-ng"):
         self.config = config or TTSConfig()
         self.binary = shutil.which(binary)
+        import scipy.signal  # noqa: F401  (now, not in the first `speak`: the import takes ~1 s)
 
     def synthesize(self, text: str, voice: str | None = None, rate_wpm: int | None = None) -> np.ndarray:
         """Speak ``text``; return float32 mono samples in [-1, 1] at ``OUTPUT_SAMPLE_RATE``."""

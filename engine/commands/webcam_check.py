@@ -1,19 +1,22 @@
 """Hand check of webcam retargeting on a video: curves + avatar frames next to the driver.
 
-    facecast webcam check VIDEO [--avatar A.avatar] [-o OUT_DIR]
+    facecast webcam check VIDEO [--avatar A.avatar] [-o OUT_DIR | -o OUT.mp4 | -o OUT.png]
 
 Runs ``WebcamRetargeter`` over every frame of VIDEO (read with OpenCV, timed by its
 fps) and writes
 * ``OUT_DIR/<video>_curves.png``: jawOpen, eyeBlinkLeft/Right, mouthSmile, yaw, pitch,
   roll over time (gaps where no face was tracked);
 * ``OUT_DIR/<video>_frames.png``: the driving frame next to the avatar rendered from the
-  recovered motion, at telling moments (neutral, widest mouth, blink, extreme yaw/pitch);
-and prints the tracker + fit time per frame. Look at both PNGs: the avatar should open
+  recovered motion, at telling moments (neutral, widest mouth, blink, extreme yaw/pitch).
+``-o`` naming a file writes that file instead of a folder: ``OUT.mp4`` (``.mkv``, ``.mov``,
+``.webm`` too) is every driving frame next to the avatar driven by it (H.264 at the video's
+fps), ``OUT.png`` the frame sheet; the curves go beside it as ``OUT_curves.png``. It then prints the tracker + fit time per frame. Look at both PNGs: the avatar should open
 its mouth when the person does, blink when they blink and turn the same way.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -124,10 +127,36 @@ def frame_sheet(frames, motions, picks, renderer, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm")
+
+
+def side_by_side_video(frames, motions, fps: float, renderer, path: Path) -> None:
+    """Every driving frame next to the avatar rendered from its motion (neutral where no face
+    was tracked yet), H.264 yuv420p."""
+    import fractions
+
+    import av
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = fractions.Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264" if path.suffix != ".webm" else "libvpx", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 2 * TILE, TILE, "yuv420p"
+        for rgb, m in zip(frames, motions):
+            drive = cv2.resize(rgb, (TILE, TILE), interpolation=cv2.INTER_AREA)
+            avatar = cv2.resize(renderer.render(m if m is not None else MotionFrame.neutral()), (TILE, TILE),
+                                interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.hstack([drive, avatar])), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", type=Path)
     p.add_argument("--avatar", default=None, help="avatar file (default: [render].avatar of the config)")
-    p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"))
+    p.add_argument("-o", "--out", type=Path, default=Path("retarget_check"),
+                   help="a folder (curves + frame sheet PNGs), or a file: OUT.mp4 (side-by-side video) or OUT.png")
     p.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
     p.add_argument("--resize", default="", help="resize frames to WxH first (e.g. 640x480, for timing)")
 
@@ -145,15 +174,31 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.resize.lower().split("x"))
         frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
     motions, seconds = retarget_video(frames, fps, avatar, config)
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = args.video.stem
     found = sum(m is not None for m in motions)
-    plot_curves(motions, fps, f"{stem}: {found}/{len(motions)} frames with motion", args.out / f"{stem}_curves.png")
-    frame_sheet(frames, motions, telling_moments(motions, fps), WarpRenderer(avatar, 512, 512),
-                args.out / f"{stem}_frames.png")
+    title = f"{stem}: {found}/{len(motions)} frames with motion"
+    renderer = WarpRenderer(avatar, 512, 512)
+    suffix = args.out.suffix.lower()
+    if suffix in VIDEO_SUFFIXES or suffix == ".png":
+        if args.out.is_dir():
+            print(f"facecast webcam check: {args.out} is a folder; name a file, or a folder without a suffix",
+                  file=sys.stderr)
+            return 2
+        curves = args.out.with_name(args.out.stem + "_curves.png")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".png":
+            frame_sheet(frames, motions, telling_moments(motions, fps), renderer, args.out)
+        else:
+            side_by_side_video(frames, motions, fps, renderer, args.out)
+        plot_curves(motions, fps, title, curves)
+        wrote = f"{args.out}, {curves.name}"
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        plot_curves(motions, fps, title, args.out / f"{stem}_curves.png")
+        frame_sheet(frames, motions, telling_moments(motions, fps), renderer, args.out / f"{stem}_frames.png")
+        wrote = f"{args.out}/{stem}_curves.png, {stem}_frames.png"
     ms = seconds[min(5, len(seconds) - 1):] * 1e3
     print(f"{stem}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]} @ {fps:g} fps; "
           f"tracker+retarget median {np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms; "
-          f"wrote {args.out}/{stem}_curves.png, {stem}_frames.png")
+          f"wrote {wrote}")
     return 0
-

@@ -23,6 +23,7 @@ import av
 import numpy as np
 from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender,
                     RTCSessionDescription)
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.audio.pcm import float_to_s16, s16_to_float
@@ -115,12 +116,27 @@ class SessionAudioTrack(_PacedTrack):
 
 
 def _ice_servers(config: Config) -> list[RTCIceServer]:
-    servers = []
-    for s in config.webrtc.ice_servers:
-        if not isinstance(s, dict) or "urls" not in s:
-            raise ValueError(f"webrtc.ice_servers entries need 'urls': {s!r}")
-        servers.append(RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")))
-    return servers
+    """``webrtc.ice_servers`` (validated in engine/config.py). aioice uses the first STUN and the
+    first TURN URL it can (turn: over udp or tcp, turns: over tcp); the rest are ignored."""
+    return [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in config.webrtc.ice_servers]
+
+
+def rtc_configuration(config: Config) -> RTCConfiguration:
+    policy = (RTCIceTransportPolicy.RELAY if config.webrtc.ice_transport_policy == "relay"
+              else RTCIceTransportPolicy.ALL)
+    return RTCConfiguration(iceServers=_ice_servers(config), iceTransportPolicy=policy)
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """Done callback: a task that ended on a closed channel or stream is a normal hang-up, not
+    an error to report as "Task exception was never retrieved"; anything else is logged once."""
+    if task.cancelled():
+        return
+    e = task.exception()
+    if e is None or isinstance(e, (ChannelClosed, MediaStreamError, ConnectionError)):
+        return
+    log.error("peer task %s failed: %s: %s", task.get_name(), type(e).__name__, e, exc_info=e)
 
 
 class WebRTCPeer:
@@ -129,7 +145,7 @@ class WebRTCPeer:
     def __init__(self, session: Session, config: Config,
                  on_closed: Callable[["WebRTCPeer"], Awaitable[None]] | None = None) -> None:
         self.session, self.config, self.on_closed = session, config, on_closed
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config)))
+        self.pc = RTCPeerConnection(rtc_configuration(config))
         self.video = SessionVideoTrack(session, capacity=3)
         self.audio = SessionAudioTrack(session, capacity=64)
         self.tasks: set[asyncio.Task] = set()
@@ -160,6 +176,7 @@ class WebRTCPeer:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_retrieve)
 
     async def answer(self, sdp: str, type_: str) -> RTCSessionDescription:
         """Apply the remote offer (raises ValueError on a malformed one) and answer it."""
@@ -215,6 +232,8 @@ class WebRTCPeer:
                 vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
                 vf.pts = frame.pts * VIDEO_CLOCK // session.fps
                 vf.time_base = vt
+                if self.video.queue.closed or self.audio.queue.closed:
+                    break   # aiortc stopped our tracks: the peer hung up (close() follows)
                 before = self.video.queue.dropped
                 self.video.queue.put_nowait((due, frame.epoch, vf))
                 if self.video.queue.dropped > before:   # the encoder fell behind: newest picture wins
@@ -227,6 +246,8 @@ class WebRTCPeer:
                     af.pts = start + i
                     af.time_base = at
                     self.audio.queue.put_nowait((due + i / rate, frame.epoch, af))
+        except ChannelClosed:
+            pass    # a track stopped between the check above and the put: the peer hung up
         finally:
             await frames.aclose()
         if not self.closed:   # the session ended (closed elsewhere, or failed): hang up

@@ -32,7 +32,7 @@ from engine.pipeline.speech import SpeechBufferFull, TooManySegments
 from engine.safety import clip, parse_json
 from engine.session import SessionClosed
 from engine.sessions import creation_error
-from engine.audio.tts import OUTPUT_SAMPLE_RATE, Speaker, TTSError
+from engine.audio.tts import MAX_TEXT_CHARS, OUTPUT_SAMPLE_RATE, Speaker, TTSError, split_for_speech
 
 DEFAULT_PCM_RATE = MODEL_RATE   # a client that names no rate sends 16 kHz (docs/protocol.md)
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ HEARTBEAT_S = 20.0
 # PCM / segment.end waiting behind a `speak`, per socket (the PCM also counts against the speech
 # buffer when queued); more is refused with `buffer_full`.
 MAX_LANE_ITEMS = 4096
+# `speak` synthesizes its next sentence once less than this much speech is waiting to play.
+SPEAK_AHEAD_S = 4.0
 
 
 @dataclass
@@ -355,6 +357,11 @@ class AssistantConnection:
                 self.lane_task = None
 
     async def _speak(self, req: "_Speak", epoch: int) -> None:
+        """Synthesize ``req.text`` piece by piece (sentences, long ones cut at clauses: see
+        ``split_for_speech``) and push each piece's audio into one segment as soon as it is
+        ready, so playback starts after the first piece, not the whole text; the next piece is
+        synthesized while the previous ones play. An interrupt (the session epoch moving past
+        ``epoch``) stops the synthesis of further pieces at once."""
         tts, shared, sid = self.config.tts, self.shared, self.session_id
         if shared.tts_running >= tts.max_concurrent:
             raise ProtocolError("tts_busy", f"the server is already running {shared.tts_running} syntheses "
@@ -363,35 +370,62 @@ class AssistantConnection:
             raise ProtocolError("tts_busy", f"this session is already running {shared.tts_sessions[sid]} "
                                             f"syntheses (tts.max_concurrent_per_session = "
                                             f"{tts.max_concurrent_per_session}); try again shortly")
+        text = req.text
+        if len(text) > MAX_TEXT_CHARS:
+            raise ProtocolError("tts_failed", f"text of {len(text)} characters is longer than the limit of "
+                                              f"{MAX_TEXT_CHARS}")
+        pieces = split_for_speech(text) or [text]   # nothing to say: the Speaker's error says so
         shared.tts_running += 1
         shared.tts_sessions[sid] += 1
+        pushed, samples = False, 0
         try:
-            synth = asyncio.ensure_future(self.speaker.speak(req.text, req.voice, req.rate_wpm))
-            cut = asyncio.ensure_future(self.session.interrupted(epoch))
-            try:
-                await asyncio.wait({synth, cut}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                cut.cancel()
-                interrupted = not synth.done()
-                if interrupted:        # interrupted while synthesizing: its audio is not wanted
-                    synth.cancel()
-            if interrupted:
-                return
+            for i, piece in enumerate(pieces):
+                while (self.session.speech.buffered_s() > SPEAK_AHEAD_S and self.session.epoch <= epoch
+                       and not self.session.closed):
+                    # far enough ahead of playback: wait (a long text neither fills the speech
+                    # buffer nor is synthesized in vain when interrupted)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.session.interrupted(epoch), 0.1)
+                if self.session.epoch > epoch or self.session.closed:
+                    return                     # interrupted: say no more of it
+                synth = asyncio.ensure_future(self.speaker.speak(piece, req.voice, req.rate_wpm))
+                cut = asyncio.ensure_future(self.session.interrupted(epoch))
+                try:
+                    await asyncio.wait({synth, cut}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    cut.cancel()
+                    if not synth.done():       # interrupted while synthesizing: not wanted
+                        synth.cancel()
+                if synth.cancelled() or self.session.epoch > epoch:
+                    return
+                try:
+                    audio = synth.result()
+                except TTSError as e:
+                    if pushed:                 # close what was said so far
+                        with _session_errors():
+                            self.session.end_segment()
+                    raise ProtocolError("tts_failed", clip(str(e), 300)) from None
+                if audio.size == 0:
+                    continue
+                try:
+                    with _session_errors():
+                        self.session.push_speech(audio, OUTPUT_SAMPLE_RATE)
+                except ProtocolError:
+                    if pushed:                 # (buffer full) close what was said so far
+                        with contextlib.suppress(Exception):
+                            self.session.end_segment()
+                    raise
+                pushed, samples = True, samples + len(audio)
+            if pushed and self.session.epoch <= epoch:
+                with _session_errors():
+                    self.session.end_segment()
         finally:
             shared.tts_running -= 1
             shared.tts_sessions[sid] -= 1
             if shared.tts_sessions[sid] <= 0:
                 del shared.tts_sessions[sid]
-        try:
-            audio = synth.result()
-        except TTSError as e:
-            raise ProtocolError("tts_failed", clip(str(e), 300)) from None
-        if epoch < self.session.epoch:
-            return
-        with _session_errors():
-            self.session.push_speech(audio, OUTPUT_SAMPLE_RATE)
-            self.session.end_segment()
-        await self.send({"type": "speak.queued", "duration_s": round(len(audio) / OUTPUT_SAMPLE_RATE, 3)})
+        if pushed and self.session.epoch <= epoch:
+            await self.send({"type": "speak.queued", "duration_s": round(samples / OUTPUT_SAMPLE_RATE, 3)})
 
     async def h_close(self, msg: dict) -> None:
         _only_fields(msg, {"type"})

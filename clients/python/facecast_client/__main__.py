@@ -112,9 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     except FacecastError as e:
         print(f"facecast: {e}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as e:
-        print(f"facecast: {e}", file=sys.stderr)
+    except (OSError, ValueError, asyncio.TimeoutError) as e:
+        print(f"facecast: {type(e).__name__ if not str(e) else ''}{e}", file=sys.stderr)
         return 1
+    except Exception as e:   # websockets' handshake errors (HTTP 401/403/404, bad URI): one line
+        if type(e).__module__.startswith("websockets"):
+            print(f"facecast: could not open the WebSocket: {e}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         return 130
 

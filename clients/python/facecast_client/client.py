@@ -31,6 +31,20 @@ class FacecastError(RuntimeError):
         self.code, self.message = code, message
 
 
+def check_url(url: str) -> None:
+    """A WebSocket URL, or a ``FacecastError`` saying what to use instead (an http:// URL is
+    the usual mistake: the page's address, not the API's)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        ws = "wss" if parts.scheme == "https" else "ws"
+        path = parts.path if parts.path not in ("", "/") else "/v1/ws"
+        raise FacecastError("bad_url", f"{url} is an {parts.scheme}:// URL; the assistant API is a WebSocket: "
+                            f"use {ws}://{parts.netloc}{path}")
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise FacecastError("bad_url", f"{url!r} is not a WebSocket URL; use ws://HOST:PORT/v1/ws")
+
+
 class FacecastClient:
     def __init__(self, ws: ClientConnection, sample_rate: int):
         self.ws = ws
@@ -49,6 +63,7 @@ class FacecastClient:
         """Open the socket and create a session (or attach to ``session_id``); wait for ``session.ready``.
         ``token``: the server's bearer token (default: $FACECAST_TOKEN, if set), sent as
         ``Authorization: Bearer``."""
+        check_url(url)
         token = token if token is not None else os.environ.get("FACECAST_TOKEN") or None
         headers = {"Authorization": f"Bearer {token}"} if token else None
         ws = await ws_connect(url, open_timeout=timeout, max_size=max_size, additional_headers=headers)
