@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.commands.render import render_to_mp4
+from engine.offline_render import render_to_mp4
 from engine.config import load_config
 from engine.training.lipsync_eval import STAGES, LipsyncEvalError, eval_clip, lag_sweep, pause_mask
 

@@ -14,7 +14,7 @@ For one real talking video with its own audio (``eval_clip``):
   press seal, lip contact: ``MeshDeformer.expression``): lip gap 13-14 (along the face's down
   axis, clipped at 0) over the deformed face height 10-152 (face heights).
 * ``render``: the audio rendered through a real Session on a virtual clock
-  (``commands.render.render_to_mp4``), the mp4 tracked exactly like the real video.
+  (``engine.offline_render.render_to_mp4``), the mp4 tracked exactly like the real video.
 * ``loudness``: log-RMS envelope of the audio, 20 ms window centred on each grid instant (dB).
 
 Time stamps: all curves live on a 100 Hz grid t_i = i/100 s. Motion frame k shows the mouth at
@@ -218,7 +218,7 @@ def stage_curves(audio: np.ndarray, grid: np.ndarray, config, avatar_path: Path,
     import asyncio
 
     from engine.avatar.asset import load_avatar
-    from engine.commands.render import render_to_mp4
+    from engine.offline_render import render_to_mp4
     from engine.motion.generators import create_generator
     from engine.training.align import align
     from engine.training.evaluate import stream
