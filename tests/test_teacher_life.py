@@ -38,3 +38,12 @@ def test_seeds_give_different_but_reproducible_behaviour():
     a = idle_motion(500, FPS, s, np.random.default_rng(3))
     assert np.array_equal(a, idle_motion(500, FPS, s, np.random.default_rng(3)))
     assert not np.allclose(a, idle_motion(500, FPS, s, np.random.default_rng(4)))
+
+
+def test_a_very_short_utterance_gets_teacher_motion():
+    """A spoken digit (0.3 s, 8 frames) used to crash the head-sway smoothing (9-tap window)."""
+    import numpy as np
+    from engine.training.teacher import teacher_motion
+    audio = (0.1 * np.random.default_rng(0).standard_normal(4800)).astype(np.float32)
+    m = teacher_motion(audio, 16000, ["sil", "z", "iy", "sil"], [0, 0.05, 0.1, 0.25], [0.05, 0.1, 0.25, 0.3])
+    assert m.shape == (8, 58) and np.isfinite(m).all()

@@ -170,7 +170,7 @@ def add_speaking_life(out: np.ndarray, audio: np.ndarray, sample_rate: int, phon
     for ph, s, e in zip(phones, starts, ends):
         if ph != "sil":
             speaking[(tt >= s) & (tt < e)] = 1.0
-    speaking = np.convolve(speaking, np.ones(9) / 9, mode="same")
+    speaking = np.convolve(speaking, np.ones(9) / 9, mode="full")[4:4 + n]   # "same", also for n < 9
     std = SWAY_QUIET[None, :] + speaking[:, None] * (SWAY_SPEAKING - SWAY_QUIET)[None, :]
     rot = _ou(n, 1.0 / fps, SWAY_TIME_CONSTANT_S, std * style.head_scale, rng)
     accents = _accents(loud_db, st, voiced, PROSODY_HZ)
