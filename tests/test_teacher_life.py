@@ -41,9 +41,12 @@ def test_seeds_give_different_but_reproducible_behaviour():
 
 
 def test_a_very_short_utterance_gets_teacher_motion():
-    """A spoken digit (0.3 s, 8 frames) used to crash the head-sway smoothing (9-tap window)."""
+    """Spoken digits (0.1-0.3 s) used to crash the head-sway smoothing (7- and 9-frame windows)."""
     import numpy as np
     from engine.training.teacher import teacher_motion
-    audio = (0.1 * np.random.default_rng(0).standard_normal(4800)).astype(np.float32)
-    m = teacher_motion(audio, 16000, ["sil", "z", "iy", "sil"], [0, 0.05, 0.1, 0.25], [0.05, 0.1, 0.25, 0.3])
-    assert m.shape == (8, 58) and np.isfinite(m).all()
+    for n_samples, frames in ((1600, 3), (4800, 8)):
+        audio = (0.1 * np.random.default_rng(0).standard_normal(n_samples)).astype(np.float32)
+        end = n_samples / 16000
+        m = teacher_motion(audio, 16000, ["sil", "z", "iy", "sil"], [0, 0.02, 0.04, end - 0.01],
+                           [0.02, 0.04, end - 0.01, end])
+        assert m.shape == (frames, 58) and np.isfinite(m).all()

@@ -157,6 +157,13 @@ def _accents(loud_db: np.ndarray, st: np.ndarray, voiced: np.ndarray, hz: int):
     return out
 
 
+def _box_same(x: np.ndarray, width: int) -> np.ndarray:
+    """Moving average over ``width`` (odd) samples, zero-padded, len(x) long: np.convolve's "same",
+    also for signals shorter than the window (where "same" returns the window's length)."""
+    half = width // 2
+    return np.convolve(x, np.ones(width) / width, mode="full")[half:half + len(x)]
+
+
 # ----------------------------------------------------------------------------- speaking
 def add_speaking_life(out: np.ndarray, audio: np.ndarray, sample_rate: int, phones, starts, ends,
                       fps: int, style, rng) -> None:
@@ -170,7 +177,7 @@ def add_speaking_life(out: np.ndarray, audio: np.ndarray, sample_rate: int, phon
     for ph, s, e in zip(phones, starts, ends):
         if ph != "sil":
             speaking[(tt >= s) & (tt < e)] = 1.0
-    speaking = np.convolve(speaking, np.ones(9) / 9, mode="full")[4:4 + n]   # "same", also for n < 9
+    speaking = _box_same(speaking, 9)
     std = SWAY_QUIET[None, :] + speaking[:, None] * (SWAY_SPEAKING - SWAY_QUIET)[None, :]
     rot = _ou(n, 1.0 / fps, SWAY_TIME_CONSTANT_S, std * style.head_scale, rng)
     accents = _accents(loud_db, st, voiced, PROSODY_HZ)
@@ -181,7 +188,7 @@ def add_speaking_life(out: np.ndarray, audio: np.ndarray, sample_rate: int, phon
                 _bump(n, fps, t0 + 0.05, 0.09) - 0.4 * _bump(n, fps, t0 + 0.25, 0.12))
         if strength > 0.45 and rng.random() < 0.5:
             brow += style.brow_scale * BROW_RAISE * strength * _bump(n, fps, t0, rng.uniform(0.15, 0.3))
-    rot[:, 1] -= style.head_scale * PITCH_FOLLOW_RAD_PER_ST * np.convolve(st_f, np.ones(7) / 7, "same")
+    rot[:, 1] -= style.head_scale * PITCH_FOLLOW_RAD_PER_ST * _box_same(st_f, 7)
     out[:, YAW:ROLL + 1] = rot
     out[:, TX] = 0.25 * rot[:, 0] + rng.normal(0, 0.002)
     out[:, TY] = 0.15 * rot[:, 1]
