@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-inhale", action="store_true",
                    help="leave the teacher's pre-speech inhale out of the jaw/mouth loss")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (keeps its spec and statistics)")
-    p.add_argument("--extra-corpus", default=None,
-                   help="a second corpus mixed in, e.g. real-video targets (facecast data real-av)")
+    p.add_argument("--extra-corpus", action="append", default=[],
+                   help="a corpus mixed in (repeatable), e.g. real-video targets (facecast data real-av)")
     p.add_argument("--extra-weight", type=float, default=1.0, help="sampling weight per frame of --extra-corpus")
     p.add_argument("--opening-loss", type=float, default=0.0,
                    help="weight of the lip-opening loss (concordance correlation + L1, closures balanced)")
@@ -39,7 +39,7 @@ def options(args: argparse.Namespace):
                         lr=args.lr, seed=args.seed, threads=args.threads, limit=args.limit,
                         quiet_clips=args.quiet_clips, lookahead_ms=args.lookahead_ms,
                         mask_inhale=args.mask_inhale, eval_every=args.eval_every, progress=not args.no_progress,
-                        init=args.init, extra_corpus=args.extra_corpus, extra_weight=args.extra_weight,
+                        init=args.init, extra_corpus=tuple(args.extra_corpus), extra_weight=args.extra_weight,
                         opening_loss=args.opening_loss)
 
 

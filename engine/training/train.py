@@ -49,7 +49,7 @@ class TrainOptions:
     eval_every: int = 500
     progress: bool = True
     init: str | Path | None = None          # fine-tune from this checkpoint (keeps its spec and stats)
-    extra_corpus: str | Path | None = None  # a second corpus mixed in (e.g. real-video targets)
+    extra_corpus: tuple = ()                # more corpora mixed in (e.g. real-video targets, real speech)
     extra_weight: float = 1.0               # sampling weight per frame of the extra corpus
     opening_loss: float = 0.0               # weight of the lip-opening term (CCC + L1)
 
@@ -58,6 +58,8 @@ class TrainOptions:
             raise ValueError(f"steps and batch must be >= 1 and crop >= 8 (got {self.steps}, {self.batch}, {self.crop})")
         if self.lookahead_ms < 0 or self.lookahead_ms % 10:
             raise ValueError(f"lookahead_ms must be a non-negative multiple of 10 (got {self.lookahead_ms})")
+        if isinstance(self.extra_corpus, (str, Path)):
+            object.__setattr__(self, "extra_corpus", (self.extra_corpus,))
         if self.extra_weight <= 0 or self.opening_loss < 0:
             raise ValueError(f"extra_weight must be > 0 and opening_loss >= 0 (got {self.extra_weight}, {self.opening_loss})")
 
@@ -87,7 +89,7 @@ def train(opts: TrainOptions) -> dict:
     spec = init_meta.spec if init_meta else ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
     t_start = time.time()
     train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale)
-    extra = D.load_corpus(opts.extra_corpus, ("train",), spec, limit=opts.limit) if opts.extra_corpus else []
+    extra = [u for c in opts.extra_corpus for u in D.load_corpus(c, ("train",), spec, limit=opts.limit)]
     val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10)) \
         if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
     quiet = D.quiet_clips(opts.quiet_clips, 16.0, spec, opts.seed) if opts.quiet_clips else []
@@ -164,7 +166,7 @@ def train(opts: TrainOptions) -> dict:
                   "train_utterances": len(train_utts), "train_speech_min": round(n_speech_s / 60, 1),
                   "lookahead_ms": spec.lookahead_mel * 10, "mask_inhale": bool(opts.mask_inhale),
                   "init": str(opts.init) if opts.init else None, "init_train": init_meta.train if init_meta else None,
-                  "extra_corpus": str(opts.extra_corpus) if opts.extra_corpus else None,
+                  "extra_corpus": [str(c) for c in opts.extra_corpus],
                   "extra_speech_min": round(n_extra_s / 60, 1), "extra_weight": opts.extra_weight,
                   "opening_loss": opts.opening_loss, "history": history,
                   "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
@@ -173,8 +175,8 @@ def train(opts: TrainOptions) -> dict:
                              + (f" --lookahead-ms {opts.lookahead_ms}" if opts.lookahead_ms != 50 else "")
                              + (" --mask-inhale" if opts.mask_inhale else "")
                              + (f" --init {opts.init}" if opts.init else "")
-                             + (f" --extra-corpus {opts.extra_corpus} --extra-weight {opts.extra_weight}"
-                                if opts.extra_corpus else "")
+                             + "".join(f" --extra-corpus {c}" for c in opts.extra_corpus)
+                             + (f" --extra-weight {opts.extra_weight}" if opts.extra_corpus else "")
                              + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")}
     save_checkpoint(opts.out, ema, meta)
     print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
