@@ -9,6 +9,7 @@ speech (echo mode), writes the mp4, and plays the avatar's voice to the speaker 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,11 +40,31 @@ def _portaudio() -> bool:
         return False
 
 
-def _local(args: list[str], home: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+def _local(args: list[str], home: Path, timeout: float = 240, wrap: list[str] = ()) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(home)}
     env.pop("ALSA_CONFIG_PATH", None)
-    return subprocess.run([sys.executable, "-m", "engine.cli", "local", *args], cwd=REPO_ROOT, env=env,
+    return subprocess.run([*wrap, sys.executable, "-m", "engine.cli", "local", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _speech_input(tmp_path: Path) -> tuple[np.ndarray, int]:
+    """Writes the mic's input (0.3 s silence, a sentence, silence) and the ~/.asoundrc."""
+    speech = resample(Speaker().synthesize("Hello there, testing one two three."), OUTPUT_SAMPLE_RATE, RATE)
+    lead = int(0.3 * RATE)
+    mic = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(RATE * 6, np.float32)])
+    pcm = (np.clip(mic, -1, 1) * 32767).round().astype("<i2")
+    (tmp_path / "speech.raw").write_bytes(pcm.tobytes())
+    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(d=tmp_path))
+    return mic, lead
+
+
+def _best_match(played: np.ndarray, part: np.ndarray) -> float:
+    """Largest normalized cross-correlation of ``part`` anywhere in ``played``."""
+    from scipy.signal import correlate
+    dots = correlate(played.astype(np.float64), part.astype(np.float64), mode="valid", method="fft")
+    energy = np.concatenate([[0.0], np.cumsum(played.astype(np.float64) ** 2)])
+    norms = np.sqrt(energy[len(part):] - energy[:-len(part)]) * np.linalg.norm(part) + 1e-9
+    return float(np.max(dots / norms))
 
 
 def _device_count(home: Path) -> int:
@@ -79,12 +100,7 @@ def test_unknown_device_name_lists_the_devices(tmp_path):
 
 @pytest.mark.skipif(not _portaudio(), reason="libportaudio2 is not installed (facecast.sh setup installs it)")
 def test_echo_through_alsa_devices_writes_mp4_and_plays_the_speech(tmp_path):
-    speech = resample(Speaker().synthesize("Hello there, testing one two three."), OUTPUT_SAMPLE_RATE, RATE)
-    lead = int(0.3 * RATE)
-    mic = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(RATE * 6, np.float32)])
-    pcm = (np.clip(mic, -1, 1) * 32767).round().astype("<i2")
-    (tmp_path / "speech.raw").write_bytes(pcm.tobytes())
-    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(d=tmp_path))
+    mic, lead = _speech_input(tmp_path)
     mp4 = tmp_path / "out.mp4"
     out = _local(["--audio-in", "facecast_test_mic", "--audio-out", "facecast_test_speaker",
                   "--seconds", str(SECONDS), "--mp4", str(mp4)], tmp_path)
@@ -102,10 +118,19 @@ def test_echo_through_alsa_devices_writes_mp4_and_plays_the_speech(tmp_path):
     # the speaker got exactly SECONDS of frame audio, and it is the speech, sample for sample
     played = np.frombuffer((tmp_path / "played.raw").read_bytes(), "<i2").astype(np.float32) / 32768
     assert len(played) == SECONDS * RATE, len(played)
-    part = mic[lead:lead + RATE]     # the first second of the words, found in what was played
-    from scipy.signal import correlate
-    dots = correlate(played.astype(np.float64), part.astype(np.float64), mode="valid", method="fft")
-    energy = np.concatenate([[0.0], np.cumsum(played.astype(np.float64) ** 2)])
-    norms = np.sqrt(energy[len(part):] - energy[:-len(part)]) * np.linalg.norm(part) + 1e-9
-    best = float(np.max(dots / norms))
+    best = _best_match(played, mic[lead:lead + RATE])   # the first second of the words
     assert best > 0.99, best
+
+
+@pytest.mark.skipif(not _portaudio() or not shutil.which("xvfb-run"),
+                    reason="needs libportaudio2 and xvfb-run (apt: xvfb)")
+def test_window_mode_shows_frames_and_plays_the_speech(tmp_path):
+    mic, lead = _speech_input(tmp_path)
+    out = _local(["--audio-in", "facecast_test_mic", "--audio-out", "facecast_test_speaker",
+                  "--seconds", str(SECONDS), "--window"], tmp_path, wrap=["xvfb-run", "-a"])
+    assert out.returncode == 0, (out.stdout, out.stderr[-3000:])
+    shown = int(out.stdout.split(" frames displayed")[0].rsplit(" ", 1)[1])
+    assert shown >= SECONDS * 25 - 5, out.stdout      # all but the last output-latency's worth
+    played = np.frombuffer((tmp_path / "played.raw").read_bytes(), "<i2").astype(np.float32) / 32768
+    assert len(played) == SECONDS * RATE
+    assert _best_match(played, mic[lead:lead + RATE]) > 0.99

@@ -68,7 +68,7 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
     n_max = None if seconds is None else max(1, round(seconds * session.fps))
     shown = 0
     first_pts = last_pts = None
-    gaps = 0
+    gaps = displayed = 0
     pending = collections.deque()   # (show at, image): the window waits for the speaker's latency
     t_start = time.monotonic()
     try:
@@ -86,6 +86,7 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
                 pending.append((time.monotonic() + speaker.latency, frame.image))
                 while pending and pending[0][0] <= time.monotonic():
                     cv2.imshow(WINDOW, cv2.cvtColor(pending.popleft()[1], cv2.COLOR_RGB2BGR))
+                    displayed += 1
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
             shown += 1
@@ -106,7 +107,7 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
     return {"frames": shown, "fps": session.fps, "wall_s": round(time.monotonic() - t_start, 3),
             "mic_s": round(mic.samples / rate, 3), "played_s": round(speaker.written / rate, 3),
             "speaker_latency_s": round(speaker.latency, 4), "mic_overflows": mic.overflows,
-            "speaker_underflows": speaker.underflows, "gap_frames": gaps,
+            "speaker_underflows": speaker.underflows, "gap_frames": gaps, "displayed": displayed,
             "skipped_ticks": session.skipped_ticks, "dropped_frames": frames.channel.dropped, "out": mp4}
 
 
@@ -145,5 +146,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"facecast local: {summary['frames']} frames at {summary['fps']} fps in {summary['wall_s']} s; "
           f"mic {summary['mic_s']} s, played {summary['played_s']} s (output latency "
-          f"{summary['speaker_latency_s']} s, {summary['gap_frames']} gap frames)" + (f"; wrote {summary['out']}" if summary["out"] else ""))
+          f"{summary['speaker_latency_s']} s, {summary['gap_frames']} gap frames)"
+          + (f"; {summary['displayed']} frames displayed" if window else "") + (f"; wrote {summary['out']}" if summary["out"] else ""))
     return 0
