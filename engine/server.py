@@ -1,6 +1,6 @@
 """The facecast HTTP server (aiohttp).
 
-    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?}
+    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?}
                      → {"sdp", "type": "answer", "session_id"}
     GET  /metrics    Prometheus text
     GET  /healthz    {"ok": true, "sessions": n}
@@ -224,7 +224,7 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_json", f"request body is not valid JSON: {clip(str(e), 200)}")
     if not isinstance(body, dict):
         return _error(400, "bad_request", "request body must be a JSON object")
-    sdp, type_ = body.get("sdp"), body.get("type", "offer")
+    sdp, type_, mirror = body.get("sdp"), body.get("type", "offer"), body.get("mirror")
     mode, sid, avatar = body.get("mode", "assistant"), body.get("session_id"), body.get("avatar")
     if not isinstance(sdp, str) or not sdp.strip():
         return _error(400, "bad_sdp", "'sdp' must be a non-empty string")
@@ -236,6 +236,8 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_session_id", "'session_id' must be a string")
     if avatar is not None and (not isinstance(avatar, str) or not avatar):
         return _error(400, "bad_avatar", "'avatar' must be a non-empty string")
+    if mirror is not None and not isinstance(mirror, bool):
+        return _error(400, "bad_mirror", f"'mirror' must be true or false, got {clip(mirror)}")
     why = check_sdp_offer(sdp)
     if why:
         return _error(400, "bad_sdp", why)
@@ -244,7 +246,7 @@ async def _offer(request: web.Request) -> web.Response:
     owned = sid is None
     if owned:
         try:
-            session = await registry.create(mode, avatar=avatar)
+            session = await registry.create(mode, avatar=avatar, mirror=mirror)
         except Exception as e:
             code, message = creation_error(e)
             if code == "session_failed":

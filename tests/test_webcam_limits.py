@@ -88,3 +88,28 @@ def test_mirror_swaps_sides_and_negates_yaw_and_roll(face):
 def test_clamp_head_is_symmetric():
     m = clamp_head(MotionFrame.from_weights(yaw=-1.0, pitch=1.0, roll=-0.1), 25, 15, 20)
     np.testing.assert_allclose(m.head_rotation, np.radians([-25, 15, -0.1 * 180 / np.pi]), atol=1e-6)
+
+
+async def test_offer_mirror_sets_the_sessions_webcam_mirror(live_server):
+    from aiohttp import ClientSession
+    from rtc_client import Viewer
+
+    srv = await live_server()
+    v = Viewer()
+    try:
+        await v.pc.setLocalDescription(await v.pc.createOffer())
+        sdp = v.pc.localDescription.sdp
+        async with ClientSession() as http:
+            async with http.post(srv.http_url + "/v1/offer",
+                                 json={"sdp": sdp, "type": "offer", "mode": "webcam", "mirror": "yes"}) as r:
+                assert r.status == 400 and (await r.json())["error"] == "bad_mirror"
+            assert len(srv.registry) == 0
+            async with http.post(srv.http_url + "/v1/offer",
+                                 json={"sdp": sdp, "type": "offer", "mode": "webcam", "mirror": True}) as r:
+                assert r.status == 200, await r.text()
+                sid = (await r.json())["session_id"]
+        session = srv.registry.get(sid)
+        assert session.config.webcam.mirror is True and srv.config.webcam.mirror is False
+        assert session.webcam.retargeter is not None and session.webcam.retargeter.cfg.mirror is True
+    finally:
+        await v.close()
