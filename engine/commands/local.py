@@ -47,7 +47,6 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
     rate = config.audio.output_sample_rate
     session = Session(config, avatar_path=avatar, mode="echo")
     spf = session.samples_per_frame
-    speaker = SpeakerWriter(sd, out_dev, rate, spf)
     loop = asyncio.get_running_loop()
 
     def push(block) -> None:
@@ -56,22 +55,28 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
         except SessionClosed:
             pass
 
-    mic = MicReader(sd, in_dev, rate, lambda block: loop.call_soon_threadsafe(push, block))
-    writer = LiveMp4Writer(mp4, config.video.width, config.video.height, session.fps, rate) if mp4 else None
-    cv2 = None
-    if window:
-        import cv2
-    await session.start()
-    frames = session.video_frames(capacity=2 * session.fps)
-    speaker.start()
-    mic.start()
+    def from_mic(block) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(push, block)
+
+    speaker = mic = writer = frames = cv2 = None
     n_max = None if seconds is None else max(1, round(seconds * session.fps))
-    shown = 0
+    shown = gaps = displayed = 0
     first_pts = last_pts = None
-    gaps = displayed = 0
     pending = collections.deque()   # (show at, image): the window waits for the speaker's latency
     t_start = time.monotonic()
     try:
+        speaker = SpeakerWriter(sd, out_dev, rate, spf)
+        mic = MicReader(sd, in_dev, rate, from_mic)
+        if mp4:
+            writer = LiveMp4Writer(mp4, config.video.width, config.video.height, session.fps, rate)
+        if window:
+            import cv2
+        await session.start()
+        frames = session.video_frames(capacity=2 * session.fps)
+        speaker.start()
+        mic.start()
+        t_start = time.monotonic()
         async for frame in frames:
             if first_pts is None:
                 first_pts = last_pts = frame.pts
@@ -95,15 +100,25 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
             if n_max is not None and frame.pts - first_pts + 1 >= n_max:
                 break
     finally:
-        mic.stop()
-        await frames.aclose()
+        if mic is not None:
+            mic.stop()
+        if frames is not None:
+            await frames.aclose()
         await session.close()
-        await loop.run_in_executor(None, speaker.finish)
+        if speaker is not None:
+            if speaker.is_alive():
+                await loop.run_in_executor(None, speaker.finish)
+            else:
+                speaker.stream.close()
         if writer is not None:
             writer.close()
         if cv2 is not None:
             cv2.destroyAllWindows()
-        mic.join(2.0)
+        if mic is not None:
+            if mic.is_alive():
+                mic.join(2.0)
+            else:
+                mic.stream.close()
     return {"frames": shown, "fps": session.fps, "wall_s": round(time.monotonic() - t_start, 3),
             "mic_s": round(mic.samples / rate, 3), "played_s": round(speaker.written / rate, 3),
             "speaker_latency_s": round(speaker.latency, 4), "mic_overflows": mic.overflows,
