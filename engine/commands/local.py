@@ -88,7 +88,7 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
             if writer is not None:
                 await loop.run_in_executor(None, writer.write, frame)
             if cv2 is not None:
-                pending.append((time.monotonic() + speaker.latency, frame.image))
+                pending.append((time.monotonic() + speaker.delay_s(), frame.image))
                 while pending and pending[0][0] <= time.monotonic():
                     cv2.imshow(WINDOW, cv2.cvtColor(pending.popleft()[1], cv2.COLOR_RGB2BGR))
                     displayed += 1
@@ -122,7 +122,7 @@ async def run_local(config, sd, in_dev: int, out_dev: int, seconds: float | None
     return {"frames": shown, "fps": session.fps, "wall_s": round(time.monotonic() - t_start, 3),
             "mic_s": round(mic.samples / rate, 3), "played_s": round(speaker.written / rate, 3),
             "speaker_latency_s": round(speaker.latency, 4), "mic_overflows": mic.overflows,
-            "speaker_underflows": speaker.underflows, "gap_frames": gaps, "displayed": displayed,
+            "speaker_underflows": speaker.underflows, "speaker_max_queued": speaker.max_queued, "gap_frames": gaps, "displayed": displayed,
             "skipped_ticks": session.skipped_ticks, "dropped_frames": frames.channel.dropped, "out": mp4}
 
 

@@ -129,10 +129,19 @@ class SpeakerWriter(threading.Thread):
             raise LocalAudioError(f"cannot open sound output device {device} at {rate} Hz: "
                                   f"{str(e).splitlines()[0]}") from None
         self.latency = float(self.stream.latency)
+        self.rate = rate
+        self._queued = 0   # samples handed to play() and not written yet
+        self._lock = threading.Lock()
 
     def play(self, samples: np.ndarray) -> None:
+        with self._lock:
+            self._queued += len(samples)
         self.queue.put(np.ascontiguousarray(samples, np.float32))
         self.max_queued = max(self.max_queued, self.queue.qsize())
+
+    def delay_s(self) -> float:
+        """How long until audio handed to ``play`` now is heard: queued + the stream's latency."""
+        return self._queued / self.rate + self.latency
 
     def finish(self, timeout: float = 5.0) -> None:
         self.queue.put(None)
@@ -148,6 +157,8 @@ class SpeakerWriter(threading.Thread):
                     pcm = (np.clip(x, -1.0, 1.0) * 32767.0).round().astype(np.int16)
                     self.underflows += bool(self.stream.write(pcm[:, None]))
                     self.written += len(x)
+                    with self._lock:
+                        self._queued -= len(x)
         except Exception as e:
             self.error = f"speaker: {e}"
 
