@@ -12,7 +12,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 APT_PACKAGES=(chromium espeak-ng libespeak-ng1 flite festival festvox-us-slt-hts festvox-kallpc16k
-              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn)
+              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn libportaudio2 xvfb)
 
 install_system() {
   local missing=()

@@ -32,6 +32,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("webcam", "check"), "engine.commands.webcam_check", "retarget a face video onto an avatar: curves + frame sheet"),
     (("bench", "coldstart"), "engine.commands.bench_coldstart", "benchmark server cold start: /healthz and the first WebRTC video frame"),
     (("bench", "gpu"), "engine.commands.bench_gpu", "benchmark the Triton renderer and the torch model on a CUDA GPU"),
+    (("bench", "soak"), "engine.commands.bench_soak", "soak a live session under continuous speech: RSS, threads, fds, A/V drift per minute"),
+    (("local",), "engine.commands.local", "echo mode on the local mic and speaker: window or mp4"),
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
 ]
 

@@ -159,6 +159,11 @@ class ServerConfig:
     allowed_origins: list = _f([], doc='browser Origins allowed besides same-origin and loopback; "*" = any')
     token: str = _f("", doc="bearer token for /v1/offer, /v1/ws, /metrics (env FACECAST_TOKEN); empty = none")
     avatar_dir: str = _f("assets", doc="clients may name any .avatar file in this folder (session.create, offer)")
+    max_connections_per_ip: int = _f(8, min=0, max=100000,
+                                     doc="WebSockets + WebRTC peers one client IP may hold at once (0 = no cap)")
+    rate_limit_requests: int = _f(10, min=0, max=100000,
+                                  doc="offers + new WebSockets per IP per rate_limit_window_s (token bucket; 0 = off)")
+    rate_limit_window_s: float = _f(10.0, min=0.1, max=86400.0, doc="the token bucket refills this many requests in this long")
 
     def __post_init__(self) -> None:
         for o in self.allowed_origins:
@@ -213,6 +218,10 @@ class WebcamConfig:
     filter_d_cutoff: float = _f(1.0, min=0.01, max=100.0, doc="one-euro cutoff of the speed estimate (Hz)")
     lost_face_hold_s: float = _f(0.5, min=0.0, max=60.0, doc="hold the last motion this long when the face is lost")
     lost_face_ease_s: float = _f(1.0, min=0.0, max=60.0, doc="then ease back to neutral over this long")
+    max_yaw_deg: float = _f(25.0, min=0.0, max=90.0, doc="head yaw shown is clamped to +-this (the warp smears past it)")
+    max_pitch_deg: float = _f(15.0, min=0.0, max=90.0, doc="head pitch shown is clamped to +-this")
+    max_roll_deg: float = _f(20.0, min=0.0, max=90.0, doc="head roll shown is clamped to +-this")
+    mirror: bool = _f(False, doc="the avatar moves as the user's mirror image (left/right shapes, yaw, roll swapped)")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The facecast HTTP server (aiohttp).
 
-    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?}
+    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?}
                      → {"sdp", "type": "answer", "session_id"}
     GET  /metrics    Prometheus text
     GET  /healthz    {"ok": true, "sessions": n}
@@ -34,6 +34,7 @@ from aiohttp import web
 
 from engine.config import REPO_ROOT, Config
 from engine.metrics import CONTENT_TYPE, Metrics
+from engine.ratelimit import ConnectionCounts, TokenBuckets
 from engine.session import MODES
 from engine.safety import clip, parse_json
 from engine.sessions import SessionRegistry, UnknownSessionError, creation_error
@@ -54,6 +55,9 @@ CONFIG_KEY = web.AppKey("config", Config)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 WARMUP_KEY = web.AppKey("warmup", asyncio.Future)
 TOKEN_KEY = web.AppKey("token", str)
+BUCKETS_KEY = web.AppKey("buckets", TokenBuckets)
+CONNECTIONS_KEY = web.AppKey("connections", ConnectionCounts)
+LIMITED_PATHS = ("/v1/offer", "/v1/ws")   # per-IP rate limit and connection cap
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -109,6 +113,10 @@ async def _guard(request: web.Request, handler):
             log.warning("refused %s from Origin %s (not in server.allowed_origins)", path, clip(origin))
             return _error(403, "forbidden_origin", f"Origin {clip(origin)} may not use this server "
                                                    "(server.allowed_origins; see docs/security.md)")
+    if path in LIMITED_PATHS:
+        refused = _per_ip_limits(request, config)
+        if refused is not None:
+            return refused
     if path in PROTECTED_PATHS:
         token = request.app[TOKEN_KEY]
         if token:
@@ -118,7 +126,42 @@ async def _guard(request: web.Request, handler):
                     {"error": "unauthorized",
                      "message": "a valid token is required: 'Authorization: Bearer TOKEN' (or ?token=TOKEN)"},
                     status=401, headers={"WWW-Authenticate": 'Bearer realm="facecast"'})
+    if path == "/v1/ws":   # the handler runs for the socket's whole life: count it meanwhile
+        counts, ip = request.app[CONNECTIONS_KEY], client_ip(request)
+        counts.add(ip)
+        try:
+            return await handler(request)
+        finally:
+            counts.remove(ip)
     return await handler(request)
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer address of the TCP connection (a reverse proxy's, behind one: docs/security.md)."""
+    return request.remote or "unknown"
+
+
+def connections_of(app: web.Application, ip: str) -> int:
+    """WebSockets plus live WebRTC peers this IP holds."""
+    peers = sum(1 for p in app[PEERS_KEY] if getattr(p, "client_ip", None) == ip and not p.closed)
+    return app[CONNECTIONS_KEY].get(ip) + peers
+
+
+def _per_ip_limits(request: web.Request, config: Config) -> web.Response | None:
+    ip = client_ip(request)
+    cap = config.server.max_connections_per_ip
+    if cap and connections_of(request.app, ip) >= cap:
+        return _error(429, "too_many_connections", f"this address already holds {cap} connections "
+                                                   f"(server.max_connections_per_ip = {cap}); close one first")
+    wait = request.app[BUCKETS_KEY].take(ip)
+    if wait > 0:
+        s = config.server
+        resp = _error(429, "rate_limited", f"too many requests from this address (server.rate_limit_requests = "
+                                           f"{s.rate_limit_requests} per {s.rate_limit_window_s:g} s); "
+                                           f"retry in {wait:.1f} s")
+        resp.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        return resp
+    return None
 
 
 def security_warnings(config: Config, host: str) -> list[str]:
@@ -181,7 +224,7 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_json", f"request body is not valid JSON: {clip(str(e), 200)}")
     if not isinstance(body, dict):
         return _error(400, "bad_request", "request body must be a JSON object")
-    sdp, type_ = body.get("sdp"), body.get("type", "offer")
+    sdp, type_, mirror = body.get("sdp"), body.get("type", "offer"), body.get("mirror")
     mode, sid, avatar = body.get("mode", "assistant"), body.get("session_id"), body.get("avatar")
     if not isinstance(sdp, str) or not sdp.strip():
         return _error(400, "bad_sdp", "'sdp' must be a non-empty string")
@@ -193,6 +236,8 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_session_id", "'session_id' must be a string")
     if avatar is not None and (not isinstance(avatar, str) or not avatar):
         return _error(400, "bad_avatar", "'avatar' must be a non-empty string")
+    if mirror is not None and not isinstance(mirror, bool):
+        return _error(400, "bad_mirror", f"'mirror' must be true or false, got {clip(mirror)}")
     why = check_sdp_offer(sdp)
     if why:
         return _error(400, "bad_sdp", why)
@@ -201,7 +246,7 @@ async def _offer(request: web.Request) -> web.Response:
     owned = sid is None
     if owned:
         try:
-            session = await registry.create(mode, avatar=avatar)
+            session = await registry.create(mode, avatar=avatar, mirror=mirror)
         except Exception as e:
             code, message = creation_error(e)
             if code == "session_failed":
@@ -225,6 +270,7 @@ async def _offer(request: web.Request) -> web.Response:
             await registry.remove(session.id)
 
     peer = WebRTCPeer(session, config, on_closed)
+    peer.client_ip = client_ip(request)   # counts toward server.max_connections_per_ip while alive
     peers.add(peer)
     try:
         answer = await peer.answer(sdp, type_)
@@ -290,6 +336,8 @@ def create_app(config: Config, registry: SessionRegistry | None = None) -> web.A
     app[METRICS_KEY] = metrics
     app[REGISTRY_KEY] = registry
     app[PEERS_KEY] = set()
+    app[BUCKETS_KEY] = TokenBuckets(config.server.rate_limit_requests, config.server.rate_limit_window_s)
+    app[CONNECTIONS_KEY] = ConnectionCounts()
     app.router.add_post("/v1/offer", _offer)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)

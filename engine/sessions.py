@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engine.config import Config
+from engine.config import Config, replace
 from engine.metrics import Metrics
 from engine.safety import clip
 from engine.session import Session
@@ -104,15 +104,17 @@ class SessionRegistry:
         return list(self._sessions)
 
     async def create(self, mode: str = "assistant", avatar: str | None = None,
-                     session_id: str | None = None) -> Session:
+                     session_id: str | None = None, mirror: bool | None = None) -> Session:
         """Create and start a session; raises ValueError / FileNotFoundError /
-        TooManySessionsError with a message a client can be shown."""
+        TooManySessionsError with a message a client can be shown. ``mirror`` overrides
+        ``webcam.mirror`` for this session (None: the server's setting)."""
         if len(self._sessions) >= self.max_sessions:
             raise TooManySessionsError(f"server.max_sessions = {self.max_sessions} sessions are already running")
         if session_id is not None and session_id in self._sessions:
             raise ValueError(f"a session with id {session_id!r} already exists")
         avatar_path = resolve_avatar(self.config, avatar)
-        session = Session(self.config, avatar_path=avatar_path, mode=mode, session_id=session_id, metrics=self.metrics)
+        config = self.config if mirror is None else replace(self.config, webcam={"mirror": bool(mirror)})
+        session = Session(config, avatar_path=avatar_path, mode=mode, session_id=session_id, metrics=self.metrics)
         self._sessions[session.id] = session   # reserve the slot while starting
         try:
             await session.start()

@@ -25,13 +25,20 @@ if str(CLIENT_DIR) not in sys.path:
 MOUTH_INDICES = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("mouth", "jaw"))]
 
 
+# Every test client is 127.0.0.1: the per-IP limits (server.rate_limit_requests,
+# max_connections_per_ip) are off here unless a test sets them (tests/test_hardening_ratelimit.py).
+NO_PER_IP_LIMITS = {"rate_limit_requests": 0, "max_connections_per_ip": 0}
+
+
 class LiveServer:
-    """The real aiohttp app on a free loopback port (tests get one from conftest's ``live_server``)."""
+    """The real aiohttp app on a free loopback port (tests get one from conftest's ``live_server``).
+    Per-IP limits are off unless ``server={...}`` names them."""
 
     def __init__(self, **config_sections):
         self.config = load_config()
-        if config_sections:
-            self.config = replace(self.config, **config_sections)
+        config_sections = dict(config_sections)
+        config_sections["server"] = {**NO_PER_IP_LIMITS, **config_sections.get("server", {})}
+        self.config = replace(self.config, **config_sections)
         self.app = create_app(self.config)
         self.server = TestServer(self.app, host="127.0.0.1", port=0)
 

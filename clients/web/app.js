@@ -1,6 +1,6 @@
 // facecast browser client: WebRTC viewer (+ mic / webcam sender) and a WebSocket for
 // server-side TTS, state hints and session events. Plain JS, no build step.
-// URL parameters: ?mode=echo|assistant|webcam  &mic=0|1  &cam=0|1  &autoconnect=1
+// URL parameters: ?mode=echo|assistant|webcam  &mic=0|1  &cam=0|1  &mirror=0|1  &autoconnect=1
 //                 &token=TOKEN  (the server's bearer token, when it has one: docs/security.md)
 "use strict";
 
@@ -47,6 +47,7 @@ function setBusy(connected) {
   $("connect").disabled = connected;
   $("disconnect").disabled = !connected;
   $("mode").disabled = connected;
+  $("mirror").disabled = connected;   // sent with the offer: fixed for the connection
   for (const id of ["speak", "interrupt", "thinking"]) $(id).disabled = !connected;
   $("stats").hidden = !connected;
   $("placeholder").hidden = connected;
@@ -126,7 +127,8 @@ async function connect() {
     const resp = await fetch("/v1/offer", {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
-      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, mode }),
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, mode,
+                             ...(mode === "webcam" ? { mirror: $("mirror").checked } : {}) }),
     });
     const answer = await resp.json().catch(() => ({ error: `HTTP ${resp.status}` }));
     if (!resp.ok) throw new Error(`offer refused (HTTP ${resp.status}): ${answer.error || ""} ${answer.message || ""}`);
@@ -371,5 +373,6 @@ function startEchoMeter(micTrack, remoteStream) {
 if (["assistant", "echo", "webcam"].includes(params.get("mode"))) $("mode").value = params.get("mode");
 if (params.has("mic")) $("mic").checked = params.get("mic") !== "0";
 if (params.has("cam")) $("cam").checked = params.get("cam") !== "0";
+if (params.has("mirror")) $("mirror").checked = params.get("mirror") !== "0";
 setBusy(false);
 if (params.get("autoconnect") === "1") connect();

@@ -142,12 +142,13 @@ async def _bench(args) -> dict:
     from aiohttp import web
     from playwright.async_api import async_playwright
 
-    from engine.config import load_config
+    from engine.config import load_config, replace
     from engine.server import create_app
 
     # loopback-only ICE candidates: works on machines without another interface
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-    config = load_config(args.config)
+    # one client reconnecting --runs times from 127.0.0.1: the per-IP limits would measure themselves
+    config = replace(load_config(args.config), server={"rate_limit_requests": 0, "max_connections_per_ip": 0})
     port = _free_port()
     runner = web.AppRunner(create_app(config))
     await runner.setup()

@@ -8,6 +8,11 @@ filter. When the face is lost, the last motion is held for ``lost_face_hold_s``,
 then eased back to neutral over ``lost_face_ease_s``; when it comes back, the
 filter restarts from what was shown, so there is no jump. A change of frame size
 (a new camera mode) starts a new calibration.
+
+What is shown stays inside what the warp renderer can show: head yaw/pitch/roll are
+clamped to ``webcam.max_yaw_deg`` / ``max_pitch_deg`` / ``max_roll_deg`` (past them the
+hair and jaw smear; docs/retargeting.md). With ``webcam.mirror`` the avatar moves like the
+user's mirror image: left/right shapes swap, yaw, roll and sideways shift change sign.
 """
 from __future__ import annotations
 
@@ -17,13 +22,37 @@ import numpy as np
 
 from engine.tracking.one_euro import OneEuroFilter
 from engine.tracking.retarget import Retargeter
-from engine.motion.space import MotionFrame, NUM_BLENDSHAPES, POSE_DIM
+from engine.motion.space import ARKIT_NAMES, INDEX, MotionFrame, NUM_BLENDSHAPES, POSE_DIM
 from engine.tracking.tracker import FaceTracker, check_rgb_frame
 
 
 def _smoothstep(x: float) -> float:
     x = min(max(x, 0.0), 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def _mirror_name(name: str) -> str:
+    if "Left" in name:
+        return name.replace("Left", "Right")
+    return name.replace("Right", "Left")
+
+
+# blendshape i of a mirrored frame is blendshape MIRROR_INDEX[i] of the original
+MIRROR_INDEX = np.array([INDEX[_mirror_name(n)] for n in ARKIT_NAMES])
+
+
+def mirror_motion(motion: MotionFrame) -> MotionFrame:
+    """The mirror image (in the face's vertical mid-plane): left/right shapes swapped (jawLeft
+    <-> jawRight, eyeBlinkLeft <-> eyeBlinkRight, ...), yaw, roll and x shift negated."""
+    yaw, pitch, roll = motion.head_rotation
+    tx, ty, tz = motion.head_translation
+    return MotionFrame(motion.blendshapes[MIRROR_INDEX], np.array([-yaw, pitch, -roll]), np.array([-tx, ty, tz]))
+
+
+def clamp_head(motion: MotionFrame, max_yaw_deg: float, max_pitch_deg: float, max_roll_deg: float) -> MotionFrame:
+    """``motion`` with yaw, pitch, roll (radians) each clamped to +-its limit (degrees)."""
+    limits = np.radians([max_yaw_deg, max_pitch_deg, max_roll_deg]).astype(np.float32)
+    return MotionFrame(motion.blendshapes, np.clip(motion.head_rotation, -limits, limits), motion.head_translation)
 
 
 class WebcamRetargeter:
@@ -68,6 +97,10 @@ class WebcamRetargeter:
         v = self.filter(raw.to_vector(), t)
         v[:NUM_BLENDSHAPES] = np.clip(v[:NUM_BLENDSHAPES], 0.0, 1.0)
         motion = MotionFrame.from_vector(v)
+        if getattr(self.cfg, "mirror", False):
+            motion = mirror_motion(motion)
+        if hasattr(self.cfg, "max_yaw_deg"):
+            motion = clamp_head(motion, self.cfg.max_yaw_deg, self.cfg.max_pitch_deg, self.cfg.max_roll_deg)
         self._tracked, self._seen_t = motion, t
         return self._show(motion, t)
 
