@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.avatar.blendshapes import CLOSE_OVER_JAW, BlendshapeBuilder
 from engine.avatar.landmarks import FaceTopology
-from engine.avatar.lip_contact import LipContact, seal_pressed_lips
+from engine.avatar.lip_contact import PRESS_SEAL_GAIN, LipContact, seal_pressed_lips
 from engine.motion.space import INDEX
 
 APERTURE_POINTS = 41          # samples of the jawOpen sweep (and of the stored map)
@@ -31,6 +31,7 @@ UPPER_INNER, LOWER_INNER = 13, 14
 FOREHEAD, CHIN = 10, 152
 JAW = INDEX["jawOpen"]
 CLOSE = INDEX["mouthClose"]
+PRESS_L, PRESS_R = INDEX["mouthPressLeft"], INDEX["mouthPressRight"]
 # a photo whose lips are this far apart (face heights) cannot be closed convincingly by a warp:
 # the lip texture around a wide-open mouth includes the mouth's inside
 WIDE_OPEN_PHOTO_GAP = 0.08
@@ -91,16 +92,21 @@ def photo_opening(photo_neutral: np.ndarray, neutral: np.ndarray, deltas: np.nda
 def mouth_weights(weights: np.ndarray, command: np.ndarray | None, jaw_for: np.ndarray | None) -> np.ndarray:
     """The blendshape weights the rig is deformed with, from the motion's (clipped to [0, 1]).
 
-    An avatar with a closed rest (it carries an aperture calibration): jawOpen goes through the
-    calibration; a lip press seals the lips gradually (``seal_pressed_lips``); and mouthClose,
-    which closes the lips over an open jaw, acts only as far as the jaw is open (the lips already
-    meet at rest: ARKit's mouthClose never pushes closed lips through each other). Older avatars
-    rest with the photo's lips: only the press seal applies."""
+    An avatar with a closed rest (it carries an aperture calibration), in ARKit's convention:
+    mouthClose is lip closure *over the open jaw*, so mouthClose / jawOpen is the share of the
+    jaw's lip opening that the lips close (mouthClose = jawOpen: lips shut); a lip press implies
+    contact, gradually (share >= ``PRESS_SEAL_GAIN`` x press: the teacher's b/p/m press 0.5 seals
+    fully, silence's 0.05 barely). jawOpen goes through the calibration, and the rig's mouthClose
+    shape (which undoes ``CLOSE_OVER_JAW`` of a full jaw on the lips) gets the weight that undoes
+    that share of the rendered jaw. Older avatars rest with the photo's lips: only the press
+    seal of round 1 applies."""
     w = np.clip(weights, 0.0, 1.0)
     if command is None or jaw_for is None:
         return seal_pressed_lips(w)
     w = w.copy()
-    w[JAW] = np.interp(w[JAW], command, jaw_for)
-    w = seal_pressed_lips(w)
-    w[CLOSE] = min(w[CLOSE], w[JAW] / CLOSE_OVER_JAW)
+    jaw = float(w[JAW])
+    press = 0.5 * (w[PRESS_L] + w[PRESS_R])
+    share = max(min(1.0, float(w[CLOSE]) / jaw) if jaw > 1e-6 else 0.0, min(1.0, PRESS_SEAL_GAIN * float(press)))
+    w[JAW] = np.interp(jaw, command, jaw_for)
+    w[CLOSE] = share * w[JAW] / CLOSE_OVER_JAW
     return w
