@@ -80,7 +80,7 @@ class MotionConfig:
     source: str = _f("model", choices=("model", "baseline"), doc="audio-to-motion generator")
     backends: list = _f(["tensorrt", "onnxruntime", "torch"], doc="ordered backend fallback")
     model_path: str = _f("assets/audio2motion.onnx")
-    lookahead_ms: int = _f(80, min=0, max=400)
+    lookahead_ms: int = _f(100, min=0, max=400)
     diffusion_steps: int = _f(2, min=1, max=50)
     seed: int = _f(0, min=0)
     head_motion_scale: float = _f(1.0, min=0.0, max=3.0)
