@@ -13,7 +13,7 @@ from engine.avatar.landmarks import LEFT_IRIS, RIGHT_IRIS, FaceTopology, lip_bod
 from engine.motion.space import ARKIT_NAMES, INDEX
 
 # Amplitudes (face units / radians). Tuned by eye on contact sheets.
-JAW_OPEN_ANGLE = 0.40        # rad about the jaw hinge
+JAW_OPEN_ANGLE = 0.34        # rad about the jaw hinge
 JAW_HINGE_YZ = (0.30, -1.45)  # hinge below/behind the eye line (y, z)
 JAW_CORNER = 0.3             # share of the jaw motion the mouth corners take
 JAW_CORNER_IN = 0.04         # the corners draw in as the jaw opens
