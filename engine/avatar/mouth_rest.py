@@ -64,14 +64,20 @@ def calibrate_aperture(neutral: np.ndarray, deltas: np.ndarray) -> tuple[np.ndar
         w = np.zeros(52, np.float32)
         w[JAW] = j
         gaps.append(lip_gap(rig_expression(neutral, deltas, w, contact)))
-    gaps = np.maximum.accumulate(np.asarray(gaps))
-    if gaps[-1] <= gaps[0] + 1e-6:
-        raise ValueError("jawOpen does not open this rig's lips: cannot calibrate its mouth")
+    return invert_sweep(jaw, np.asarray(gaps), "this rig's lips")
+
+
+def invert_sweep(jaws: np.ndarray, gaps: np.ndarray, what: str, min_rise: float = 1e-6):
+    """(commanded opening grid, jawOpen at each) from a jawOpen sweep and the gap it opened: the
+    jawOpen whose gap is ``c`` of the way from the closed to the full gap (the gap curve made
+    monotonic; flat stretches skipped: the smallest jawOpen that reaches each gap)."""
+    gaps = np.maximum.accumulate(np.asarray(gaps, np.float64))
+    if gaps[-1] <= gaps[0] + min_rise:
+        raise ValueError(f"jawOpen does not open {what}: cannot calibrate its mouth")
     command = np.linspace(0.0, 1.0, APERTURE_POINTS)
     target = gaps[0] + command * (gaps[-1] - gaps[0])
-    # the smallest jawOpen that reaches each target gap (flat stretches of the sweep are skipped)
     rising = np.concatenate([[True], np.diff(gaps) > 1e-9])
-    jaw_for = np.interp(target, gaps[rising], jaw[rising])
+    jaw_for = np.maximum.accumulate(np.interp(target, gaps[rising], np.asarray(jaws)[rising]))
     jaw_for[0] = 0.0
     return command.astype(np.float32), jaw_for.astype(np.float32)
 

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from engine.avatar.asset import Avatar
-from engine.avatar.mouth_rest import APERTURE_POINTS, CHIN, FOREHEAD, LOWER_INNER, UPPER_INNER
+from engine.avatar.mouth_rest import CHIN, FOREHEAD, LOWER_INNER, UPPER_INNER, invert_sweep
 from engine.motion.space import MotionFrame
 
 CALIBRATION_SIZE = 384      # render side for the sweep (the tracker's accuracy, not speed, matters)
@@ -60,15 +60,8 @@ def calibrate_visible_aperture(avatar: Avatar, size: int = CALIBRATION_SIZE) -> 
     ok = np.isfinite(gaps)
     if ok.sum() < SWEEP_POINTS // 2:
         raise ValueError("the face tracker lost the avatar's face in its own jawOpen sweep")
-    jaws, gaps = jaws[ok], np.maximum.accumulate(np.maximum(gaps[ok], 0.0))
-    if gaps[-1] <= gaps[0] + 1e-4:
-        raise ValueError("jawOpen does not open the avatar's rendered lips: cannot calibrate its mouth")
-    command = np.linspace(0.0, 1.0, APERTURE_POINTS)
+    gaps = np.maximum.accumulate(np.maximum(gaps[ok], 0.0))
+    command, jaw_for = invert_sweep(jaws[ok], gaps, "the avatar's rendered lips", min_rise=1e-4)
     target = gaps[0] + command * (gaps[-1] - gaps[0])
-    rising = np.concatenate([[True], np.diff(gaps) > 1e-9])
-    jaw_for = np.interp(target, gaps[rising], jaws[rising])
-    jaw_for[0] = 0.0
-    jaw_for = np.maximum.accumulate(jaw_for)
     photo = float(np.interp(photo_gap, target, command)) if np.isfinite(photo_gap) else avatar.photo_jaw_open
-    return dataclasses.replace(avatar, aperture_command=command.astype(np.float32),
-                               aperture_jaw=jaw_for.astype(np.float32), photo_jaw_open=photo)
+    return dataclasses.replace(avatar, aperture_command=command, aperture_jaw=jaw_for, photo_jaw_open=photo)
