@@ -91,7 +91,7 @@ def _names_a_command(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
 
 
 def _strip_command(argv: list[str], path: tuple[str, ...]) -> list[str]:
-    out, i, want = [], 0, list(path)
+    out, want = [], list(path)
     for a in argv:
         if want and a == want[0]:
             want.pop(0)

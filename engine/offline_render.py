@@ -7,7 +7,6 @@ as long as the input audio. ``facecast render`` (engine/commands/render.py) is t
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 
 from engine.audio import OUTPUT_RATE
 from engine.clock import VirtualClock
-from engine.config import Config, replace
+from engine.config import Config
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,6 @@
 A virtual clock makes these tests independent of machine speed: media time
 only advances as frames are taken, so every assertion is about pts and content.
 """
-import asyncio
-
 import numpy as np
 import pytest
 

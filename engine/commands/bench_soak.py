@@ -23,7 +23,6 @@ import os
 import random
 import time
 
-import numpy as np
 
 from engine.config import load_config
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
 import time
-from pathlib import Path
 from typing import Callable
 
 from engine.config import Config, ConfigError, load_config, replace
