@@ -1,6 +1,7 @@
 """The WebSocket API under abuse, against a real server on loopback with real clients: floods of
 tiny segments, PCM queued behind `speak`, one huge PCM message, too many sockets or syntheses,
-odd JSON (docs/security.md)."""
+odd JSON (docs/security.md). Each probe runs beside a well-behaved assistant session
+(tests/bystander.py) that must keep its frame rate and events; the flood test runs its own."""
 import asyncio
 import json
 import time
@@ -10,6 +11,7 @@ import pytest
 import websockets
 from aiohttp import ClientSession
 
+from bystander import bystander
 from ws_support import LiveServer, pcm16, speech
 
 from facecast_client import FacecastClient
@@ -107,20 +109,21 @@ async def test_tiny_segment_flood_is_refused_and_the_loop_stays_responsive():
 async def test_pcm_queued_behind_speak_counts_against_the_buffer_at_once():
     srv = await LiveServer(pipeline={"max_buffered_speech_s": 10.0}).start()
     try:
-        async with websockets.connect(srv.ws_url) as ws:
-            assert (await _create(ws))["type"] == "session.ready"
-            second = pcm16(np.zeros(16000, np.float32) + 0.01)
-            await ws.send(json.dumps({"type": "speak", "text": "Hello there, this is a test."}))
-            for _ in range(20):          # 20 s of PCM while the speak is pending: 10 s fit
-                await ws.send(second)
-            refused = []
-            events = await _recv_until(ws, lambda e: e.get("code") == "buffer_full" and refused.append(e) is None
-                                       and len(refused) == 10, 30)
-            # refused when queued, while the speak they wait behind was still pending; before, they
-            # were pushed (and only then refused) after its speech was queued
-            assert not [e for e in events if e["type"] in ("speak.queued", "playback.started")], events
-            session = srv.registry.get(srv.registry.ids()[0])
-            assert session.speech.buffered_s() + session.speech._reserved <= 10.0 + 1e-6
+        async with bystander(srv) as by:
+            async with websockets.connect(srv.ws_url) as ws:
+                assert (await _create(ws))["type"] == "session.ready"
+                second = pcm16(np.zeros(16000, np.float32) + 0.01)
+                await ws.send(json.dumps({"type": "speak", "text": "Hello there, this is a test."}))
+                for _ in range(20):          # 20 s of PCM while the speak is pending: 10 s fit
+                    await ws.send(second)
+                refused = []
+                events = await _recv_until(ws, lambda e: e.get("code") == "buffer_full" and refused.append(e) is None
+                                           and len(refused) == 10, 30)
+                # refused when queued, while the speak they wait behind was still pending; before, they
+                # were pushed (and only then refused) after its speech was queued
+                assert not [e for e in events if e["type"] in ("speak.queued", "playback.started")], events
+                session = srv.registry.get(by.others()[0])   # the probe's session, not the bystander's
+                assert session.speech.buffered_s() + session.speech._reserved <= 10.0 + 1e-6
     finally:
         await srv.close()
 
@@ -128,21 +131,22 @@ async def test_pcm_queued_behind_speak_counts_against_the_buffer_at_once():
 async def test_pending_speaks_and_concurrent_syntheses_are_capped():
     srv = await LiveServer(tts={"max_pending_per_socket": 2, "max_concurrent": 1}).start()
     try:
-        async with websockets.connect(srv.ws_url) as a, websockets.connect(srv.ws_url) as b:
-            assert (await _create(a))["type"] == "session.ready"
-            assert (await _create(b))["type"] == "session.ready"
-            for _ in range(6):
-                await a.send(json.dumps({"type": "speak", "text": "One more sentence to say."}))
-            events = await _recv_until(a, lambda e: e.get("code") == "too_many_pending", 10)
-            assert "max_pending_per_socket" in events[-1]["message"]
-            # one synthesis server-wide: a long one on A, then one on B is refused while it runs
-            await a.send(json.dumps({"type": "interrupt"}))
-            long_text = "This sentence is long enough to keep the synthesizer busy for a while. " * 60
-            await a.send(json.dumps({"type": "speak", "text": long_text}))
-            await asyncio.sleep(0.05)
-            await b.send(json.dumps({"type": "speak", "text": "Me too."}))
-            ev = (await _recv_until(b, lambda e: e["type"] in ("error", "speak.queued"), 30))[-1]
-            assert ev.get("code") == "tts_busy" and "tts.max_concurrent" in ev["message"], ev
+        async with bystander(srv) as by:
+            async with websockets.connect(srv.ws_url) as a, websockets.connect(srv.ws_url) as b:
+                assert (await _create(a))["type"] == "session.ready"
+                assert (await _create(b))["type"] == "session.ready"
+                for _ in range(6):
+                    await a.send(json.dumps({"type": "speak", "text": "One more sentence to say."}))
+                events = await _recv_until(a, lambda e: e.get("code") == "too_many_pending", 10)
+                assert "max_pending_per_socket" in events[-1]["message"]
+                # one synthesis server-wide: a long one on A, then one on B is refused while it runs
+                await a.send(json.dumps({"type": "interrupt"}))
+                long_text = "This sentence is long enough to keep the synthesizer busy for a while. " * 60
+                await a.send(json.dumps({"type": "speak", "text": long_text}))
+                await asyncio.sleep(0.05)
+                await b.send(json.dumps({"type": "speak", "text": "Me too."}))
+                ev = (await _recv_until(b, lambda e: e["type"] in ("error", "speak.queued"), 30))[-1]
+                assert ev.get("code") == "tts_busy" and "tts.max_concurrent" in ev["message"], ev
     finally:
         await srv.close()
 
@@ -152,18 +156,19 @@ async def test_one_big_pcm_message_starts_playing_quickly():
     after the whole message was processed (32 s took 11.5 s); measured here ~0.2–0.5 s."""
     srv = await LiveServer().start()
     try:
-        async with websockets.connect(srv.ws_url) as ws:
-            assert (await _create(ws))["type"] == "session.ready"
-            x = np.tile(speech("Twenty seconds of speech arrive in one message."), 10)[:20 * 16000]
-            data = pcm16(x)
-            assert len(data) <= srv.config.server.max_ws_message_bytes
-            t0 = time.monotonic()
-            await ws.send(data)
-            await ws.send(json.dumps({"type": "segment.end"}))
-            await _recv_until(ws, lambda e: e["type"] == "playback.started", 30)
-            took = time.monotonic() - t0
-            print(f"20 s in one message: playback.started after {took:.3f} s")
-            assert took < 1.5, f"playback.started after {took:.2f} s"
+        async with bystander(srv) as by:
+            async with websockets.connect(srv.ws_url) as ws:
+                assert (await _create(ws))["type"] == "session.ready"
+                x = np.tile(speech("Twenty seconds of speech arrive in one message."), 10)[:20 * 16000]
+                data = pcm16(x)
+                assert len(data) <= srv.config.server.max_ws_message_bytes
+                t0 = time.monotonic()
+                await ws.send(data)
+                await ws.send(json.dumps({"type": "segment.end"}))
+                await _recv_until(ws, lambda e: e["type"] == "playback.started", 30)
+                took = time.monotonic() - t0
+                print(f"20 s in one message: playback.started after {took:.3f} s")
+                assert took < 1.5, f"playback.started after {took:.2f} s"
     finally:
         await srv.close()
 
@@ -171,22 +176,23 @@ async def test_one_big_pcm_message_starts_playing_quickly():
 async def test_sockets_per_session_are_capped():
     srv = await LiveServer(server={"max_sockets_per_session": 2}).start()
     try:
-        owner = await FacecastClient.connect(srv.ws_url)
-        second = await FacecastClient.connect(srv.ws_url, session_id=owner.session_id)
-        async with websockets.connect(srv.ws_url) as third:
-            await third.send(json.dumps({"type": "session.attach", "session_id": owner.session_id}))
-            ev = (await _recv_until(third, lambda e: e["type"] in ("error", "session.ready"), 10))[-1]
-            assert ev.get("code") == "too_many_sockets" and "max_sockets_per_session" in ev["message"], ev
-            await second.close()
-            ok = None
-            for _ in range(50):   # the closed socket's place is given back
+        async with bystander(srv) as by:
+            owner = await FacecastClient.connect(srv.ws_url)
+            second = await FacecastClient.connect(srv.ws_url, session_id=owner.session_id)
+            async with websockets.connect(srv.ws_url) as third:
                 await third.send(json.dumps({"type": "session.attach", "session_id": owner.session_id}))
-                ok = (await _recv_until(third, lambda e: e["type"] in ("error", "session.ready"), 10))[-1]
-                if ok["type"] == "session.ready":
-                    break
-                await asyncio.sleep(0.1)
-            assert ok["type"] == "session.ready", ok
-        await owner.close()
+                ev = (await _recv_until(third, lambda e: e["type"] in ("error", "session.ready"), 10))[-1]
+                assert ev.get("code") == "too_many_sockets" and "max_sockets_per_session" in ev["message"], ev
+                await second.close()
+                ok = None
+                for _ in range(50):   # the closed socket's place is given back
+                    await third.send(json.dumps({"type": "session.attach", "session_id": owner.session_id}))
+                    ok = (await _recv_until(third, lambda e: e["type"] in ("error", "session.ready"), 10))[-1]
+                    if ok["type"] == "session.ready":
+                        break
+                    await asyncio.sleep(0.1)
+                assert ok["type"] == "session.ready", ok
+            await owner.close()
     finally:
         await srv.close()
 
@@ -194,20 +200,21 @@ async def test_sockets_per_session_are_capped():
 async def test_odd_json_and_long_values_get_short_clear_errors():
     srv = await LiveServer().start()
     try:
-        async with websockets.connect(srv.ws_url, max_size=None) as ws:
-            cases = [('{"type": "ping", "id": 1e999}', "bad_json"),
-                     ("[" * 100_000 + "]" * 100_000, "bad_json"),
-                     (json.dumps({"type": "x" * (512 * 1024)}), "unknown_type"),
-                     (json.dumps({"type": "session.create", "avatar": "a" * 300}), "bad_avatar"),
-                     (json.dumps({"type": "session.create", "avatar": "nobody"}), "unknown_avatar"),
-                     (json.dumps({"type": "session.create", "mode": "m" * 100_000}), "bad_mode")]
-            for text, code in cases:
-                await ws.send(text)
-                ev = (await _recv_until(ws, lambda e: e["type"] == "error", 10))[-1]
-                assert ev["code"] == code, (text[:30], ev)
-                assert len(ev["message"]) < 400 and "/assets" not in ev["message"], ev
-            await ws.send(json.dumps({"type": "ping", "id": 7}))
-            assert (await _recv_until(ws, lambda e: e["type"] == "pong", 10))[-1]["id"] == 7
-        assert len(srv.registry) == 0
+        async with bystander(srv) as by:
+            async with websockets.connect(srv.ws_url, max_size=None) as ws:
+                cases = [('{"type": "ping", "id": 1e999}', "bad_json"),
+                         ("[" * 100_000 + "]" * 100_000, "bad_json"),
+                         (json.dumps({"type": "x" * (512 * 1024)}), "unknown_type"),
+                         (json.dumps({"type": "session.create", "avatar": "a" * 300}), "bad_avatar"),
+                         (json.dumps({"type": "session.create", "avatar": "nobody"}), "unknown_avatar"),
+                         (json.dumps({"type": "session.create", "mode": "m" * 100_000}), "bad_mode")]
+                for text, code in cases:
+                    await ws.send(text)
+                    ev = (await _recv_until(ws, lambda e: e["type"] == "error", 10))[-1]
+                    assert ev["code"] == code, (text[:30], ev)
+                    assert len(ev["message"]) < 400 and "/assets" not in ev["message"], ev
+                await ws.send(json.dumps({"type": "ping", "id": 7}))
+                assert (await _recv_until(ws, lambda e: e["type"] == "pong", 10))[-1]["id"] == 7
+            assert by.others() == []   # (the bystander's session aside)
     finally:
         await srv.close()
