@@ -36,7 +36,12 @@ async def test_interrupt_stops_audio_and_lips_for_a_viewer(server):
                                              "that sail across it every single day.",), lead_s=0.0)
     session.push_speech(speech, 48000)
     session.end_segment()
-    await asyncio.sleep(2.0)
+    # interrupt once the viewer has heard ~1.4 s of the speech (not after a fixed wait: on a loaded
+    # machine the first audio can arrive late, and the checks below need speech before the cut)
+    for _ in range(200):
+        if sum(envelope(a[2], 48000, 0.02).max() > 0.02 for a in list(viewer.audio)) * 0.020 >= 1.4:
+            break
+        await asyncio.sleep(0.05)
     t_interrupt = time.time() + NTP_OFFSET
     session.interrupt()
     await asyncio.sleep(1.5)
