@@ -57,14 +57,19 @@ def rig_expression(neutral: np.ndarray, deltas: np.ndarray, weights: np.ndarray,
 
 def calibrate_aperture(neutral: np.ndarray, deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(commanded opening grid, jawOpen to render at each) — monotonic, from 0 to 1."""
-    contact = LipContact(neutral)
     jaw = np.linspace(0.0, 1.0, APERTURE_POINTS)
+    return invert_sweep(jaw, jaw_sweep_gaps(neutral, deltas, jaw), "this rig's lips")
+
+
+def jaw_sweep_gaps(neutral: np.ndarray, deltas: np.ndarray, jaws) -> np.ndarray:
+    """The rig's lip gap (face heights) at each raw jawOpen of ``jaws``, everything else at rest."""
+    contact = LipContact(neutral)
     gaps = []
-    for j in jaw:
+    for j in jaws:
         w = np.zeros(52, np.float32)
         w[JAW] = j
         gaps.append(lip_gap(rig_expression(neutral, deltas, w, contact)))
-    return invert_sweep(jaw, np.asarray(gaps), "this rig's lips")
+    return np.asarray(gaps)
 
 
 def invert_sweep(jaws: np.ndarray, gaps: np.ndarray, what: str, min_rise: float = 1e-6):
@@ -85,14 +90,8 @@ def invert_sweep(jaws: np.ndarray, gaps: np.ndarray, what: str, min_rise: float 
 def photo_opening(photo_neutral: np.ndarray, neutral: np.ndarray, deltas: np.ndarray,
                   command: np.ndarray, jaw_for: np.ndarray) -> float:
     """The commanded opening whose gap is the photo's own (0 for a closed-lip photo)."""
-    want = lip_gap(photo_neutral)
-    contact = LipContact(neutral)
-    gaps = []
-    for j in jaw_for:
-        w = np.zeros(52, np.float32)
-        w[JAW] = j
-        gaps.append(lip_gap(rig_expression(neutral, deltas, w, contact)))
-    return float(np.interp(want, np.maximum.accumulate(gaps), command))
+    gaps = np.maximum.accumulate(jaw_sweep_gaps(neutral, deltas, jaw_for))
+    return float(np.interp(lip_gap(photo_neutral), gaps, command))
 
 
 def mouth_weights(weights: np.ndarray, command: np.ndarray | None, jaw_for: np.ndarray | None) -> np.ndarray:
