@@ -35,6 +35,7 @@ K = 3  # anchors per vertex
 RING_SCALES = (1.0, 1.05, 1.1, 1.16, 1.23, 1.31, 1.4, 1.5, 1.62, 1.76, 1.92, 2.1, 2.5, 3.0, 3.7, 4.6,
                6.0, 8.0, 11.0, 16.0)
 POSE_EXTENT_SIDE, POSE_EXTENT_UP = 1.6, 1.95  # ring scale where head pose fades to 0 (ears, hair)
+SUPPORT_SUBDIV = 2           # support ring vertices per face-oval segment
 NECK_LENGTH = 0.35           # face units below the jaw line where head pose has faded to 0 (torso)
 JAW_LINE_FROM = 0.3          # the jaw line: the oval's points this far below its centre and lower
 POSE_DEPTH_SLOPE = 2.0       # max depth slope (per face unit) across the outline under head pose
@@ -196,47 +197,80 @@ def _support(mb, neutral, topo, to_image, shape, pivot_z, face_dz) -> np.ndarray
     h, w = shape[:2]
     oval = np.array(topo.face_oval)
     m = len(oval)
-    p = neutral[oval]
-    c = p[:, :2].mean(0)
+    p0 = neutral[oval]
+    c = p0[:, :2].mean(0)
+    # the rings past the outline have SUPPORT_SUBDIV vertices per oval segment: the pose fade
+    # below the jaw varies along each ring, and a coarse ring turns it into visible kinks
+    # (a jagged collar line when the head pitches); ring vertex j sits between oval points
+    # i = j // SUPPORT_SUBDIV and i + 1, and follows them with weights (1 - f, f)
+    j = np.arange(m * SUPPORT_SUBDIV)
+    i0, f = j // SUPPORT_SUBDIV, (j % SUPPORT_SUBDIV) / SUPPORT_SUBDIV
+    i1 = (i0 + 1) % m
+    p = (1 - f)[:, None] * p0[i0] + f[:, None] * p0[i1]
+    oval_dz = (1 - f) * face_dz[oval[i0]] + f * face_dz[oval[i1]]
+    n = len(p)
     dirs = (p[:, :2] - c) / np.linalg.norm(p[:, :2] - c, axis=1, keepdims=True)
     extent = POSE_EXTENT_SIDE + (POSE_EXTENT_UP - POSE_EXTENT_SIDE) * np.maximum(-dirs[:, 1], 0)
-    lower = p[:, 1] > c[1] + JAW_LINE_FROM
-    jaw_x, jaw_y = p[lower, 0], p[lower, 1]
+    lower = p0[:, 1] > c[1] + JAW_LINE_FROM
+    jaw_x, jaw_y = p0[lower, 0], p0[lower, 1]
     jaw_y = jaw_y[np.argsort(jaw_x)]
     jaw_x = np.sort(jaw_x)
-    nbr = np.stack([np.roll(oval, 1), oval, np.roll(oval, -1)], 1)
-    nbr_w = np.array([0.25, 0.5, 0.25])
+    chin_y = p0[:, 1].max()
+    # expression anchors: the oval's smoothing stencil (0.25, 0.5, 0.25) at oval points, the
+    # two segment ends in between (K = 3 anchors per vertex)
+    on_point = f == 0
+    nbr = np.where(on_point[:, None],
+                   np.stack([oval[(i0 - 1) % m], oval[i0], oval[i1]], 1),
+                   np.stack([oval[i0], oval[i1], oval[i1]], 1))
+    nbr_w = np.where(on_point[:, None], np.array([0.25, 0.5, 0.25]),
+                     np.stack([1 - f, f, np.zeros_like(f)], 1))
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
     prev, out = oval, []
     for s in RING_SCALES[1:]:
-        q = np.empty((m, 3), np.float32)
+        q = np.empty((n, 3), np.float32)
         q[:, :2] = c + s * (p[:, :2] - c)
         q[:, 2] = p[:, 2]   # at the depth of the face edge: hair and ears turn with it
         # pose depth: continues the face's lifted edge slope outward, falling toward the
         # pivot's depth (where a yaw/pitch barely moves a point), so the pose displacement is
         # one continuous field across the outline that decays into the background
-        depth = np.maximum(p[:, 2] + face_dz[oval] - pivot_z, 1e-3)
+        depth = np.maximum(p[:, 2] + oval_dz - pivot_z, 1e-3)
         dist = (s - 1) * np.linalg.norm(p[:, :2] - c, axis=1)
         pose_dz = pivot_z + depth * np.exp(-POSE_DEPTH_SLOPE * dist / depth) - q[:, 2]
         alpha = np.exp(-((s - 1) / EXPR_FALLOFF) ** 2)
         alpha = alpha if alpha > 1e-3 else 0.0   # outer rings: static, skipped by the renderer
-        weights = np.tile(nbr_w * alpha, (m, 1))
+        weights = nbr_w * alpha
         offsets = q - (weights[:, :, None] * neutral[nbr]).sum(1)
-        # head pose fades by ring outward (hair, ears) and by height below the jaw line (the
-        # neck blends into the static torso: collars and the shoulders stay put)
-        # (no further below it than below its own oval point, so the fade starts at 0 at
-        # the outline even where the jaw line rises steeply toward the ears)
-        below_jaw = np.minimum(q[:, 1] - np.interp(q[:, 0], jaw_x, jaw_y), q[:, 1] - p[:, 1])
-        t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1), np.clip(below_jaw / NECK_LENGTH, 0, 1))
+        # head pose fades by ring outward (hair, ears) and, below the jaw, from the jaw line
+        # (or the vertex's own oval point where the jaw line rises steeply toward the ears,
+        # so the fade starts at 0 at the outline) down to one horizontal line NECK_LENGTH
+        # under the chin: the neck stretches by height alone, so a collar keeps its shape
+        # (a fade that followed the U of the jaw bent a straight collar line into kinks)
+        top = np.maximum(np.interp(q[:, 0], jaw_x, jaw_y), p[:, 1])
+        below_jaw = (q[:, 1] - top) / (chin_y + NECK_LENGTH - top)
+        t = np.maximum(np.clip((s - 1) / (extent - 1), 0, 1), np.clip(below_jaw, 0, 1))
         pose = 1 - t * t * (3 - 2 * t)
         uv = to_image(q)
         ring = mb.add(nbr, weights, offsets, pose, uv, pose_dz)
-        out.append(_strip_triangles(prev, ring, closed=True))
+        out.append(_fan_strip(prev, ring) if len(prev) < len(ring) else
+                   _strip_triangles(prev, ring, closed=True))
         prev = ring
         poly = uv.astype(np.float32).reshape(-1, 1, 2)
         if all(cv2.pointPolygonTest(poly, tuple(map(float, cc)), True) > 8 for cc in corners):
             break
     return np.concatenate(out)
+
+
+def _fan_strip(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A closed strip from a ring of m vertices to one of m * k (vertex a[i] sits over b[i * k])."""
+    m, k = len(a), len(b) // len(a)
+    out = []
+    for i in range(m):
+        i1 = (i + 1) % m
+        for t in range(k):
+            j, j1 = i * k + t, (i * k + t + 1) % len(b)
+            out.append((a[i], b[j], b[j1]))
+        out.append((a[i], b[(i1 * k) % len(b)], a[i1]))
+    return np.array(out, np.int32)
 
 
 def _mouth(mb, image, landmarks, neutral, topo, to_image, packer) -> np.ndarray:
