@@ -14,7 +14,8 @@ import pytest
 from engine.cli import main
 from engine.offline_render import render_to_mp4
 from engine.config import load_config
-from engine.training.lipsync_eval import STAGES, LipsyncEvalError, eval_clip, lag_sweep, pause_mask
+from engine.training.lipsync_eval import (NATURAL_LEAD_MS, STAGES, LipsyncEvalError, clip_sync, eval_clip,
+                                          lag_sweep, pause_mask, shifted)
 
 TEXT = "Hello there. My name is Facecast, and I am talking about the weather today."
 
@@ -101,3 +102,30 @@ def test_lag_sweep_finds_a_known_shift_and_pauses():
     db[200:210] = -80.0                  # 100 ms: too short to be a pause
     m = pause_mask(db)
     assert m.sum() == 50 and m[105:155].all() and not m[200:210].any()
+
+
+def _smooth_noise(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.convolve(rng.standard_normal(n), np.ones(8) / 8, "same")
+
+
+@pytest.mark.parametrize("offset_ms", [-250, -120, 90])
+def test_clip_sync_re_times_an_offset_clip_to_the_natural_lead(offset_ms):
+    teacher = _smooth_noise(3000, 1)
+    # an in-sync real mouth leads the teacher by 30 ms; this clip's video is offset on top of it
+    real = np.roll(teacher, (NATURAL_LEAD_MS + offset_ms) // 10) + 0.3 * _smooth_noise(3000, 2)
+    shift = clip_sync(real, teacher)
+    assert shift == offset_ms
+    fixed = lag_sweep(shifted(real, shift), teacher, 60)
+    assert max(fixed, key=fixed.get) == NATURAL_LEAD_MS
+
+
+def test_clip_sync_leaves_in_sync_and_unclear_clips_alone():
+    teacher = _smooth_noise(3000, 1)
+    in_sync = np.roll(teacher, NATURAL_LEAD_MS // 10 - 2)          # 20 ms more lead: inside the window
+    assert clip_sync(in_sync, teacher) == 0
+    unrelated = _smooth_noise(3000, 3)                            # no peak worth trusting
+    assert clip_sync(unrelated, teacher) == 0
+    x = np.arange(10, dtype=float)
+    np.testing.assert_array_equal(shifted(x, 20)[:8], x[2:])
+    assert np.isnan(shifted(x, 20)[8:]).all() and np.isnan(shifted(x, -20)[:2]).all()

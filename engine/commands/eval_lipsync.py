@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-dir", default="../shared/media/dev", help="clip paths in --split are relative to this")
     parser.add_argument("--plot", help="write a PNG of the curves (one panel per clip)")
     parser.add_argument("--plot-clips", type=int, default=6, help="clips in the plot (first N)")
+    parser.add_argument("--no-sync-correction", action="store_true",
+                        help="score against the clip's own A/V timing (default: re-time clips whose "
+                             "teacher peaks far outside the natural lead; see lipsync_eval.clip_sync)")
     parser.add_argument("--json", action="store_true", help="only the JSON line on stdout")
 
 
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         for speaker, video in clips:
             bar.set_postfix_str(video.name)
             try:
-                res, cur = eval_clip(video, config, avatar, lambda s: bar.set_postfix_str(f"{video.name}: {s}"))
+                res, cur = eval_clip(video, config, avatar, lambda s: bar.set_postfix_str(f"{video.name}: {s}"),
+                                     correct_sync=not args.no_sync_correction)
             except (LipsyncEvalError, AlignError, FileNotFoundError, RuntimeError) as e:
                 errors.append({"clip": str(video), "avatar": avatar, "error": str(e)})
                 print(f"facecast eval lipsync: {e}", file=sys.stderr)
@@ -84,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     out = {"clips": results, "mean": summarize(results) if results else None, "errors": errors,
            "conventions": {"lag": "r(real(t), stage(t - lag)); lag > 0: the real mouth is later",
+                           "sync": "real curve re-timed per clip by sync_shift_ms (teacher peak moved to "
+                                   "-30 ms); r_uncorrected: against the clip's own timing",
                            "motion_frame_stamp": "k / 25 s (the instant the frame shows)", "video_frame_stamp": "pts - audio start",
                            "pauses": "energy VAD: 20 ms RMS below p5 + 0.3 (p95 - p5) in dB, runs >= 250 ms, "
                                      "trimmed 50 ms each side", "closed_below_face_heights": 0.01}}
@@ -103,17 +109,21 @@ def _fmt(v, spec=".2f") -> str:
 def tables(results: list[dict], mean: dict | None) -> str:
     from engine.training.lipsync_eval import STAGES
 
-    lines = ["clip | " + " | ".join(f"{s} r@lag (sweep)" for s in STAGES) + " | real/rig/render closure | rig/render range | flags"]
+    lines = ["clip | sync shift ms | " + " | ".join(f"{s} r@lag (sweep) [uncorrected r]" for s in STAGES)
+             + " | real/rig/render closure | rig/render range | flags"]
     for r in results:
         st = r["stages"]
-        cells = [f"{_fmt(st[s]['r'])}@{st[s]['lag_ms']} ({st[s]['sweep_best_lag_ms']})" for s in STAGES]
-        lines.append(f"{r['clip']} | " + " | ".join(cells) +
+        cells = [f"{_fmt(st[s]['r'])}@{st[s]['lag_ms']} ({st[s]['sweep_best_lag_ms']}) [{_fmt(st[s].get('r_uncorrected'))}]"
+                 for s in STAGES]
+        lines.append(f"{r['clip']} | {r.get('sync_shift_ms', 0):+d} | " + " | ".join(cells) +
                      f" | {_fmt(r['real']['pause_closure'])}/{_fmt(st['rig']['pause_closure'])}/{_fmt(st['render']['pause_closure'])}"
                      f" | {_fmt(st['rig']['range_ratio'])}/{_fmt(st['render']['range_ratio'])} | {'; '.join(r['flags'])}")
     for name, t in (mean or {}).items():
-        lines.append(f"\nmean over {t['clips']} clips ({name}): stage | r | lag ms | sweep lag ms | closure | range ratio")
+        lines.append(f"\nmean over {t['clips']} clips ({name}): stage | r | lag ms | sweep lag ms | closure | range ratio"
+                     " | r uncorrected")
         lines += [f"  {s} | {_fmt(t[s]['r'], '.3f')} | {_fmt(t[s]['lag_ms'], '.0f')} | {_fmt(t[s]['sweep_best_lag_ms'], '.0f')}"
-                  f" | {_fmt(t[s]['pause_closure'])} | {_fmt(t[s]['range_ratio'])}" for s in STAGES]
+                  f" | {_fmt(t[s]['pause_closure'])} | {_fmt(t[s]['range_ratio'])} | {_fmt(t[s].get('r_uncorrected'), '.3f')}"
+                  for s in STAGES]
         lines.append(f"  real pause closure {_fmt(t['real']['pause_closure'])}; "
                      f"render beats loudness in {_fmt(t['render_beats_loudness_share'])} of clips")
     return "\n".join(lines)

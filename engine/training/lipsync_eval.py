@@ -22,6 +22,15 @@ the instant k/25 (the teacher samples there; the engine presents frame k at pts 
 stamped k/25, like camera and rendered frames, which show an instant: their container time.
 
 Lags: ``r(real(t), stage(t - lag))``; lag > 0 means the real mouth is later than the stage.
+Clip sync: a clip's video and audio can be offset (silent videos joined to a separate wav; one
+dev clip is 230 ms off). Before scoring, the real curve is re-timed per clip (``clip_sync``) from
+the *teacher*, the one stage that does not learn from real video: if the teacher's best lag
+within +-``SYNC_SEARCH_MS`` lies outside the natural lead +-``R_WINDOW_MS`` and beats the
+teacher's r at the natural lead by ``SYNC_MIN_GAIN`` (reaching at least ``SYNC_MIN_R``), the real curve is shifted so that the
+teacher's peak sits at ``NATURAL_LEAD_MS`` (lips lead the sound by ~30 ms: the median teacher
+peak on the dev clips with their own audio). Every stage, loudness included, is scored against
+the same re-timed curve, and the uncorrected r is reported beside it (``--no-sync-correction``
+turns it off).
 Pauses: an energy VAD (20 ms RMS below ``SILENCE_FRACTION`` of the way from the clip's 5th to
 its 95th percentile in dB: adapts to room noise), runs of at least ``MIN_PAUSE_S``, trimmed by ``PAUSE_MARGIN_S`` at both ends (real lips open
 before speech and close after it). Closure = share of pause frames with gap < 0.01 face heights.
@@ -47,6 +56,10 @@ SILENCE_FRACTION = 0.3
 MIN_PAUSE_S = 0.25
 PAUSE_MARGIN_S = 0.05
 MIN_FACE_SHARE = 0.5
+SYNC_SEARCH_MS = 400        # clip A/V offsets searched for (teacher peak)
+NATURAL_LEAD_MS = -30       # where the teacher peaks on clips with their own, in-sync audio
+SYNC_MIN_GAIN = 0.1         # a re-timing must raise the teacher's r by at least this much
+SYNC_MIN_R = 0.25           # ... to at least this (a weak teacher curve cannot time a clip)
 STAGES = ("teacher", "model", "rig", "render", "loudness")
 FACE_HEIGHT_STAGES = ("rig", "render")
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
@@ -165,6 +178,30 @@ def lag_sweep(real: np.ndarray, x: np.ndarray, max_ms: int = SWEEP_MS, hz: int =
     return out
 
 
+def clip_sync(real: np.ndarray, teacher: np.ndarray, hz: int = GRID_HZ) -> int:
+    """The shift (ms) that re-times a clip's real curve (see the module docstring); 0: in sync."""
+    sweep = {k: v for k, v in lag_sweep(real, teacher, SYNC_SEARCH_MS, hz).items() if math.isfinite(v)}
+    if not sweep:
+        return 0
+    peak = max(sweep, key=sweep.get)
+    at_lead = sweep.get(NATURAL_LEAD_MS, float("-inf"))
+    if (abs(peak - NATURAL_LEAD_MS) <= R_WINDOW_MS or sweep[peak] - at_lead < SYNC_MIN_GAIN
+            or sweep[peak] < SYNC_MIN_R):
+        return 0
+    return peak - NATURAL_LEAD_MS
+
+
+def shifted(real: np.ndarray, shift_ms: int, hz: int = GRID_HZ) -> np.ndarray:
+    """real'(t) = real(t + shift): a curve that peaked at lag L against a stage peaks at L - shift."""
+    n = shift_ms * hz // 1000
+    out = np.full_like(real, np.nan)
+    if n >= 0:
+        out[:len(real) - n] = real[n:]
+    else:
+        out[-n:] = real[:n]
+    return out
+
+
 def compare(real: np.ndarray, x: np.ndarray, pauses: np.ndarray, in_face_heights: bool) -> dict:
     """r at the best lag within +-40 ms, the +-120 ms sweep, pause closure and range ratio."""
     sweep = lag_sweep(real, x)
@@ -248,7 +285,8 @@ def stage_curves(audio: np.ndarray, grid: np.ndarray, config, avatar_path: Path,
     return out, info
 
 
-def eval_clip(video: str | Path, config, avatar_path: str | Path, on_stage=lambda name: None) -> tuple[dict, ClipCurves]:
+def eval_clip(video: str | Path, config, avatar_path: str | Path, on_stage=lambda name: None,
+              correct_sync: bool = True) -> tuple[dict, ClipCurves]:
     """Measure one real talking video: per-stage comparison dict + the curves (for plots)."""
     from engine.audio.pcm import load_audio
     from engine.config import replace
@@ -265,11 +303,18 @@ def eval_clip(video: str | Path, config, avatar_path: str | Path, on_stage=lambd
     with tempfile.TemporaryDirectory(prefix="lipsync_") as tmp:
         stages, info = stage_curves(audio, grid, config, avatar_path, Path(tmp), on_stage)
     pauses = pause_mask(stages["loudness"])
+    raw = real
+    shift = clip_sync(real, stages["teacher"]) if correct_sync else 0
+    real = shifted(raw, shift)
     res = {"clip": video.name, "path": str(video), "duration_s": round(len(audio) / AUDIO_RATE, 2),
            "video_start_minus_audio_start_ms": round(1000 * (v0 - a0)), "text": info["text"],
            "generator": info["generator"], "pause_share": _round(float(pauses.mean())),
            "real": {"pause_closure": closure(real, pauses), "p5_95_range": _round(p5_95(real), 4)},
+           "sync_shift_ms": shift,
            "stages": {s: compare(real, stages[s], pauses, s in FACE_HEIGHT_STAGES) for s in STAGES}}
+    for s in STAGES:
+        res["stages"][s]["r_uncorrected"] = (res["stages"][s]["r"] if shift == 0 else
+                                             compare(raw, stages[s], pauses, False)["r"])
     res["flags"] = [f"{s}: best lag at the sweep edge ({res['stages'][s]['sweep_best_lag_ms']:+d} ms), "
                     "sync of this clip is suspect" for s in ("loudness", "render") if res["stages"][s]["peak_at_edge"]]
     return res, ClipCurves(grid, real, stages, pauses, info["text"])
@@ -282,8 +327,8 @@ def summarize(results: list[dict]) -> dict:
         return _round(float(np.mean(vals))) if vals else None
 
     def table(rs):
-        t = {s: {k: mean([r["stages"][s][k] for r in rs]) for k in ("r", "lag_ms", "sweep_best_lag_ms",
-                                                                    "pause_closure", "range_ratio")}
+        t = {s: {k: mean([r["stages"][s].get(k) for r in rs]) for k in ("r", "lag_ms", "sweep_best_lag_ms",
+                                                                         "pause_closure", "range_ratio", "r_uncorrected")}
              for s in STAGES}
         t["real"] = {"pause_closure": mean([r["real"]["pause_closure"] for r in rs])}
         pairs = [(r["stages"]["render"]["r"], r["stages"]["loudness"]["r"]) for r in rs]

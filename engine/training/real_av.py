@@ -8,6 +8,9 @@ height 10/152, tracked in every video frame on the container timeline
 the speaker's own rest (the 10th percentile of the gap in pauses, so a speaker who rests with
 lips apart still teaches closed pauses), in units of ``OPENING_PER_UNIT``. jawOpen is set so
 that ``metrics.mouth_opening(motion)`` (jaw minus seal/press plus lip raise/funnel) equals that target.
+Before that, the clip's video is re-timed against its audio exactly as ``facecast eval lipsync``
+does (``lipsync_eval.clip_sync``: the teacher's best lag moved to the natural lead), so a
+clip whose video track is offset teaches the model the natural lead, not its offset.
 Frames where the face was not found keep the teacher's mouth and are marked in ``mouth_valid``
 (left out of the jaw/mouth loss).
 
@@ -46,7 +49,8 @@ def pause_frames(phones, starts, ends, n: int, fps: int = FPS) -> np.ndarray:
 def real_clip(video: str | Path, speaker: str) -> dict:
     """Audio, phones and motion targets of one real clip (see the module docstring)."""
     from engine.training.align import align
-    from engine.training.lipsync_eval import mouth_curve, on_grid, probe
+    from engine.training.lipsync_eval import GRID_HZ, clip_sync, motion_on_grid, mouth_curve, on_grid, probe
+    from engine.training.metrics import mouth_opening
     from engine.training.teacher import ArticulationStyle, teacher_motion
 
     _, audio_start = probe(video)
@@ -55,7 +59,9 @@ def real_clip(video: str | Path, speaker: str) -> dict:
     al = align(audio)
     style = ArticulationStyle.for_speaker(f"real:{speaker}")
     motion = teacher_motion(audio, MODEL_RATE, al.phones, al.starts, al.ends, FPS, style, seed=0)
-    real = on_grid(times, gap, np.arange(len(motion)) / FPS)
+    grid = np.arange(int(len(motion) * GRID_HZ / FPS)) / GRID_HZ
+    shift_ms = clip_sync(on_grid(times, gap, grid), motion_on_grid(mouth_opening(motion), grid, FPS))
+    real = on_grid(times - shift_ms / 1000, gap, np.arange(len(motion)) / FPS)
     tracked = np.isfinite(real)
     if tracked.mean() < MIN_TRACKED:
         raise ValueError(f"{video}: the face was tracked in only {100 * tracked.mean():.0f}% of the frames")
@@ -64,7 +70,7 @@ def real_clip(video: str | Path, speaker: str) -> dict:
     target = np.maximum(real - rest, 0.0) / OPENING_PER_UNIT
     return {"audio": audio, "phones": al.phones, "starts": al.starts, "ends": al.ends, "text": al.text,
             "motion": with_opening(motion, target).astype(np.float32), "mouth_valid": tracked.astype(np.float32),
-            "rest_fh": rest, "opening_p95_fh": float(np.nanpercentile(real, 95))}
+            "rest_fh": rest, "sync_shift_ms": shift_ms, "opening_p95_fh": float(np.nanpercentile(real, 95))}
 
 
 def build_real_corpus(clips: list[tuple[str, Path]], out: str | Path, progress: bool = True) -> list[dict]:
@@ -88,7 +94,7 @@ def build_real_corpus(clips: list[tuple[str, Path]], out: str | Path, progress: 
                  text=np.array(c["text"]))
         rows.append({"id": uid, "voice": f"real:{speaker}", "engine": "real", "split": "train", "path": str(path),
                      "duration_s": round(len(c["audio"]) / MODEL_RATE, 3), "augmented": False, "state": "speaking",
-                     "source": str(video), "rest_fh": round(c["rest_fh"], 4),
+                     "source": str(video), "rest_fh": round(c["rest_fh"], 4), "sync_shift_ms": c["sync_shift_ms"],
                      "opening_p95_fh": round(c["opening_p95_fh"], 4), "n_frames": int(len(c["motion"]))})
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for s in skipped:
