@@ -91,6 +91,10 @@ class MotionConfig:
     tensorrt_precision: str = _f("fp16", choices=("fp16", "int8", "fp32"))
     engine_cache_dir: str = _f("~/.cache/facecast/tensorrt", doc="where built TensorRT engines are cached")
     frames_per_call: int = _f(1, min=1, max=5, doc="new frames per model call (1: per frame, chunking-invariant)")
+    silence_gate: bool = _f(True, doc="close the lips in pauses of speech (engine.motion.silence)")
+    silence_back_ms: float = _f(100.0, min=0.0, max=1000.0, doc="a pause frame has this much silence before its instant")
+    silence_ahead_ms: float = _f(60.0, min=0.0, max=400.0, doc="... and this much after it (capped by the look-ahead)")
+    silence_threshold: float = _f(0.3, min=0.0, max=1.0, doc="silent below floor + this share of (speech level - floor)")
 
 
 @dataclass(frozen=True)

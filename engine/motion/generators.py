@@ -41,6 +41,21 @@ def create_model_generator(cfg: Config) -> SpeechMotionGenerator:
 
 
 def create_generator(cfg: Config) -> SpeechMotionGenerator:
+    """The live engine's generator, with the pause gate when ``motion.silence_gate`` is on."""
+    return with_silence_gate(_create(cfg), cfg)
+
+
+def with_silence_gate(gen: SpeechMotionGenerator, cfg: Config) -> SpeechMotionGenerator:
+    m = cfg.motion
+    if m.silence_gate and hasattr(gen, "set_silence_gate"):
+        from engine.motion.silence import SilenceGate
+        ahead_s = (gen.sample_rate // gen.fps + gen.lookahead_samples) / gen.sample_rate
+        gen.set_silence_gate(SilenceGate(gen.fps, gen.sample_rate, ahead_s, back_ms=m.silence_back_ms,
+                                         ahead_ms=m.silence_ahead_ms, threshold=m.silence_threshold))
+    return gen
+
+
+def _create(cfg: Config) -> SpeechMotionGenerator:
     if cfg.motion.source == "baseline":
         return create_baseline(cfg)
     try:

@@ -12,7 +12,8 @@ speech motion (mouth, jaw, speech-driven head and brows); idle life (blinks,
 breathing) is layered by ``engine.motion.idle``.
 
 ``StreamingGenerator`` implements that framing once (audio checks, sample counting, look-ahead,
-flush padding, segments, reset); a generator subclasses it and supplies its features and frames.
+flush padding, segments, reset, and the optional pause gate ``engine.motion.silence``); a
+generator subclasses it and supplies its features and frames.
 
 States: the live engine always generates in state "speaking". The speech stage runs the
 generator only on the avatar's own speech, so it never hears listening-time audio; the avatar's
@@ -110,6 +111,14 @@ class StreamingGenerator:
         self.lookahead_samples = int(lookahead_samples)
         self._controls = controls or MotionControls()
         self._seed = int(seed)
+        self._gate = None
+
+    def set_silence_gate(self, gate) -> None:
+        """Close the lips in pauses (``engine.motion.silence.SilenceGate``; None: off). It sees
+        the same audio as the generator and gates the emitted frames."""
+        self._gate = gate
+        if gate is not None:
+            gate.reset()
 
     # --- contract -------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
@@ -117,6 +126,8 @@ class StreamingGenerator:
             self._seed = int(seed)
         self._segment_start = 0
         self._reset_state()
+        if self._gate is not None:
+            self._gate.reset()
         self._new_segment()
 
     def set_controls(self, controls: MotionControls) -> None:
@@ -125,11 +136,15 @@ class StreamingGenerator:
     def push(self, samples: np.ndarray) -> np.ndarray:
         a = check_audio(samples)
         self._take(a)
+        if self._gate is not None:
+            self._gate.take(a)
         self._n_samples += len(a)
         ready = frames_ready(self._n_samples, self.samples_per_frame, self.lookahead_samples)
         out = None
         if ready > self._next:
             out = self._emit(self._next, ready)
+            if self._gate is not None:
+                out = self._gate.apply(out, self._next)
             self._next = ready
         self._forget()
         return out if out is not None else np.zeros((0, VECTOR_DIM), np.float32)
@@ -145,6 +160,8 @@ class StreamingGenerator:
     def _new_segment(self) -> None:
         self._n_samples = 0
         self._next = 0
+        if self._gate is not None:
+            self._gate.start_segment()
         self._start_segment()
 
     def _take(self, audio: np.ndarray) -> None:
