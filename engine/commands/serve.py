@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="listen port (default: server.port)")
     parser.add_argument("--avatar", default=None,
                         help="avatar file, relative to the current directory (default: render.avatar)")
+    parser.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help='place sessions on a Ray cluster: "auto" (local Ray), "ray://HOST:10001" or '
+                             '"HOST:6379" (default: cluster.address; docs/deploy.md)')
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             if why:
                 return fail(why)
             config = replace(config, render={"avatar": str(avatar)})
+        if args.cluster is not None:
+            config = replace(config, cluster={"address": args.cluster})
         avatar = config.resolve_path(config.render.avatar)
         why = check_avatar(avatar)
         if why:
@@ -136,8 +141,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"facecast: serving {avatar.name} at http://{host}:{port}/  (metrics: /metrics)", flush=True)
     for warning in security_warnings(config, host):
         logging.getLogger("facecast.security").warning(warning)
+    if config.cluster.address:
+        app = cluster_app(config)
+        if app is None:
+            sock.close()
+            return fail("--cluster needs Ray: pip install 'facecast[cluster]' (docs/deploy.md)")
+    else:
+        app = create_app(config)
     try:
-        web.run_app(create_app(config), sock=sock, print=None)
+        web.run_app(app, sock=sock, print=None)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def cluster_app(config):
+    """The cluster front door's app (engine/cluster/), or None when Ray is not installed."""
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        return None
+    from engine.cluster.app import create_cluster_app
+    print(f"facecast: placing sessions on the Ray cluster at {config.cluster.address}", flush=True)
+    return create_cluster_app(config)

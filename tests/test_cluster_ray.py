@@ -1,0 +1,119 @@
+"""Sessions on a real multi-node Ray cluster (ray.cluster_utils.Cluster: a head + 3 worker nodes
+of one CPU each on this machine) behind the real front door (engine/cluster/app.py).
+
+- placement: sessions land on different nodes (the actors report their Ray node), the SDP answer
+  comes from the worker (its aiortc peer is the one connected), the WebSocket API works through
+  the front door's relay, and a full cluster refuses with ``cluster_full`` (HTTP 503 and WS);
+- faults: a node removed mid-stream ends its session with an ``error`` ``session_closed`` event and
+  a closed socket, the other session keeps streaming, and the next session avoids the dead node.
+
+One cluster for the whole module (it takes ~10 s to start); the node-killing test runs last.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from aiohttp import ClientSession, WSMsgType  # noqa: E402
+
+from cluster_support import FrontDoorServer, add_worker, start_cluster, stop_cluster, until  # noqa: E402
+from rtc_client import Viewer  # noqa: E402
+from ws_support import pcm16, speech  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c, workers = start_cluster()
+    yield c, workers
+    stop_cluster(c)
+
+
+async def _next_event(ws, kind: str, timeout_s: float = 30.0) -> dict:
+    """The next JSON event of type ``kind`` (others are skipped)."""
+    async def read():
+        while True:
+            msg = await ws.receive()
+            if msg.type != WSMsgType.TEXT:
+                raise AssertionError(f"socket ended ({msg.type}) before a {kind!r} event")
+            event = json.loads(msg.data)
+            if event.get("type") == kind:
+                return event
+    return await asyncio.wait_for(read(), timeout_s)
+
+
+async def _create_over_ws(http, srv, **fields):
+    ws = await http.ws_connect(srv.ws_url)
+    await ws.send_json({"type": "session.create", **fields})
+    ready = await _next_event(ws, "session.ready", 90)
+    return ws, ready["session_id"]
+
+
+async def _node_of(srv, sid: str) -> str:
+    placement = srv.fd.routes[sid]
+    where = await placement.actor.where.remote()
+    assert where["pid"] != os.getpid()
+    assert where["node_id"] == placement.node_id, "the actor runs on the node the front door chose"
+    return where["node_id"]
+
+
+async def _speak_pcm(ws, text: str = "Hello from the cluster.") -> dict:
+    x = speech(text)
+    for i in range(0, len(x), 3200):
+        await ws.send_bytes(pcm16(x[i:i + 3200]))
+    await ws.send_json({"type": "segment.end"})
+    return await _next_event(ws, "playback.started", 30)
+
+
+async def test_sessions_spread_over_nodes_media_from_the_worker_and_refusal_when_full(cluster):
+    _, workers = cluster
+    worker_ids = {w.node_id for w in workers}
+    async with FrontDoorServer() as srv, ClientSession() as http:
+        # A: driven over the WebSocket (relayed), watched by a real aiortc peer
+        ws_a, sid_a = await _create_over_ws(http, srv)
+        viewer_a = Viewer()
+        answer = await viewer_a.connect(http, srv.http_url, session_id=sid_a)
+        assert answer["session_id"] == sid_a
+        # B: a WebRTC-owned session (the offer places it)
+        viewer_b = Viewer()
+        sid_b = (await viewer_b.connect(http, srv.http_url, mode="assistant"))["session_id"]
+        node_a, node_b = await _node_of(srv, sid_a), await _node_of(srv, sid_b)
+        assert node_a != node_b and {node_a, node_b} <= worker_ids
+        # the answer came from the worker: its peer is the one connected and sending video
+        assert await until(lambda: len(viewer_a.video) > 10 and len(viewer_b.video) > 10, 30)
+        peers = await srv.fd.routes[sid_a].actor.peers_info.remote()
+        assert [p["state"] for p in peers] == ["connected"] and peers[0]["video_sent"] > 0
+        # the assistant API through the front door: speech → playback.started from the worker
+        started = await _speak_pcm(ws_a)
+        assert started["segment"] == 1
+        # C fills the third node; D is refused, over HTTP and over the WebSocket
+        ws_c, sid_c = await _create_over_ws(http, srv)
+        assert {node_a, node_b, await _node_of(srv, sid_c)} == worker_ids
+        late = Viewer()
+        await late.pc.setLocalDescription(await late.pc.createOffer())
+        resp = await http.post(f"{srv.http_url}/v1/offer", json={"sdp": late.pc.localDescription.sdp, "type": "offer"})
+        body = await resp.json()
+        assert resp.status == 503 and body["error"] == "cluster_full", body
+        assert "3 of 3 session slots" in body["message"]
+        await late.close()
+        ws_d = await http.ws_connect(srv.ws_url)
+        await ws_d.send_json({"type": "session.create"})
+        refusal = await _next_event(ws_d, "error")
+        assert refusal["code"] == "cluster_full" and not refusal["fatal"]
+        await ws_d.close()
+        health = await (await http.get(f"{srv.http_url}/healthz")).json()
+        assert health["sessions"] == 3 and health["cluster"]["nodes"] == 4
+        # closing a session frees its node for the next one
+        await ws_c.send_json({"type": "session.close"})
+        assert await until(lambda: sid_c not in srv.fd.routes, 15)
+        ws_e, sid_e = await _create_over_ws(http, srv)
+        assert await _node_of(srv, sid_e) not in (node_a, node_b)
+        for ws in (ws_a, ws_c, ws_e):
+            await ws.close()
+        await viewer_a.close()
+        await viewer_b.close()
+        assert await until(lambda: not srv.fd.routes and not srv.fd.placed, 20), (srv.fd.routes, srv.fd.placed)
