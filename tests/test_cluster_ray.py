@@ -117,3 +117,50 @@ async def test_sessions_spread_over_nodes_media_from_the_worker_and_refusal_when
         await viewer_a.close()
         await viewer_b.close()
         assert await until(lambda: not srv.fd.routes and not srv.fd.placed, 20), (srv.fd.routes, srv.fd.placed)
+
+
+async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_avoid_it(cluster):
+    c, workers = cluster
+    async with FrontDoorServer() as srv, ClientSession() as http:
+        ws_a, sid_a = await _create_over_ws(http, srv)
+        ws_b, sid_b = await _create_over_ws(http, srv)
+        viewer_a, viewer_b = Viewer(), Viewer()
+        await viewer_a.connect(http, srv.http_url, session_id=sid_a)
+        await viewer_b.connect(http, srv.http_url, session_id=sid_b)
+        assert await until(lambda: len(viewer_a.video) > 10 and len(viewer_b.video) > 10, 30)
+        node_a = await _node_of(srv, sid_a)
+        assert await _node_of(srv, sid_b) != node_a
+        dead = next(w for w in workers if w.node_id == node_a)
+
+        loop = asyncio.get_running_loop()
+        t_kill = loop.time()
+        await loop.run_in_executor(None, c.remove_node, dead)   # mid-stream: A is playing idle video
+        # A's client is told, and its socket closes
+        err = await _next_event(ws_a, "error", 30)
+        assert err["code"] == "session_closed" and err["fatal"] is True
+        closing = await asyncio.wait_for(ws_a.receive(), 10)
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+        detect_s = loop.time() - t_kill
+        assert await until(lambda: sid_a not in srv.fd.routes, 10)
+        assert node_a in srv.fd.quarantine
+        # A's media stopped (its peer died with the node); B's goes on and its API still answers
+        await asyncio.sleep(1.0)
+        a_before, b_before = len(viewer_a.video), len(viewer_b.video)
+        await asyncio.sleep(2.0)
+        assert len(viewer_a.video) == a_before, "frames still arrive from a killed worker"
+        assert len(viewer_b.video) - b_before >= 25, "the other session stopped streaming"
+        assert (await _speak_pcm(ws_b))["segment"] == 1
+        # the next sessions are placed on live nodes only; then the cluster (one node down) is full
+        ws_c, sid_c = await _create_over_ws(http, srv)
+        assert await _node_of(srv, sid_c) not in (node_a, await _node_of(srv, sid_b))
+        ws_d = await http.ws_connect(srv.ws_url)
+        await ws_d.send_json({"type": "session.create"})
+        refusal = await _next_event(ws_d, "error")
+        assert refusal["code"] == "cluster_full" and "2 of 2 session slots" in refusal["message"], refusal
+        for ws in (ws_b, ws_c, ws_d):
+            await ws.close()
+        await viewer_a.close()
+        await viewer_b.close()
+        assert await until(lambda: not srv.fd.routes, 20)
+        print(f"node loss noticed by the client after {detect_s:.2f} s")
+    workers[workers.index(dead)] = add_worker(c, len(workers))   # a replacement, for any later test
