@@ -91,7 +91,10 @@ async def _offer(request: web.Request) -> web.Response:
         if owned:
             fd.release(placement)
         return _error(answer.get("status", 500), answer["error"], answer["message"])
-    fd._observe("offer_new" if owned else "offer_view", time.perf_counter() - t0)
+    took = time.perf_counter() - t0
+    fd._observe("offer_new" if owned else "offer_view", took)
+    if not owned:   # what the front door adds to the worker's own answer (the relay's cost)
+        fd._observe("offer_view_overhead", max(0.0, took - answer.get("answer_s", 0.0)))
     return web.json_response({"sdp": answer["sdp"], "type": answer["type"], "session_id": sid})
 
 
@@ -209,7 +212,10 @@ class SocketRelay:
         if self.lost:
             return
         self.lost = True
-        log.warning("ws %s: the worker hosting its session was lost: %s", self.conn_id[:8], e)
+        if self.placement is not None and self.placement.released:   # its session ended first
+            log.info("ws %s: the session's worker has ended", self.conn_id[:8])
+        else:
+            log.warning("ws %s: the worker hosting its session was lost: %s", self.conn_id[:8], e)
         await self.error("session_closed", "the session has been closed: the worker hosting it was lost "
                                            "(node or process failure)", fatal=True)
         if self.placement is not None:

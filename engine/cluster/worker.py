@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class SessionWorker:
         self._tasks: set[asyncio.Task] = set()
         self._speaker = None
         self._shared = None
+        self._base = {"skipped": 0, "repeated": 0}    # counters at the last stats(reset=True)
 
     # ---- who and where -----------------------------------------------------------------------
     async def where(self) -> dict:
@@ -125,13 +127,15 @@ class SessionWorker:
 
         peer = WebRTCPeer(session, self.config, on_closed)
         self.peers.add(peer)
+        t0 = time.perf_counter()
         try:
             answer = await peer.answer(sdp, type_)
         except Exception as e:   # aiortc raises ValueError and friends for SDP it cannot use
             await peer.close()
             return {"error": "bad_sdp", "status": 400,
                     "message": f"could not use the SDP offer: {type(e).__name__}: {str(e)[:200]}"}
-        return {"sdp": answer.sdp, "type": answer.type, "session_id": session.id}
+        return {"sdp": answer.sdp, "type": answer.type, "session_id": session.id,
+                "answer_s": time.perf_counter() - t0}   # aiortc's own time (ICE gathering included)
 
     # ---- the assistant WebSocket, relayed by the front door --------------------------------
     async def open_socket(self, conn_id: str) -> None:
@@ -180,16 +184,23 @@ class SessionWorker:
         """This worker's WebRTC peers: connection state and video frames sent (tests, debugging)."""
         return [{"state": p.pc.connectionState, "video_sent": p.video.sent, "closed": p.closed} for p in self.peers]
 
-    async def stats(self) -> dict:
-        """Frame-loop numbers of this worker's session (for `facecast bench cluster`)."""
-        samples = self.metrics.samples or {}
+    async def stats(self, reset: bool = False) -> dict:
+        """Frame-loop numbers of this worker's session since the last reset (`facecast bench
+        cluster`): frames made, frame time (motion + render) and frame-clock wake lateness
+        percentiles, ticks skipped because the loop fell behind, frames repeated (late render)."""
+        samples = self.metrics.samples
         frame = np.asarray(samples.get("frame", []), np.float64) * 1000
         wake = np.asarray(samples.get("wake", []), np.float64) * 1000
-        s = self.session
+        skipped = getattr(self.session, "skipped_ticks", 0)
+        repeated = _count(self.metrics, "repeated")
         pct = lambda a, q: round(float(np.percentile(a, q)), 3) if a.size else None
-        return {"frames": int(frame.size), "frame_p50_ms": pct(frame, 50), "frame_p95_ms": pct(frame, 95),
-                "wake_p95_ms": pct(wake, 95), "skipped_ticks": getattr(s, "skipped_ticks", 0),
-                "repeated": _count(self.metrics, "repeated")}
+        out = {"frames": int(frame.size), "frame_p50_ms": pct(frame, 50), "frame_p95_ms": pct(frame, 95),
+               "wake_p95_ms": pct(wake, 95), "skipped_ticks": skipped - self._base["skipped"],
+               "repeated": repeated - self._base["repeated"]}
+        if reset:
+            samples.clear()
+            self._base = {"skipped": skipped, "repeated": repeated}
+        return out
 
     async def shutdown(self) -> None:
         for sock in list(self.sockets.values()):
