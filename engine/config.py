@@ -237,6 +237,8 @@ class ClusterConfig:
         doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER"): CPU cores, GPU '
             "fraction, custom resources. Set from `facecast bench cluster` (sessions per node at the "
             "p95 frame budget)")
+    warm_workers_per_node: int = _f(1, min=0, max=64, doc="started, warmed actors kept waiting on each node "
+                                                         "with room (0 = start one per session)")
     place_timeout_s: float = _f(60.0, min=1.0, max=600.0,
                                 doc="a session actor not started this long after placement is given up")
     call_timeout_s: float = _f(20.0, min=0.5, max=600.0, doc="a signalling call to a worker (offer, attach)")

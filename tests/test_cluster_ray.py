@@ -117,6 +117,8 @@ async def test_sessions_spread_over_nodes_media_from_the_worker_and_refusal_when
         await viewer_a.close()
         await viewer_b.close()
         assert await until(lambda: not srv.fd.routes and not srv.fd.placed, 20), (srv.fd.routes, srv.fd.placed)
+        # the warm pool: sessions took actors started ahead of them (cluster.warm_workers_per_node)
+        assert srv.fd.samples["place_warm"], dict(srv.fd.samples)
 
 
 async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_avoid_it(cluster):

@@ -252,7 +252,7 @@ async def _healthz(request: web.Request) -> web.Response:
     nodes = await fd.nodes()
     return web.json_response({"ok": True, "sessions": len(fd.routes), "cluster": {
         "nodes": len(nodes), "sessions_by_node": {k[:12]: len(v) for k, v in fd.placements_by_node().items()},
-        "quarantined": len(fd.quarantine)}})
+        "quarantined": len(fd.quarantine), "warm_workers": fd.pool.count()}})
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -282,8 +282,12 @@ def create_cluster_app(config: Config, frontdoor: FrontDoor | None = None) -> we
     if WEB_DIR.is_dir():
         app.router.add_static("/", WEB_DIR, show_index=False)
 
+    async def _startup(app: web.Application) -> None:
+        app[FRONTDOOR_KEY].start()
+
     async def _shutdown(app: web.Application) -> None:
         app[FRONTDOOR_KEY].close()
 
+    app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
     return app

@@ -201,7 +201,8 @@ async def _run(config: Config, opts: BenchOptions, node_cpus: int) -> dict:
         "sessions_per_node": max(ok) if ok and ok == list(range(1, len(ok) + 1)) else (0 if not ok else ok[0]),
         "signalling": {
             "new_session_s": [round(x, 3) for x in created_s], "new_session_p50_s": _pct(created_s, 50),
-            "place_s_p50": _pct(fd.samples.get("place", []), 50),
+            "place_warm_s_p50": _pct(fd.samples.get("place_warm", []), 50),
+            "place_cold_s_p50": _pct(fd.samples.get("place_cold", []), 50),
             "offer_view_ms_p50": _pct([x * 1000 for x in offer_s], 50),
             "offer_view_ms_max": round(max(offer_s) * 1000, 3) if offer_s else None,
             "offer_view_overhead_ms_p50": _pct([x * 1000 for x in fd.samples.get("offer_view_overhead", [])], 50),

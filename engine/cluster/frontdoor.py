@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from engine.cluster.placement import Node, actor_options, choose_node, session_resources
+from engine.cluster.pool import WarmPool
 from engine.config import REPO_ROOT, Config
 from engine.safety import clip
 
@@ -46,9 +47,10 @@ class Placement:
     actor: object
     node_id: str
     ip: str = ""
+    need: dict = field(default_factory=dict)
     session_id: str | None = None
     mode: str = "assistant"
-    placed_at: float = field(default_factory=time.monotonic)
+    ready: asyncio.Task | None = None      # started and warmed (FrontDoor.spawn)
     released: bool = False
 
 
@@ -66,6 +68,7 @@ class FrontDoor:
         self._worker_cls = None
         self._started_ray = False
         self._watchers: set[asyncio.Task] = set()
+        self.pool = WarmPool(self)
         self.registry = CollectorRegistry()
         self.m_sessions = Gauge("facecast_cluster_sessions", "Sessions placed, by node", ["node"],
                                 registry=self.registry)
@@ -95,7 +98,12 @@ class FrontDoor:
             ray.init(address=c.address, **common)
         self._started_ray = True
 
+    def start(self) -> None:
+        """Begin keeping warm actors (call from the running event loop)."""
+        self.pool.start()
+
     def close(self) -> None:
+        self.pool.close()
         for p in list(self.routes.values()):
             self.release(p)
         for t in list(self._watchers):
@@ -142,31 +150,52 @@ class FrontDoor:
             raise WorkerLost(f"{type(e).__name__}: {clip(str(e), 200)}") from None
 
     # ---- placement ---------------------------------------------------------------------------
-    async def place(self, mode: str) -> Placement:
-        """A started actor on a node with room for one more ``mode`` session (raises ClusterFull,
-        or WorkerLost when the actor did not come up: that node is quarantined)."""
+    def spawn(self, node_id: str, need: dict[str, float]) -> Placement:
+        """A new actor pinned to ``node_id`` holding ``need``; ``placement.ready`` finishes when it
+        runs and has loaded the renderer and the model (raises WorkerLost if it does not)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        actor = self._worker_class().options(
+            **actor_options(need), max_restarts=0, max_task_retries=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+        ).remote(self.config)
+        placement = Placement(actor, node_id, need=dict(need))
+
+        async def ready() -> None:
+            timeout = self.config.cluster.place_timeout_s
+            placement.ip = (await self.call(actor.where.remote(), timeout))["ip"]
+            await self.call(actor.warm.remote(), timeout)
+
+        placement.ready = asyncio.get_running_loop().create_task(ready())
+        placement.ready.add_done_callback(lambda t: t.cancelled() or t.exception())   # retrieved here
+        return placement
+
+    async def place(self, mode: str) -> Placement:
+        """A started actor on a node with room for one more ``mode`` session: a warm one from the
+        pool when that node has one, else a new one. Raises ClusterFull, or WorkerLost when the
+        actor did not come up (its node is then quarantined)."""
         c = self.config.cluster
         t0 = time.perf_counter()
         need = session_resources(self.config, mode)
         node = choose_node(await self.nodes(), self.placed, need, c.node_resource, self._avoid())
         self.placed[node.node_id] += 1          # reserved now: concurrent offers cannot overbook it
         self.m_sessions.labels(node=node.node_id[:12]).set(self.placed[node.node_id])
-        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        actor = self._worker_class().options(
-            **actor_options(need), max_restarts=0, max_task_retries=0,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
-            runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
-        ).remote(self.config)
-        placement = Placement(actor, node.node_id, mode=mode)
+        placement = self.pool.take(node.node_id, need)
+        warm = placement is not None
+        if placement is None:
+            placement = self.spawn(node.node_id, need)
+        placement.mode = mode
         try:
-            where = await self.call(actor.where.remote(), c.place_timeout_s)
+            await asyncio.shield(placement.ready)
         except WorkerLost:
             self.lost(placement)
             raise
-        placement.ip = where["ip"]
-        self._observe("place", time.perf_counter() - t0)
-        log.info("placed a %s session actor on node %s (%s)", mode, node.node_id[:12], placement.ip)
+        finally:
+            self.pool.changed()
+        self._observe("place_warm" if warm else "place_cold", time.perf_counter() - t0)
+        log.info("placed a %s session on node %s (%s, %s actor)", mode, node.node_id[:12], placement.ip,
+                 "warm" if warm else "new")
         return placement
 
     def adopt(self, placement: Placement, session_id: str) -> None:
@@ -192,9 +221,12 @@ class FrontDoor:
         """The actor died under a session: avoid its node for a while, forget the session."""
         if not placement.released:
             self.lost_sessions += 1
-            self.quarantine[placement.node_id] = time.monotonic() + self.config.cluster.lost_node_quarantine_s
-            self._nodes_at = -1e9      # re-read the node list before the next placement
+            self.quarantine_node(placement.node_id)
         self.release(placement)
+
+    def quarantine_node(self, node_id: str) -> None:
+        self.quarantine[node_id] = time.monotonic() + self.config.cluster.lost_node_quarantine_s
+        self._nodes_at = -1e9      # re-read the node list before the next placement
 
     def release(self, placement: Placement) -> None:
         """Forget the session and end its actor (no error if it is already gone)."""
@@ -207,9 +239,8 @@ class FrontDoor:
         if self.placed[placement.node_id] <= 0:
             del self.placed[placement.node_id]
         self.m_sessions.labels(node=placement.node_id[:12]).set(self.placed.get(placement.node_id, 0))
-        import ray
-        with contextlib.suppress(Exception):
-            ray.kill(placement.actor, no_restart=True)
+        kill(placement)
+        self.pool.changed()
 
     def _observe(self, step: str, seconds: float) -> None:
         self.m_signal.labels(step=step).observe(seconds)
@@ -220,3 +251,12 @@ class FrontDoor:
         for sid, p in self.routes.items():
             out[p.node_id].append(sid)
         return dict(out)
+
+
+def kill(placement: Placement) -> None:
+    """End a placement's actor (no error if it is already gone)."""
+    import ray
+    if placement.ready is not None and not placement.ready.done():
+        placement.ready.cancel()
+    with contextlib.suppress(Exception):
+        ray.kill(placement.actor, no_restart=True)

@@ -69,6 +69,12 @@ class SessionWorker:
         ctx = ray.get_runtime_context()
         return {"node_id": ctx.get_node_id(), "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
 
+    async def warm(self) -> None:
+        """Import, load and JIT-compile the renderer and the model once (in a thread), so this
+        actor's session starts without that wait (the one-box server's warm-up)."""
+        from engine.server import _warm
+        await asyncio.get_running_loop().run_in_executor(None, _warm, self.config)
+
     # ---- the session -----------------------------------------------------------------------
     def _created(self, session) -> None:
         self.session = session
