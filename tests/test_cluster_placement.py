@@ -86,3 +86,11 @@ def test_cluster_config_is_validated(section, match):
 
 def test_default_config_is_one_box():
     assert load_config().cluster.address == ""
+
+
+def test_cli_refuses_bad_cluster_options_in_one_line(capsys):
+    from engine.cli import main
+    assert main(["serve", "--cluster", "http://head:8265", "--port", "0"]) == 2
+    assert "cluster.address" in capsys.readouterr().err
+    assert main(["bench", "cluster", "--max-sessions", "0"]) == 2
+    assert "--max-sessions must be >= 1" in capsys.readouterr().err

@@ -121,6 +121,24 @@ async def test_sessions_spread_over_nodes_media_from_the_worker_and_refusal_when
         assert srv.fd.samples["place_warm"], dict(srv.fd.samples)
 
 
+async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
+    """`facecast bench cluster`'s measurement on this cluster, one session, a short window."""
+    from engine.cluster.bench import BenchOptions, measure_on
+    from engine.config import load_config, replace
+    from cluster_support import CLUSTER_CONFIG
+    config = replace(load_config(), **CLUSTER_CONFIG)
+    result = await measure_on(config, BenchOptions(max_sessions=1, window_s=2.0, settle_s=0.5, pings=10), 1)
+    json.dumps(result)
+    (step,) = result["steps"]
+    assert step["sessions"] == 1 and step["recv_fps_min"] > 5, step     # real frames reached the viewer
+    assert step["frame_p95_ms_max"] > 0 and result["sessions_per_node"] in (0, 1)
+    assert result["sessions_per_node"] == int(step["ok"])
+    sig = result["signalling"]
+    assert sig["new_session_s"][0] > 0 and sig["offer_view_ms_p50"] > 0
+    # a relayed ping crosses two Ray calls; one answered by the front door does not
+    assert sig["ping_relayed_ms_p50"] > sig["ping_front_door_ms_p50"] > 0
+
+
 async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_avoid_it(cluster):
     c, workers = cluster
     async with FrontDoorServer() as srv, ClientSession() as http:

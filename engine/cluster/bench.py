@@ -148,7 +148,9 @@ async def _pool_ready(fd, timeout_s: float) -> None:
         await asyncio.sleep(0.2)
 
 
-async def _run(config: Config, opts: BenchOptions, node_cpus: int) -> dict:
+async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict:
+    """The benchmark against the Ray cluster this process is connected to (``config.cluster``
+    says what a session holds)."""
     from aiohttp import ClientSession, web
 
     from engine.cluster.app import FRONTDOOR_KEY, create_cluster_app
@@ -253,7 +255,7 @@ def measure(opts: BenchOptions) -> dict:
     config = replace(config, cluster={"address": "auto", "session_resources": {
         f"{config.render.renderer}.assistant": share}, "node_refresh_s": 0.5})
     try:
-        return asyncio.run(_run(config, opts, node_cpus))
+        return asyncio.run(measure_on(config, opts, node_cpus))
     finally:
         ray.shutdown()
         if cluster is not None:
