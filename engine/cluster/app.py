@@ -92,9 +92,9 @@ async def _offer(request: web.Request) -> web.Response:
             fd.release(placement)
         return _error(answer.get("status", 500), answer["error"], answer["message"])
     took = time.perf_counter() - t0
-    fd._observe("offer_new" if owned else "offer_view", took)
+    fd.observe("offer_new" if owned else "offer_view", took)
     if not owned:   # what the front door adds to the worker's own answer (the relay's cost)
-        fd._observe("offer_view_overhead", max(0.0, took - answer.get("answer_s", 0.0)))
+        fd.observe("offer_view_overhead", max(0.0, took - answer.get("answer_s", 0.0)))
     return web.json_response({"sdp": answer["sdp"], "type": answer["type"], "session_id": sid})
 
 

@@ -124,7 +124,7 @@ class FrontDoor:
             self.m_nodes.set(len(self._nodes))
         return self._nodes
 
-    def _avoid(self) -> set[str]:
+    def avoided(self) -> set[str]:
         now = time.monotonic()
         for node_id, until in list(self.quarantine.items()):
             if until <= now:
@@ -178,7 +178,7 @@ class FrontDoor:
         c = self.config.cluster
         t0 = time.perf_counter()
         need = session_resources(self.config, mode)
-        node = choose_node(await self.nodes(), self.placed, need, c.node_resource, self._avoid())
+        node = choose_node(await self.nodes(), self.placed, need, c.node_resource, self.avoided())
         self.placed[node.node_id] += 1          # reserved now: concurrent offers cannot overbook it
         self.m_sessions.labels(node=node.node_id[:12]).set(self.placed[node.node_id])
         placement = self.pool.take(node.node_id, need)
@@ -193,7 +193,7 @@ class FrontDoor:
             raise
         finally:
             self.pool.changed()
-        self._observe("place_warm" if warm else "place_cold", time.perf_counter() - t0)
+        self.observe("place_warm" if warm else "place_cold", time.perf_counter() - t0)
         log.info("placed a %s session on node %s (%s, %s actor)", mode, node.node_id[:12], placement.ip,
                  "warm" if warm else "new")
         return placement
@@ -242,7 +242,7 @@ class FrontDoor:
         kill(placement)
         self.pool.changed()
 
-    def _observe(self, step: str, seconds: float) -> None:
+    def observe(self, step: str, seconds: float) -> None:
         self.m_signal.labels(step=step).observe(seconds)
         self.samples[step].append(seconds)
 

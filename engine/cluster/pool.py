@@ -76,7 +76,7 @@ class WarmPool:
         c = self.fd.config.cluster
         need = session_resources(self.fd.config, WARM_FOR_MODE)
         nodes = await self.fd.nodes()
-        avoid = self.fd._avoid()
+        avoid = self.fd.avoided()
         usable = {n.node_id for n in nodes} - avoid
         for node_id in [n for n in self.idle if n not in usable]:
             for p in self.idle.pop(node_id):

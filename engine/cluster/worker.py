@@ -175,7 +175,7 @@ class SessionWorker:
         if sock is None:
             return [("close", 1001, "no such socket")]
         out = await sock.take(wait_s)
-        if sock.closed and not sock._outbox and out and out[-1][0] == "close":
+        if out and out[-1][0] == "close":     # the last thing it will send
             self.sockets.pop(conn_id, None)
         return out
 
