@@ -127,7 +127,7 @@ async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     from engine.config import load_config, replace
     from cluster_support import CLUSTER_CONFIG
     config = replace(load_config(), **CLUSTER_CONFIG)
-    result = await measure_on(config, BenchOptions(max_sessions=1, window_s=2.0, settle_s=0.5, pings=10), 1)
+    result = await measure_on(config, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=5), 1)
     json.dumps(result)
     (step,) = result["steps"]
     assert step["sessions"] == 1 and step["recv_fps_min"] > 5, step     # real frames reached the viewer
@@ -166,9 +166,9 @@ async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_a
         # A's media stopped (its peer died with the node); B's goes on and its API still answers
         await asyncio.sleep(1.0)
         a_before, b_before = len(viewer_a.video), len(viewer_b.video)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(3.0)
         assert len(viewer_a.video) == a_before, "frames still arrive from a killed worker"
-        assert len(viewer_b.video) - b_before >= 25, "the other session stopped streaming"
+        assert len(viewer_b.video) - b_before >= 25, "the other session stopped streaming"   # ≥ 8 of 25 fps
         assert (await _speak_pcm(ws_b))["segment"] == 1
         # the next sessions are placed on live nodes only; then the cluster (one node down) is full
         ws_c, sid_c = await _create_over_ws(http, srv)
