@@ -56,7 +56,8 @@ class FrontDoorServer:
 
     def __init__(self, **sections) -> None:
         from engine.cluster.app import FRONTDOOR_KEY, create_cluster_app
-        self.config = replace(load_config(), **{**CLUSTER_CONFIG, **sections})
+        merged = {k: {**CLUSTER_CONFIG.get(k, {}), **sections.get(k, {})} for k in {*CLUSTER_CONFIG, *sections}}
+        self.config = replace(load_config(), **merged)
         self.app = create_cluster_app(self.config)
         self.fd = self.app[FRONTDOOR_KEY]
         self.server = TestServer(self.app, host="127.0.0.1", port=0)

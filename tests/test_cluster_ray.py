@@ -121,6 +121,24 @@ async def test_sessions_spread_over_nodes_media_from_the_worker_and_refusal_when
         assert srv.fd.samples["place_warm"], dict(srv.fd.samples)
 
 
+async def test_the_front_door_keeps_the_one_box_guard(cluster):
+    """Token and Origin checks apply at the front door before anything is placed."""
+    token = "cluster-door-token"
+    async with FrontDoorServer(server={"token": token}, cluster={"warm_workers_per_node": 0}) as srv, \
+            ClientSession() as http:
+        resp = await http.post(f"{srv.http_url}/v1/offer", json={"sdp": "v=0", "type": "offer"})
+        assert resp.status == 401 and (await resp.json())["error"] == "unauthorized"
+        resp = await http.get(srv.ws_url.replace("ws://", "http://"), headers={"Origin": "https://evil.example"})
+        assert resp.status == 403 and (await resp.json())["error"] == "forbidden_origin"
+        ws = await http.ws_connect(f"{srv.ws_url}?token={token}")
+        await ws.send_json({"type": "ping", "id": 7})
+        assert await _next_event(ws, "pong", 5) == {"type": "pong", "id": 7}   # answered by the front door
+        await ws.send_json({"type": "speak", "text": "hi"})
+        assert (await _next_event(ws, "error", 5))["code"] == "no_session"
+        await ws.close()
+        assert not srv.fd.placed and srv.fd.pool.count() == 0
+
+
 async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     """`facecast bench cluster`'s measurement on this cluster, one session, a short window."""
     from engine.cluster.bench import BenchOptions, measure_on
