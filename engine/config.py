@@ -245,6 +245,11 @@ class ClusterConfig:
     node_refresh_s: float = _f(2.0, min=0.1, max=600.0, doc="the front door re-reads the node list this often")
     lost_node_quarantine_s: float = _f(60.0, min=0.0, max=86400.0,
                                        doc="no new session on a node whose worker died, for this long")
+    saturated_frame_p95_ms: float = _f(40.0, min=0.0, max=10000.0,
+                                       doc="a node whose session's frame time p95 was above this (or that "
+                                           "skipped ticks) at the last load check takes no new session; 0 = "
+                                           "off. Default: the frame budget at 25 fps")
+    load_check_s: float = _f(2.0, min=0.1, max=600.0, doc="how often the sessions' frame numbers are read")
     relay_poll_s: float = _f(10.0, min=0.1, max=60.0, doc="longest wait of one WebSocket relay poll")
 
     def __post_init__(self) -> None:

@@ -23,7 +23,10 @@ CLUSTER_CONFIG = {
     "video": {"width": 128, "height": 128},
     "server": {"rate_limit_requests": 0, "max_connections_per_ip": 0},
     "cluster": {"address": "auto", "session_resources": {"warp.assistant": {"CPU": 1.0}, "warp.echo": {"CPU": 1.0}},
-                "node_refresh_s": 0.2, "place_timeout_s": 90.0, "relay_poll_s": 1.0},
+                "node_refresh_s": 0.2, "place_timeout_s": 90.0, "relay_poll_s": 1.0,
+                # admission by measured load is tested on its own (the loaded test machine misses
+                # the 40 ms budget now and then, which must not refuse the other tests' sessions)
+                "saturated_frame_p95_ms": 0.0},
 }
 
 

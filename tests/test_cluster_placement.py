@@ -94,3 +94,12 @@ def test_cli_refuses_bad_cluster_options_in_one_line(capsys):
     assert "cluster.address" in capsys.readouterr().err
     assert main(["bench", "cluster", "--max-sessions", "0"]) == 2
     assert "--max-sessions must be >= 1" in capsys.readouterr().err
+
+
+def test_a_session_over_the_frame_budget_saturates_its_node():
+    from engine.cluster.load import over_budget
+    assert not over_budget({"frames": 50, "frame_p95_ms": 39.0, "skipped_ticks": 0}, 40.0)
+    assert over_budget({"frames": 50, "frame_p95_ms": 41.0, "skipped_ticks": 0}, 40.0)
+    assert over_budget({"frames": 50, "frame_p95_ms": 10.0, "skipped_ticks": 2}, 40.0)
+    assert not over_budget({"frames": 3, "frame_p95_ms": 400.0, "skipped_ticks": 0}, 40.0)   # too few frames
+    assert not over_budget({"frames": 0, "frame_p95_ms": None, "skipped_ticks": 0}, 40.0)

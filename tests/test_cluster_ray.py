@@ -139,6 +139,29 @@ async def test_the_front_door_keeps_the_one_box_guard(cluster):
         assert not srv.fd.placed and srv.fd.pool.count() == 0
 
 
+async def test_nodes_over_the_frame_budget_take_no_new_session(cluster):
+    """Admission by measured load: with a budget no real frame meets, every node hosting a session
+    is saturated after the next load check, and a cluster with free slots refuses."""
+    sections = {"cluster": {"saturated_frame_p95_ms": 0.001, "load_check_s": 1.0, "warm_workers_per_node": 0,
+                            "session_resources": {"warp.assistant": {"CPU": 0.5}}}}    # 2 slots per node
+    async with FrontDoorServer(**sections) as srv, ClientSession() as http:
+        sockets, nodes = [], set()
+        for _ in range(3):
+            ws, sid = await _create_over_ws(http, srv)
+            sockets.append(ws)
+            node = await _node_of(srv, sid)
+            assert node not in nodes, "a session was placed on a node over the frame budget"
+            nodes.add(node)
+            assert await until(lambda: node in srv.fd.load.saturated, 20), "the load check never ran"
+        ws_d = await http.ws_connect(srv.ws_url)
+        await ws_d.send_json({"type": "session.create"})
+        refusal = await _next_event(ws_d, "error")
+        assert refusal["code"] == "cluster_full" and "over the frame budget" in refusal["message"], refusal
+        for ws in (*sockets, ws_d):
+            await ws.close()
+        assert await until(lambda: not srv.fd.routes, 20)
+
+
 async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     """`facecast bench cluster`'s measurement on this cluster, one session, a short window."""
     from engine.cluster.bench import BenchOptions, measure_on

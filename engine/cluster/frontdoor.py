@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
-from engine.cluster.placement import Node, actor_options, choose_node, session_resources
+from engine.cluster.load import LoadWatch
+from engine.cluster.placement import ClusterFull, Node, actor_options, choose_node, session_resources
 from engine.cluster.pool import WarmPool
 from engine.config import REPO_ROOT, Config
 from engine.safety import clip
@@ -69,6 +70,7 @@ class FrontDoor:
         self._started_ray = False
         self._watchers: set[asyncio.Task] = set()
         self.pool = WarmPool(self)
+        self.load = LoadWatch(self)
         self.registry = CollectorRegistry()
         self.m_sessions = Gauge("facecast_cluster_sessions", "Sessions placed, by node", ["node"],
                                 registry=self.registry)
@@ -101,9 +103,11 @@ class FrontDoor:
     def start(self) -> None:
         """Begin keeping warm actors (call from the running event loop)."""
         self.pool.start()
+        self.load.start()
 
     def close(self) -> None:
         self.pool.close()
+        self.load.close()
         for p in list(self.routes.values()):
             self.release(p)
         for t in list(self._watchers):
@@ -178,7 +182,14 @@ class FrontDoor:
         c = self.config.cluster
         t0 = time.perf_counter()
         need = session_resources(self.config, mode)
-        node = choose_node(await self.nodes(), self.placed, need, c.node_resource, self.avoided())
+        try:
+            node = choose_node(await self.nodes(), self.placed, need, c.node_resource,
+                               self.avoided() | set(self.load.saturated))
+        except ClusterFull as e:
+            if self.load.saturated:
+                raise ClusterFull(f"{e} ({len(self.load.saturated)} node(s) with free slots are over the frame "
+                                  f"budget, cluster.saturated_frame_p95_ms)") from None
+            raise
         self.placed[node.node_id] += 1          # reserved now: concurrent offers cannot overbook it
         self.m_sessions.labels(node=node.node_id[:12]).set(self.placed[node.node_id])
         placement = self.pool.take(node.node_id, need)
