@@ -167,7 +167,8 @@ async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     from engine.cluster.bench import BenchOptions, measure_on
     from engine.config import load_config, replace
     from cluster_support import CLUSTER_CONFIG
-    config = replace(load_config(), **CLUSTER_CONFIG)
+    # one eligible node (its own marker resource): one warm actor to start, not one per node
+    config = replace(replace(load_config(), **CLUSTER_CONFIG), cluster={"node_resource": "fc_node_0"})
     result = await measure_on(config, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=5), 1)
     json.dumps(result)
     (step,) = result["steps"]
