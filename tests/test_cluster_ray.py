@@ -135,6 +135,12 @@ async def test_the_front_door_keeps_the_one_box_guard(cluster):
         assert await _next_event(ws, "pong", 5) == {"type": "pong", "id": 7}   # answered by the front door
         await ws.send_json({"type": "speak", "text": "hi"})
         assert (await _next_event(ws, "error", 5))["code"] == "no_session"
+        # a session.create the worker would refuse is refused before anything is placed
+        for fields, code in [({"mode": "karaoke"}, "bad_mode"), ({"avatar": "nobody"}, "unknown_avatar"),
+                             ({"avatar": "../../etc/passwd"}, "bad_avatar"),
+                             ({"format": {"sample_rate": 44100}}, "unsupported_format")]:
+            await ws.send_json({"type": "session.create", **fields})
+            assert (await _next_event(ws, "error", 5))["code"] == code, fields
         await ws.close()
         assert not srv.fd.placed and srv.fd.pool.count() == 0
 

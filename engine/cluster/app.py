@@ -149,13 +149,11 @@ class SocketRelay:
         if kind == "ping":
             return await self.send({"type": "pong", **({"id": msg["id"]} if "id" in msg else {})})
         if kind == "session.create":
-            mode = msg.get("mode", "assistant")
-            avatar = msg.get("avatar")
-            refused = check_avatar(self.config, avatar) if avatar is None or isinstance(avatar, str) else None
+            refused = self._refuse_create(msg)
             if refused:
-                return await self.error(refused[0], f"could not create a session: {refused[1]}")
+                return await self.error(*refused)
             try:
-                self.placed_here = await self.fd.place(mode if isinstance(mode, str) else "assistant")
+                self.placed_here = await self.fd.place(msg.get("mode", "assistant"))
             except ClusterFull as e:
                 return await self.error("cluster_full", f"could not create a session: {e}")
             except WorkerLost as e:
@@ -168,6 +166,22 @@ class SocketRelay:
             await self._bind(placement, text)
         else:
             await self.error("no_session", f"{clip(kind)} before session.create / session.attach")
+
+    def _refuse_create(self, msg: dict) -> tuple[str, str] | None:
+        """(code, message) for a ``session.create`` the worker would refuse, found before placing
+        it (the worker checks again: the protocol code there has the last word)."""
+        from engine.transports.ws import WS_MODES, PcmFormat, ProtocolError
+        mode, avatar = msg.get("mode", "assistant"), msg.get("avatar")
+        if not isinstance(mode, str) or mode not in WS_MODES:
+            return "bad_mode", f"mode {clip(mode)} is not available over the WebSocket; use one of {list(WS_MODES)}"
+        if avatar is not None and (not isinstance(avatar, str) or not avatar):
+            return "bad_avatar", "'avatar' must be a non-empty string"
+        try:
+            PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
+        except ProtocolError as e:
+            return e.code, e.message
+        refused = check_avatar(self.config, avatar)
+        return (refused[0], f"could not create a session: {refused[1]}") if refused else None
 
     async def _bind(self, placement, first_text: str) -> None:
         self.placement = placement

@@ -97,6 +97,7 @@ class FrontDoor:
                 resources = {c.node_resource: 1} if c.node_resource else None
                 ray.init(resources=resources, include_dashboard=False, **common)
         else:
+            check_reachable(c.address)
             ray.init(address=c.address, **common)
         self._started_ray = True
 
@@ -271,3 +272,18 @@ def kill(placement: Placement) -> None:
         placement.ready.cancel()
     with contextlib.suppress(Exception):
         ray.kill(placement.actor, no_restart=True)
+
+
+REACH_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str) -> None:
+    """Raise ConnectionError at once when nothing listens at a cluster address (``ray.init``
+    itself retries an unreachable GCS for minutes)."""
+    import socket
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), REACH_TIMEOUT_S).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {hostport} ({e})") from None

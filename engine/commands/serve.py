@@ -138,16 +138,20 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.server import create_app, security_warnings
     port = sock.getsockname()[1]
-    print(f"facecast: serving {avatar.name} at http://{host}:{port}/  (metrics: /metrics)", flush=True)
-    for warning in security_warnings(config, host):
-        logging.getLogger("facecast.security").warning(warning)
     if config.cluster.address:
-        app = cluster_app(config)
+        try:
+            app = cluster_app(config)
+        except ClusterUnreachable as e:
+            sock.close()
+            return fail(str(e))
         if app is None:
             sock.close()
             return fail("--cluster needs Ray: pip install 'facecast[cluster]' (docs/deploy.md)")
     else:
         app = create_app(config)
+    print(f"facecast: serving {avatar.name} at http://{host}:{port}/  (metrics: /metrics)", flush=True)
+    for warning in security_warnings(config, host):
+        logging.getLogger("facecast.security").warning(warning)
     try:
         web.run_app(app, sock=sock, print=None)
     except KeyboardInterrupt:
@@ -161,5 +165,16 @@ def cluster_app(config):
     if importlib.util.find_spec("ray") is None:
         return None
     from engine.cluster.app import create_cluster_app
+    from engine.cluster.frontdoor import FrontDoor
+    frontdoor = FrontDoor(config)
+    try:
+        frontdoor.connect()
+    except Exception as e:   # unreachable address, version mismatch, ...
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {config.cluster.address!r}: "
+                                 f"{type(e).__name__}: {str(e)[:300]}") from None
     print(f"facecast: placing sessions on the Ray cluster at {config.cluster.address}", flush=True)
-    return create_cluster_app(config)
+    return create_cluster_app(config, frontdoor)
+
+
+class ClusterUnreachable(RuntimeError):
+    """--cluster names a Ray cluster this process cannot join."""
