@@ -163,6 +163,9 @@ async def test_nodes_over_the_frame_budget_take_no_new_session(cluster):
         await ws_d.send_json({"type": "session.create"})
         refusal = await _next_event(ws_d, "error")
         assert refusal["code"] == "cluster_full" and "over the frame budget" in refusal["message"], refusal
+        metrics = await (await http.get(f"{srv.http_url}/metrics")).text()
+        assert "facecast_cluster_saturated_nodes 3.0" in metrics
+        assert metrics.count("facecast_cluster_node_frame_p95_seconds{") == 3
         for ws in (*sockets, ws_d):
             await ws.close()
         assert await until(lambda: not srv.fd.routes, 20)

@@ -5,8 +5,9 @@
                     when the worker died while answering.
     GET  /v1/ws     relayed to the worker hosting the session (``SocketRelay``)
     GET  /healthz   {"ok", "sessions", "cluster": {"nodes", "sessions_by_node", "quarantined"}}
-    GET  /metrics   the front door's own metrics (placements, signalling time); each worker's
-                    pipeline metrics stay on its node
+    GET  /metrics   the front door's metrics: sessions per node, signalling time, each node's
+                    worst frame p95 and the saturated nodes (from the load checks); the workers'
+                    full pipeline metrics are not collected here
     GET  /          the browser client
 
 The same guard as the one-box server (engine.server): Origin check, token, per-IP limits (it

@@ -78,6 +78,10 @@ class FrontDoor:
         self.m_signal = Histogram("facecast_cluster_signalling_seconds", "Front door signalling time by step",
                                   ["step"], registry=self.registry,
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.m_frame_p95 = Gauge("facecast_cluster_node_frame_p95_seconds", "Worst session frame time p95 per "
+                                 "node at the last load check", ["node"], registry=self.registry)
+        self.m_saturated = Gauge("facecast_cluster_saturated_nodes", "Nodes over the frame budget (no new "
+                                 "sessions)", registry=self.registry)
         self.samples: dict[str, list[float]] = collections.defaultdict(list)
 
     # ---- Ray ---------------------------------------------------------------------------------

@@ -61,9 +61,18 @@ class LoadWatch:
             return p, None
 
         hot: dict[str, dict] = {}
+        worst: dict[str, float] = {}
         for p, stats in await asyncio.gather(*(one(p) for p in placements)):
-            if stats is not None and over_budget(stats, limit):
+            if stats is None:
+                continue
+            if stats.get("frame_p95_ms") is not None:
+                worst[p.node_id] = max(worst.get(p.node_id, 0.0), stats["frame_p95_ms"])
+            if over_budget(stats, limit):
                 hot.setdefault(p.node_id, stats)
+        self.fd.m_frame_p95.clear()
+        for node_id, ms in worst.items():
+            self.fd.m_frame_p95.labels(node=node_id[:12]).set(ms / 1000.0)
+        self.fd.m_saturated.set(len(hot))
         for node_id in set(hot) - set(self.saturated):
             log.warning("node %s is over the frame budget (%s): no new sessions there for now",
                         node_id[:12], hot[node_id])
