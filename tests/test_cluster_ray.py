@@ -5,7 +5,9 @@ of one CPU each on this machine) behind the real front door (engine/cluster/app.
   comes from the worker (its aiortc peer is the one connected), the WebSocket API works through
   the front door's relay, and a full cluster refuses with ``cluster_full`` (HTTP 503 and WS);
 - faults: a node removed mid-stream ends its session with an ``error`` ``session_closed`` event and
-  a closed socket, the other session keeps streaming, and the next session avoids the dead node.
+  a closed socket, the other session keeps streaming, and the next session avoids the dead node;
+- admission by measured load, the one-box guard (token, Origin) at the front door, the browser
+  client in real Chromium through the front door, and `facecast bench cluster`'s measurement.
 
 One cluster for the whole module (it takes ~10 s to start); the node-killing test runs last.
 """
@@ -169,6 +171,30 @@ async def test_nodes_over_the_frame_budget_take_no_new_session(cluster):
         for ws in (*sockets, ws_d):
             await ws.close()
         assert await until(lambda: not srv.fd.routes, 20)
+
+
+@pytest.mark.slow
+async def test_the_browser_client_through_the_front_door(cluster, tmp_path):
+    """Real Chromium loads the page from the front door, its offer is answered by the worker's
+    peer (video plays), its WebSocket attaches through the relay, and the text box speaks."""
+    from browser_support import browser_page, require_browser
+    require_browser()
+    events = "(t) => facecast.events.filter(e => e.type === t)"
+    async with FrontDoorServer() as srv, browser_page(tmp_path / "profile") as page:
+        await page.goto(f"{srv.http_url}/?mode=assistant&mic=0&autoconnect=1")
+        await page.wait_for_function("window.facecast && window.facecast.firstFrameAt !== null", timeout=90_000)
+        sid = await page.evaluate("facecast.sessionId")
+        await page.wait_for_function(f"({events})('session.ready').length >= 1")
+        ready = (await page.evaluate(events, "session.ready"))[0]
+        assert ready["session_id"] == sid and ready["created"] is False     # attached to the offer's session
+        assert await _node_of(srv, sid) in {w.node_id for w in cluster[1]}
+        await page.fill("#text", "Hello from a worker node.")
+        await page.click("#speak")
+        await page.wait_for_function(f"({events})('playback.started').length >= 1", timeout=60_000)
+        await page.wait_for_function("facecast.stats && facecast.stats.fps > 0", timeout=30_000)   # video plays
+        await page.click("#disconnect")
+        assert await until(lambda: sid not in srv.fd.routes, 15), "Disconnect did not end the session"
+        assert page.js_errors == []
 
 
 async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
