@@ -14,6 +14,7 @@ One cluster for the whole module (it takes ~10 s to start); the node-killing tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 
@@ -195,6 +196,46 @@ async def test_the_browser_client_through_the_front_door(cluster, tmp_path):
         await page.click("#disconnect")
         assert await until(lambda: sid not in srv.fd.routes, 15), "Disconnect did not end the session"
         assert page.js_errors == []
+
+
+async def test_a_front_door_that_dies_takes_its_sessions_with_it(cluster, tmp_path):
+    """docs/deploy.md, "when the front door restarts": its actors are owned by its Ray driver, so
+    killing the front door process (SIGKILL, no cleanup) ends them and frees their resources."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    c, _ = cluster
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "door.toml"
+    conf.write_text("\n".join([
+        "[cluster]", f'address = "{c.address}"', "warm_workers_per_node = 0",
+        '[cluster.session_resources."warp.assistant"]', "CPU = 1.0",
+        "[server]", "rate_limit_requests = 0", "max_connections_per_ip = 0", ""]))
+    free_cpus = lambda: ray.available_resources().get("CPU", 0.0)
+    assert await until(lambda: free_cpus() == 3.0, 30), ray.available_resources()
+    door = subprocess.Popen([sys.executable, "-m", "engine.cli", "--config", str(conf), "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(OSError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200:
+                        break
+                await asyncio.sleep(0.2)
+            ws = await http.ws_connect(f"ws://127.0.0.1:{port}/v1/ws")
+            await ws.send_json({"type": "session.create"})
+            await _next_event(ws, "session.ready", 90)
+            assert await until(lambda: free_cpus() == 2.0, 10), ray.available_resources()
+            door.send_signal(signal.SIGKILL)
+            door.wait(10)
+            assert await until(lambda: free_cpus() == 3.0, 30), "the dead front door's actor still holds its CPU"
+            await ws.close()
+    finally:
+        if door.poll() is None:
+            door.kill()
 
 
 async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
