@@ -227,6 +227,54 @@ class WebcamConfig:
     mirror: bool = _f(False, doc="the avatar moves as the user's mirror image (left/right shapes, yaw, roll swapped)")
 
 
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Sessions on a Ray cluster (engine/cluster/, docs/deploy.md "Ray cluster"); off when ``address`` is ""."""
+    address: str = _f("", doc='"" = one box (no Ray); "auto" = the local Ray (started if none runs); '
+                              '"ray://host:10001" or "host:6379" = a Ray cluster')
+    namespace: str = _f("facecast", doc="Ray namespace of the session actors")
+    node_resource: str = _f("facecast_worker", doc="only nodes advertising this custom Ray resource host "
+                                                   'sessions ("" = any node with the resources)')
+    session_resources: dict = _f(
+        {"warp.assistant": {"CPU": 1.0}, "warp.echo": {"CPU": 1.0}, "warp.webcam": {"CPU": 1.5}},
+        doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER"): CPU cores, GPU '
+            "fraction, custom resources. Set from `facecast bench cluster` (sessions per node at the "
+            "p95 frame budget)")
+    warm_workers_per_node: int = _f(1, min=0, max=64, doc="started, warmed actors kept waiting on each node "
+                                                         "with room (0 = start one per session)")
+    place_timeout_s: float = _f(60.0, min=1.0, max=600.0,
+                                doc="a session actor not started this long after placement is given up")
+    call_timeout_s: float = _f(20.0, min=0.5, max=600.0, doc="a signalling call to a worker (offer, attach)")
+    node_refresh_s: float = _f(2.0, min=0.1, max=600.0, doc="the front door re-reads the node list this often")
+    lost_node_quarantine_s: float = _f(60.0, min=0.0, max=86400.0,
+                                       doc="no new session on a node whose worker died, for this long")
+    saturated_frame_p95_ms: float = _f(40.0, min=0.0, max=10000.0,
+                                       doc="a node whose session's frame time p95 was above this (or that "
+                                           "skipped ticks) at the last load check takes no new session; 0 = "
+                                           "off. Default: the frame budget at 25 fps")
+    load_check_s: float = _f(2.0, min=0.1, max=600.0, doc="how often the sessions' frame numbers are read")
+    relay_poll_s: float = _f(10.0, min=0.1, max=60.0, doc="longest wait of one WebSocket relay poll")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.session_resources, dict) or not self.session_resources:
+            raise ConfigError("cluster.session_resources: expected a non-empty table of "
+                              '"RENDERER.MODE" = {CPU = 1.0, ...}')
+        for key, need in self.session_resources.items():
+            if not isinstance(need, dict) or not need:
+                raise ConfigError(f"cluster.session_resources.{key}: expected a table like {{CPU = 1.0}}")
+            for name, amount in need.items():
+                if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount <= 1024:
+                    raise ConfigError(f"cluster.session_resources.{key}.{name}: {amount!r} is not a number "
+                                      "in [0, 1024]")
+            if not any(need.values()):
+                raise ConfigError(f"cluster.session_resources.{key}: a session must need some resource "
+                                  "(all amounts are 0)")
+        a = self.address
+        if a and not (a == "auto" or a.startswith("ray://") or (":" in a and "/" not in a)):
+            raise ConfigError(f'cluster.address: {a!r} is not "", "auto", "ray://HOST:PORT" or "HOST:PORT"')
+
+
 @dataclass(frozen=True)
 class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
@@ -239,6 +287,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
     webcam: WebcamConfig = field(default_factory=WebcamConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def resolve_path(self, p: str) -> Path:
         """Paths in configs are relative to the repository root unless absolute."""

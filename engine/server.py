@@ -206,9 +206,9 @@ def check_sdp_offer(sdp: str) -> str | None:
     return None
 
 
-async def _offer(request: web.Request) -> web.Response:
-    registry: SessionRegistry = request.app[REGISTRY_KEY]
-    config: Config = request.app[CONFIG_KEY]
+async def read_offer(request: web.Request, config: Config) -> dict | web.Response:
+    """The validated body of ``POST /v1/offer`` — keys sdp, type, mode, session_id, avatar,
+    mirror — or the error response to send (also used by the cluster front door)."""
     limit = config.server.max_offer_bytes
     if request.content_type != "application/json":
         return _error(415, "unsupported_media_type",
@@ -241,7 +241,17 @@ async def _offer(request: web.Request) -> web.Response:
     why = check_sdp_offer(sdp)
     if why:
         return _error(400, "bad_sdp", why)
+    return {"sdp": sdp, "type": type_, "mode": mode, "session_id": sid, "avatar": avatar, "mirror": mirror}
 
+
+async def _offer(request: web.Request) -> web.Response:
+    registry: SessionRegistry = request.app[REGISTRY_KEY]
+    config: Config = request.app[CONFIG_KEY]
+    offer = await read_offer(request, config)
+    if isinstance(offer, web.Response):
+        return offer
+    sdp, type_, mode, sid = offer["sdp"], offer["type"], offer["mode"], offer["session_id"]
+    avatar, mirror = offer["avatar"], offer["mirror"]
     peers: set = request.app[PEERS_KEY]
     owned = sid is None
     if owned:

@@ -160,3 +160,28 @@ FORBIDDEN = [("engine.motion", "engine.training"), ("engine.motion", "engine.tra
 def test_forbidden_imports(src, dst):
     g = package_graph()
     assert dst not in g[src], f"{src} imports {dst}: {importers(g, src, dst)}"
+
+
+# --- Ray stays out of the one-box server ---------------------------------------------------
+
+def _ray_loaded_after(code: str) -> bool:
+    probe = f"import sys\n{code}\nprint('ray' in sys.modules or any(m.startswith('ray.') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_serve_without_cluster_never_imports_ray():
+    """`facecast serve` without --cluster: the command, its parser and the app it builds."""
+    code = ("from engine.cli import build_parser\nimport engine.commands.serve as serve\nimport argparse\n"
+            "p = argparse.ArgumentParser(); serve.add_arguments(p)\n"
+            "from engine.config import load_config\nfrom engine.server import create_app\ncreate_app(load_config())")
+    assert not _ray_loaded_after(code)
+
+
+def test_the_cluster_package_imports_ray_only_when_used():
+    """engine.cluster's modules import ray inside the functions that talk to the cluster; and the
+    probe does see ray when it is imported (so False above means something)."""
+    assert not _ray_loaded_after("import engine.cluster.app, engine.cluster.frontdoor, engine.cluster.worker, "
+                                 "engine.cluster.placement, engine.cluster.relay")
+    pytest.importorskip("ray")
+    assert _ray_loaded_after("import ray")

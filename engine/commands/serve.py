@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="listen port (default: server.port)")
     parser.add_argument("--avatar", default=None,
                         help="avatar file, relative to the current directory (default: render.avatar)")
+    parser.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help='place sessions on a Ray cluster: "auto" (local Ray), "ray://HOST:10001" or '
+                             '"HOST:6379" (default: cluster.address; docs/deploy.md)')
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             if why:
                 return fail(why)
             config = replace(config, render={"avatar": str(avatar)})
+        if args.cluster is not None:
+            config = replace(config, cluster={"address": args.cluster})
         avatar = config.resolve_path(config.render.avatar)
         why = check_avatar(avatar)
         if why:
@@ -133,11 +138,43 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.server import create_app, security_warnings
     port = sock.getsockname()[1]
+    if config.cluster.address:
+        try:
+            app = cluster_app(config)
+        except ClusterUnreachable as e:
+            sock.close()
+            return fail(str(e))
+        if app is None:
+            sock.close()
+            return fail("--cluster needs Ray: pip install 'facecast[cluster]' (docs/deploy.md)")
+    else:
+        app = create_app(config)
     print(f"facecast: serving {avatar.name} at http://{host}:{port}/  (metrics: /metrics)", flush=True)
     for warning in security_warnings(config, host):
         logging.getLogger("facecast.security").warning(warning)
     try:
-        web.run_app(create_app(config), sock=sock, print=None)
+        web.run_app(app, sock=sock, print=None)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def cluster_app(config):
+    """The cluster front door's app (engine/cluster/), or None when Ray is not installed."""
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        return None
+    from engine.cluster.app import create_cluster_app
+    from engine.cluster.frontdoor import FrontDoor
+    frontdoor = FrontDoor(config)
+    try:
+        frontdoor.connect()
+    except Exception as e:   # unreachable address, version mismatch, ...
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {config.cluster.address!r}: "
+                                 f"{type(e).__name__}: {str(e)[:300]}") from None
+    print(f"facecast: placing sessions on the Ray cluster at {config.cluster.address}", flush=True)
+    return create_cluster_app(config, frontdoor)
+
+
+class ClusterUnreachable(RuntimeError):
+    """--cluster names a Ray cluster this process cannot join."""
