@@ -1,0 +1,147 @@
+"""Motion mode over the assistant WebSocket: a real server (real session, motion model,
+real-time clock) and a real aiohttp WebSocket client. The server sends one binary message per
+frame: the 244-byte MotionFrame (pts = frame index) + that frame's s16le audio."""
+import asyncio
+import json
+import time
+
+import aiohttp
+import numpy as np
+
+from engine.motion.space import BINARY_SIZE, MotionFrame
+from ws_support import MOUTH_INDICES, pcm16, speech
+
+FPS, RATE, SPF = 25, 48000, 48000 // 25
+
+
+class MotionSocket:
+    """Collects the JSON events and the binary motion frames of one socket."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events: list[tuple[float, dict]] = []
+        self.frames: list[tuple[float, int, MotionFrame, np.ndarray]] = []   # (arrival, pts, motion, s16 audio)
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self):
+        async for msg in self.ws:
+            now = time.monotonic()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.events.append((now, json.loads(msg.data)))
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                pts, motion = MotionFrame.from_bytes(msg.data[:BINARY_SIZE])
+                self.frames.append((now, pts, motion, np.frombuffer(msg.data[BINARY_SIZE:], "<i2")))
+
+    async def wait_event(self, kind, timeout=30.0, after=0):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            for i, (_, e) in enumerate(self.events[after:], after):
+                if e["type"] == kind:
+                    return i, e
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no {kind} event within {timeout} s; got {[e for _, e in self.events]}")
+
+
+async def _open(http, server, **extra):
+    ws = await http.ws_connect(server.ws_url)
+    await ws.send_json({"type": "session.create", "output": "motion",
+                        "format": {"sample_rate": RATE}, **extra})
+    sock = MotionSocket(ws)
+    _, ready = await sock.wait_event("session.ready", timeout=20)
+    return sock, ready
+
+
+def _mouth(motion: MotionFrame) -> float:
+    return float(np.abs(motion.to_vector()[MOUTH_INDICES]).max())
+
+
+async def test_motion_stream_carries_frames_and_their_audio(server):
+    audio = speech("Hello there. The motion stream carries the audio with it.", rate=RATE)
+    async with aiohttp.ClientSession() as http:
+        sock, ready = await _open(http, server)
+        assert ready["output"] == "motion" and "video" not in ready
+        assert ready["motion"] == {"fps": FPS, "frame_bytes": 244, "sample_rate": RATE, "samples_per_frame": SPF,
+                                   "audio_encoding": "s16le", "message_bytes": 244 + 2 * SPF}
+        session = server.registry.get(ready["session_id"])
+        assert session.output == "motion" and session.render_stage is None and session._renderer is None
+        await asyncio.sleep(0.5)
+        await sock.ws.send_bytes(pcm16(audio))
+        await sock.ws.send_json({"type": "segment.end"})
+        await sock.wait_event("playback.finished", timeout=30)
+        await asyncio.sleep(0.3)
+        await sock.ws.close()
+        await sock.task
+
+    frames = sock.frames
+    pts = np.array([p for _, p, _, _ in frames])
+    assert len(frames) > 3 * FPS
+    assert (np.diff(pts) == 1).mean() > 0.97, "frames must come one per tick, in order"
+    arrivals = np.array([t for t, _, _, _ in frames])
+    rate = (len(frames) - 1) / (arrivals[-1] - arrivals[0])
+    assert 23.5 < rate < 26.5, f"motion arrived at {rate:.1f} Hz"
+    assert all(len(a) == SPF for _, _, _, a in frames)
+    # the audio in the frames is exactly the speech sent (48 kHz in and out: bit-exact), frame
+    # after frame; the real-time clock may skip whole *silent* frames to catch up after a stall
+    sent = np.frombuffer(pcm16(audio), "<i2")
+    sent = np.concatenate([sent, np.zeros(2 * SPF, np.int16)])
+    out = np.concatenate([a for _, _, _, a in frames])
+    offset = int(np.flatnonzero(sent)[0] - np.flatnonzero(out)[0])
+    skipped = 0
+    for j, (_, _, _, a) in enumerate(frames):
+        if not a.any():
+            continue
+        while j * SPF + offset + SPF <= len(sent) and not np.array_equal(sent[j * SPF + offset:(j + 1) * SPF + offset], a):
+            offset += SPF   # a skipped silent frame of the input
+            skipped += 1
+        assert j * SPF + offset + SPF <= len(sent), f"frame {j}'s audio is not in the speech sent"
+    assert skipped <= 10
+    first_speech_frame = int(np.argmax([a.any() for _, _, _, a in frames]))
+    # the mouth moves with that audio: open while voiced, at rest in the silence before
+    loud = np.array([np.sqrt(np.mean((a / 32768.0) ** 2)) > 0.02 for _, _, _, a in frames])
+    mouth = np.array([_mouth(m) for _, _, m, _ in frames])
+    before = mouth[:max(1, first_speech_frame - 3)]
+    assert loud.sum() > FPS
+    assert mouth[loud].mean() > max(0.08, 3 * before.mean()), (mouth[loud].mean(), before.mean())
+
+
+async def test_motion_stream_interrupt_silences_and_stops_the_lips(server):
+    audio = speech("This is a long sentence that will be cut off in the middle by the user, "
+                   "who has something else to say.", rate=RATE)
+    async with aiohttp.ClientSession() as http:
+        sock, ready = await _open(http, server)
+        await sock.ws.send_bytes(pcm16(audio))
+        await sock.ws.send_json({"type": "segment.end"})
+        i, _ = await sock.wait_event("playback.started", timeout=20)
+        await asyncio.sleep(1.2)
+        n_before = len(sock.frames)
+        await sock.ws.send_json({"type": "interrupt"})
+        j, fin = await sock.wait_event("playback.finished", timeout=10, after=i)
+        t_fin = sock.events[j][0]
+        await asyncio.sleep(1.0)
+        await sock.ws.close()
+        await sock.task
+    assert fin["interrupted"] is True and 0.8 < fin["position_s"] < len(audio) / RATE - 0.5
+    assert any(np.abs(a).max() > 1000 for _, _, _, a in sock.frames[:n_before]), "no speech before the interrupt"
+    after = [(t, p, m, a) for t, p, m, a in sock.frames if t > t_fin]
+    assert len(after) > 15
+    # at most the one frame that was already being sent may still carry speech
+    assert sum(np.abs(a).max() > 0 for _, _, _, a in after[1:]) == 0
+    # lips at rest within 150 ms of media time after the interrupt
+    assert max(_mouth(m) for _, _, m, _ in after[int(0.15 * FPS) + 1:]) < 0.05
+
+
+async def test_motion_output_is_validated(server):
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(server.ws_url)
+        await ws.send_json({"type": "session.create", "output": "pixels"})
+        err = await ws.receive_json(timeout=10)
+        assert err["type"] == "error" and err["code"] == "bad_output" and "pixels" in err["message"]
+        # a video session has no motion stream to attach to
+        await ws.send_json({"type": "session.create"})
+        ready = await ws.receive_json(timeout=20)
+        ws2 = await http.ws_connect(server.ws_url)
+        await ws2.send_json({"type": "session.attach", "session_id": ready["session_id"], "output": "motion"})
+        err = await ws2.receive_json(timeout=10)
+        assert err["type"] == "error" and err["code"] == "bad_output"
+        await ws2.close()
+        await ws.close()
