@@ -1,6 +1,6 @@
 """The facecast HTTP server (aiohttp).
 
-    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?}
+    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?, "output"?}
                      → {"sdp", "type": "answer", "session_id"}
     GET  /metrics    Prometheus text
     GET  /healthz    {"ok": true, "sessions": n}
@@ -35,7 +35,7 @@ from aiohttp import web
 from engine.config import REPO_ROOT, Config
 from engine.metrics import CONTENT_TYPE, Metrics
 from engine.ratelimit import ConnectionCounts, TokenBuckets
-from engine.session import MODES
+from engine.session import MODES, OUTPUTS
 from engine.safety import clip, parse_json
 from engine.sessions import SessionRegistry, UnknownSessionError, creation_error
 from engine.transports.webrtc import WebRTCPeer
@@ -226,6 +226,7 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_request", "request body must be a JSON object")
     sdp, type_, mirror = body.get("sdp"), body.get("type", "offer"), body.get("mirror")
     mode, sid, avatar = body.get("mode", "assistant"), body.get("session_id"), body.get("avatar")
+    output = body.get("output")
     if not isinstance(sdp, str) or not sdp.strip():
         return _error(400, "bad_sdp", "'sdp' must be a non-empty string")
     if type_ != "offer":
@@ -238,15 +239,21 @@ async def _offer(request: web.Request) -> web.Response:
         return _error(400, "bad_avatar", "'avatar' must be a non-empty string")
     if mirror is not None and not isinstance(mirror, bool):
         return _error(400, "bad_mirror", f"'mirror' must be true or false, got {clip(mirror)}")
+    if output is not None and (not isinstance(output, str) or output not in OUTPUTS):
+        return _error(400, "bad_output", f"'output' must be one of {list(OUTPUTS)}, got {clip(output)}")
     why = check_sdp_offer(sdp)
     if why:
         return _error(400, "bad_sdp", why)
+    if output == "motion" and not any(line.strip().startswith("m=application") for line in sdp.splitlines()):
+        return _error(400, "no_data_channel", "a motion-mode offer must carry a data channel labelled 'motion' "
+                                              "(create it before createOffer); the motion frames travel on it")
 
     peers: set = request.app[PEERS_KEY]
     owned = sid is None
     if owned:
         try:
-            session = await registry.create(mode, avatar=avatar, mirror=mirror)
+            kwargs = {"output": output} if output == "motion" else {}
+            session = await registry.create(mode, avatar=avatar, mirror=mirror, **kwargs)
         except Exception as e:
             code, message = creation_error(e)
             if code == "session_failed":
@@ -258,6 +265,8 @@ async def _offer(request: web.Request) -> web.Response:
             session = registry.get(sid)
         except UnknownSessionError as e:
             return _error(404, "unknown_session", str(e))
+        if output is not None and output != session.output:
+            return _error(400, "bad_output", f"session {clip(sid)} has output {session.output!r}, not {output!r}")
         viewers = sum(1 for p in peers if p.session is session and not p.closed)
         cap = config.server.max_viewers_per_session
         if viewers >= cap:

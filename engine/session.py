@@ -51,7 +51,7 @@ from engine.clock import MediaClock, RealtimeClock
 from engine.config import Config
 from engine.metrics import Metrics
 from engine.motion.idle import IdleMotion
-from engine.motion.space import MotionFrame
+from engine.motion.space import BINARY_SIZE as MOTION_FRAME_BYTES, MotionFrame
 from engine.packets import AudioChunk, MotionOutput, VideoFrame
 from engine.pipeline.channel import Channel, ChannelClosed, Policy
 from engine.pipeline.compose import SpeechBlend
@@ -333,6 +333,12 @@ class Session:
         if self.output != "motion":
             raise ValueError(f"session {self.id} renders video; open it with output='motion' for motion frames")
         return self._subscribe_frames(capacity)
+
+    def motion_layout(self) -> dict:
+        """How motion frames and their audio line up (sent to motion-mode clients): frame pts k
+        ↔ output audio samples [k·samples_per_frame, (k+1)·samples_per_frame)."""
+        return {"fps": self.fps, "frame_bytes": MOTION_FRAME_BYTES, "sample_rate": self.output_rate,
+                "samples_per_frame": self.samples_per_frame}
 
     def _subscribe_frames(self, capacity: int | None) -> _Subscription:
         if self.clock.realtime:

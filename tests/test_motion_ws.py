@@ -75,10 +75,12 @@ async def test_motion_stream_carries_frames_and_their_audio(server):
     frames = sock.frames
     pts = np.array([p for _, p, _, _ in frames])
     assert len(frames) > 3 * FPS
-    assert (np.diff(pts) == 1).mean() > 0.97, "frames must come one per tick, in order"
+    assert (np.diff(pts) > 0).all(), "frames must come in order"
     arrivals = np.array([t for t, _, _, _ in frames])
-    rate = (len(frames) - 1) / (arrivals[-1] - arrivals[0])
-    assert 23.5 < rate < 26.5, f"motion arrived at {rate:.1f} Hz"
+    # the session clock ticks at 25 Hz (pts per second of arrival); a loaded machine may skip a tick
+    rate = (pts[-1] - pts[0]) / (arrivals[-1] - arrivals[0])
+    assert 24.0 < rate < 26.0, f"motion arrived at {rate:.1f} Hz"
+    assert len(pts) / (pts[-1] - pts[0] + 1) > 0.93, "frames missing"
     assert all(len(a) == SPF for _, _, _, a in frames)
     # the audio in the frames is exactly the speech sent (48 kHz in and out: bit-exact), frame
     # after frame; the real-time clock may skip whole *silent* frames to catch up after a stall

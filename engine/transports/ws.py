@@ -35,7 +35,6 @@ from engine.audio import MODEL_RATE
 from engine.config import Config
 from engine.pipeline.speech import SpeechBufferFull, TooManySegments
 from engine.safety import clip, parse_json
-from engine.motion.space import BINARY_SIZE
 from engine.session import OUTPUTS, SessionClosed
 from engine.sessions import creation_error
 from engine.audio.tts import MAX_TEXT_CHARS, OUTPUT_SAMPLE_RATE, Speaker, TTSError, split_for_speech
@@ -563,11 +562,11 @@ def _parse_output(msg: dict) -> str:
 
 
 def motion_stream_info(session: Any) -> dict:
-    """How a motion-mode session's frames are laid out (in ``session.ready``; the WebRTC data
-    channel's first message carries the same fields)."""
-    spf = session.samples_per_frame
-    return {"fps": session.fps, "frame_bytes": BINARY_SIZE, "sample_rate": session.output_rate,
-            "samples_per_frame": spf, "audio_encoding": "s16le", "message_bytes": BINARY_SIZE + 2 * spf}
+    """``session.ready``'s ``motion`` object: the session's frame/audio layout + this socket's
+    framing (one binary message = frame_bytes of MotionFrame + samples_per_frame s16le samples)."""
+    layout = session.motion_layout()
+    return {**layout, "audio_encoding": "s16le",
+            "message_bytes": layout["frame_bytes"] + 2 * layout["samples_per_frame"]}
 
 
 def _internal(e: BaseException) -> ProtocolError:
