@@ -12,7 +12,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 APT_PACKAGES=(chromium espeak-ng libespeak-ng1 flite festival festvox-us-slt-hts festvox-kallpc16k
-              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn libportaudio2 xvfb)
+              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn libportaudio2 xvfb nodejs npm)
 
 install_system() {
   local missing=()
@@ -30,8 +30,19 @@ install_system() {
   fi
 }
 
+# The VR client's three.js (clients/vr/package.json, pinned by its package-lock.json) from npm,
+# into clients/vr/node_modules (not committed; served at /vr/node_modules/three/).
+setup_vr_client() {
+  local lock="clients/vr/package-lock.json" stamp="clients/vr/node_modules/.facecast-lock"
+  if [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then return 0; fi
+  echo "[facecast] installing three.js for the VR client (npm ci in clients/vr)"
+  npm ci --prefix clients/vr --no-audit --no-fund --loglevel=error
+  cp "$lock" "$stamp"
+}
+
 setup() {
   install_system
+  setup_vr_client
   local stamp="$VENV/.facecast-setup" want
   want=$(cat pyproject.toml facecast.sh | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi

@@ -6,6 +6,8 @@
     GET  /healthz    {"ok": true, "sessions": n}
     GET  /v1/ws      the assistant WebSocket API (engine/transports/ws.py), when present
     GET  /           the browser client (clients/web)
+    GET  /vr         the WebXR client (clients/vr; three.js from clients/vr/node_modules)
+    GET  /v1/avatar.glb?avatar=NAME   the avatar as glTF (engine.avatar.gltf), for client-side rendering
 
 An offer without ``session_id`` creates a session owned by that peer (closed
 when the peer goes away, or when it does not connect within
@@ -43,8 +45,9 @@ from engine.transports.webrtc import WebRTCPeer
 log = logging.getLogger(__name__)
 
 WEB_DIR = REPO_ROOT / "clients" / "web"
+VR_DIR = REPO_ROOT / "clients" / "vr"
 MAX_OFFER_BYTES = 256 * 1024   # the default of server.max_offer_bytes
-PROTECTED_PATHS = ("/v1/offer", "/v1/ws", "/metrics")   # need the token, when one is set
+PROTECTED_PATHS = ("/v1/offer", "/v1/ws", "/metrics", "/v1/avatar.glb")   # need the token, when one is set
 ORIGIN_CHECKED_PATHS = ("/v1/offer", "/v1/ws")          # refuse foreign browser Origins
 TOKEN_ENV = "FACECAST_TOKEN"
 LOOPBACK_NAMES = ("localhost",)
@@ -311,6 +314,44 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index)
 
 
+GLB_CACHE_KEY = web.AppKey("glb_cache", dict)
+
+
+async def _avatar_glb(request: web.Request) -> web.Response:
+    """The avatar (``?avatar=NAME`` in the avatar folder, default the server's) as GLB, made once
+    per file version and kept in memory."""
+    from engine.sessions import BadAvatarError, UnknownAvatarError, resolve_avatar
+    config: Config = request.app[CONFIG_KEY]
+    try:
+        path = resolve_avatar(config, request.query.get("avatar"))
+    except BadAvatarError as e:
+        return _error(400, "bad_avatar", str(e))
+    except UnknownAvatarError as e:
+        return _error(404, "unknown_avatar", str(e))
+    cache = request.app[GLB_CACHE_KEY]
+    key = (str(path), path.stat().st_mtime_ns, config.video.width, config.video.height)
+    if key not in cache:
+        from engine.avatar.asset import AvatarError, load_avatar
+        from engine.avatar.gltf import avatar_to_glb
+        try:
+            avatar = await asyncio.get_running_loop().run_in_executor(None, load_avatar, path)
+            cache[key] = await asyncio.get_running_loop().run_in_executor(
+                None, avatar_to_glb, avatar, (config.video.width, config.video.height))
+        except AvatarError:
+            log.exception("avatar.glb: could not export %s", path)
+            return _error(500, "bad_avatar", "the avatar could not be exported (details are in the server log)")
+    return web.Response(body=cache[key], content_type="model/gltf-binary")
+
+
+async def _vr_index(request: web.Request) -> web.StreamResponse:
+    if not (VR_DIR / "index.html").is_file():
+        return web.Response(status=404, text="the VR client (clients/vr) is not installed\n")
+    if not (VR_DIR / "node_modules" / "three" / "build").is_dir():
+        return web.Response(status=503, text="the VR client needs three.js: run ./facecast.sh setup "
+                                             "(npm ci --prefix clients/vr)\n")
+    return web.FileResponse(VR_DIR / "index.html")
+
+
 def _warm(config: Config) -> None:
     """Import, load and JIT-compile the renderer and generator once, so the first viewer does
     not wait for it (runs in a worker thread while the server already answers)."""
@@ -353,6 +394,11 @@ def create_app(config: Config, registry: SessionRegistry | None = None) -> web.A
     if importlib.util.find_spec("engine.transports.ws") is not None:
         from engine.transports import ws
         ws.add_routes(app, registry, config)
+    app[GLB_CACHE_KEY] = {}
+    app.router.add_get("/v1/avatar.glb", _avatar_glb)
+    app.router.add_get("/vr", _vr_index)
+    if VR_DIR.is_dir():
+        app.router.add_static("/vr/", VR_DIR, show_index=False)
     app.router.add_get("/", _index)
     if WEB_DIR.is_dir():
         app.router.add_static("/", WEB_DIR, show_index=False)
