@@ -138,3 +138,44 @@ async def test_live_motion_session_in_the_vr_client(server, tmp_path):
     jaw = s[:, 3]
     loud = np.array([published.get(k, 0.0) > 0.03 for k in shown])
     assert loud.sum() > 10 and jaw[loud].mean() > 0.1 and jaw[loud].std() > 0.03
+
+
+async def test_xr_session_path_with_an_emulated_headset(server, tmp_path):
+    """The WebXR path (immersive-vr session, stereo views, head tracking) on Meta's WebXR
+    emulation runtime (iwer, an emulated Quest 3): the avatar renders into both eyes, moving the
+    headset moves the picture (parallax), and the mouth still moves with the speech."""
+    require_browser()
+    audio = speech("Now I am talking to you in virtual reality.", rate=48000)
+    async with browser_page(tmp_path / "profile") as page:
+        await page.goto(f"{server.http_url}/vr?xr=emulate&size=320x320")
+        await page.wait_for_function("window.facecastVR && (facecastVR.sessionId || facecastVR.error)", timeout=90_000)
+        assert await page.evaluate("facecastVR.error") is None
+        assert await page.evaluate("facecastVR.xr.supported") is True
+        await page.evaluate("facecastVR.enterXR()")
+        await page.wait_for_function("facecastVR.xr.presenting && facecastVR.xr.views === 2", timeout=30_000)
+        n0 = await page.evaluate("facecastVR.framesRendered")
+        await asyncio.sleep(1.0)
+        assert await page.evaluate("facecastVR.framesRendered") > n0 + 5
+        before = await _canvas_rgb(page)
+        cv2.imwrite(str(tmp_path / "xr_stereo.png"), before[:, :, ::-1])
+        h, w, _ = before.shape
+        left, right = before[:, : w // 2].astype(int), before[:, w // 2:].astype(int)
+        assert left.std() > 10 and right.std() > 10, "an eye shows nothing"
+        # stereo: each eye sees the head from its own position (the near head shifts between the
+        # eyes' pictures: binocular disparity)
+        cx = [np.average(np.arange(w // 2), weights=(half.sum(2) > 60).sum(0) + 1e-9) for half in (left, right)]
+        assert cx[0] - cx[1] > 2.0, f"no binocular disparity (head centre x: left eye {cx[0]:.1f}, right eye {cx[1]:.1f})"
+        # head tracking: step 10 cm to the side, the picture changes (parallax)
+        await page.evaluate("(() => { const p = facecastVR.xrDevice.position; p.set(p.x + 0.1, p.y, p.z); })()")
+        await asyncio.sleep(0.5)
+        after = await _canvas_rgb(page)
+        assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0, "moving the headset changed nothing"
+        session = server.registry.get(await page.evaluate("facecastVR.sessionId"))
+        t_push = await page.evaluate("performance.now()")
+        session.push_speech(audio, 48000)
+        session.end_segment()
+        await asyncio.sleep(len(audio) / 48000 + 0.5)
+        samples = await page.evaluate("facecastVR.samples")
+        assert not page.js_errors, page.js_errors
+    jaw = np.array([x[3] for x in samples if x[0] >= t_push])
+    assert len(jaw) > 20 and jaw.max() > 0.2 and jaw.std() > 0.03

@@ -3,6 +3,7 @@
 // with head-tracked parallax inside a WebXR session, or as a 3D canvas with orbit controls.
 // URL: /vr?session=ID (view a session an assistant created with "output": "motion"),
 //      &avatar=NAME, &view=photo (the Python renderer's framing, 512×512), &connect=0 (no stream),
+//      &xr=emulate (an emulated Quest 3: Meta's iwer runtime, to try the XR path without a headset),
 //      &size=WxH (canvas size instead of the window's), &token=TOKEN (the server's bearer token, when it has one: docs/security.md).
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
@@ -21,6 +22,12 @@ const keep = (arr, x, n = 600) => { arr.push(x); if (arr.length > n) arr.shift()
 const pct = (a, q) => { if (!a.length) return null; const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 
 async function main() {
+  if (params.get('xr') === 'emulate') {
+    const { XRDevice, metaQuest3 } = await import('/vr/node_modules/iwer/build/iwer.module.min.js');
+    const device = new XRDevice(metaQuest3, { stereoEnabled: true, visibilityMaskEnabled: false });
+    device.installRuntime({ forceInstall: true });
+    stats.xrDevice = device;   // (tests move the emulated headset: device.position.set(x, y, z))
+  }
   const avatarName = params.get('avatar');
   const token = params.get('token');
   const query = new URLSearchParams();
@@ -40,6 +47,7 @@ async function main() {
 
   const scene = new THREE.Scene();
   scene.background = new THREE.Color(0x111111);
+  if (!photoView) avatar.hideOutsidePhoto();
   const stage = new THREE.Group();   // where the avatar stands (moved in front of the viewer in XR)
   stage.add(avatar.root);
   scene.add(stage);

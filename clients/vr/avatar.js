@@ -41,6 +41,27 @@ export class Avatar {
     this._m = new THREE.Matrix4();
   }
 
+  // In 3D, the mesh's outer support ring (which the photo framing never shows) would show the
+  // atlas beyond the photo's edges: draw only the triangles whose rest position lies on the photo
+  // (the background quad's rectangle, vertices 0, 1, 3 = its top-left, top-right, bottom-left).
+  hideOutsidePhoto() {
+    const q = this.background.geometry.attributes.position;
+    const tl = new THREE.Vector2(q.getX(0), q.getY(0));
+    const right = new THREE.Vector2(q.getX(1), q.getY(1)).sub(tl);
+    const down = new THREE.Vector2(q.getX(3), q.getY(3)).sub(tl);
+    const m = this.head.material = this.head.material.clone();
+    m.onBeforeCompile = (shader) => {
+      Object.assign(shader.uniforms, { photoTL: { value: tl }, photoRight: { value: right }, photoDown: { value: down } });
+      shader.vertexShader = 'uniform vec2 photoTL, photoRight, photoDown;\nvarying vec2 vPhoto;\n' +
+        shader.vertexShader.replace('#include <begin_vertex>', '#include <begin_vertex>\n' +
+          'vPhoto = vec2(dot(position.xy - photoTL, photoRight) / dot(photoRight, photoRight),\n' +
+          '              dot(position.xy - photoTL, photoDown) / dot(photoDown, photoDown));');
+      shader.fragmentShader = 'varying vec2 vPhoto;\n' + shader.fragmentShader.replace('#include <map_fragment>',
+        'if (any(lessThan(vPhoto, vec2(0.0))) || any(greaterThan(vPhoto, vec2(1.0)))) discard;\n#include <map_fragment>');
+    };
+    m.needsUpdate = true;
+  }
+
   // The weights the rig is deformed with (engine/avatar/mouth_rest.py: mouth_weights).
   mouthWeights(w) {
     const m = this.info.mouth, out = this.weights, ix = this.index;
