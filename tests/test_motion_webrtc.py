@@ -114,7 +114,10 @@ async def test_motion_over_data_channel_tied_to_the_opus_audio(server):
     # the session clock ticks at 25 Hz (pts per second of arrival); a loaded machine may skip a tick
     rate = (pts[-1] - pts[0]) / (t[-1] - t[0])
     assert 24.0 < rate < 26.0, f"motion arrived at {rate:.1f} Hz"
-    assert len(pts) / (pts[-1] - pts[0] + 1) > 0.93, "frames missing"
+    # the transport loses nothing: every frame the session published in that span arrived (a
+    # stalled machine makes the session skip ticks, which are pts gaps in both)
+    made = {k // SPF for k in published if pts[0] <= k // SPF <= pts[-1]}
+    assert set(pts.tolist()) <= made | set(range(pts[0], pts[0] + 10)) and len(set(pts.tolist()) & made) >= 0.95 * len(made)
     assert (np.diff(pts) > 0).mean() > 0.97   # (unordered channel: a rare swap is fine)
     # the received audio sits at the sample indices the session published it at
     received = peer.audio_by_sample(clocks[0]["audio_rtp_origin"])

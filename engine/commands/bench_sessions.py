@@ -167,7 +167,7 @@ class _Runner:
             "frames_per_s_per_session": round(frames / wall / len(self.sessions), 2),
             "frames_expected": int(expected), "frames_delivered": frames,
             "skipped_ticks": skipped, "repeated_frames": repeated, "speech_underruns": underruns,
-            "cpu_cores": round(cpu, 2),
+            "cpu_cores": round(cpu, 2), "cpu_cores_per_session": round(cpu / len(self.sessions), 3),
             "bytes_per_s_per_session": round(sum(t.bytes for t in self.tallies) / wall / len(self.sessions)),
             "rss_mb": _rss_mb(),
         }
