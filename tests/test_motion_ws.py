@@ -181,3 +181,34 @@ async def test_motion_output_is_validated(server):
         assert err["type"] == "error" and err["code"] == "bad_output"
         await ws2.close()
         await ws.close()
+
+
+async def test_python_client_reads_the_motion_stream(server):
+    """The bundled client (clients/python, its own parser) against the server's frames."""
+    from facecast_client import FacecastClient
+    audio = speech("One two three.", rate=RATE)
+    async with await FacecastClient.connect(server.ws_url, sample_rate=RATE, output="motion") as c:
+        assert c.ready["motion"]["message_bytes"] == 244 + 2 * SPF
+        session = server.registry.get(c.session_id)
+        published: dict[int, np.ndarray] = {}
+
+        async def record():
+            async for f in session.motion_frames(capacity=64):
+                published[f.pts] = f.motion.to_vector()
+        recorder = asyncio.ensure_future(record())
+        await c.send_pcm(pcm16(audio))
+        await c.end_segment()
+        got = []
+        async for m in c.motion_frames():
+            got.append(m)
+            if any(e["type"] == "playback.finished" for e in c.history) or len(got) > 400:
+                break
+        recorder.cancel()
+    assert len(got) > FPS and all(len(m.pcm) == 2 * SPF for m in got)
+    same = [m for m in got if m.pts in published]
+    assert len(same) > 10
+    for m in same:   # parsed by the client = what the session made, bit for bit
+        np.testing.assert_array_equal(np.concatenate([m.blendshapes, m.head_rotation, m.head_translation]),
+                                      published[m.pts])
+    spoken = [m for m in got if np.abs(np.frombuffer(m.pcm, "<i2")).max() > 1000]
+    assert spoken and max(float(m.blendshapes[17]) for m in spoken) > 0.1   # jawOpen opens
