@@ -266,9 +266,6 @@ class WebRTCPeer:
         session = self.session
         clock = session.clock
         vt = fractions.Fraction(1, VIDEO_CLOCK)
-        rate = session.output_rate
-        at = fractions.Fraction(1, rate)
-        step = rate * AUDIO_FRAME_MS // 1000
         frames = session.video_frames()
         try:
             async for frame in frames:
@@ -284,14 +281,7 @@ class WebRTCPeer:
                 self.video.queue.put_nowait((due, frame.epoch, vf))
                 if self.video.queue.dropped > before:   # the encoder fell behind: newest picture wins
                     session.metrics.dropped.labels(what="video_frame").inc()
-                pcm = float_to_s16(frame.audio.samples)
-                start = frame.audio.pts
-                for i in range(0, len(pcm), step):
-                    af = av.AudioFrame.from_ndarray(pcm[None, i:i + step], format="s16", layout="mono")
-                    af.sample_rate = rate
-                    af.pts = start + i
-                    af.time_base = at
-                    self.audio.queue.put_nowait((due + i / rate, frame.epoch, af))
+                self._queue_audio(frame.audio, due, frame.epoch)
         except ChannelClosed:
             pass    # a track stopped between the check above and the put: the peer hung up
         finally:
@@ -329,6 +319,7 @@ class WebRTCPeer:
             self._spawn(self.close())
 
     def _queue_audio(self, audio, due: float, epoch: int) -> None:
+        """One frame's audio → the audio track's queue as 20 ms frames with consecutive pts."""
         rate = self.session.output_rate
         step = rate * AUDIO_FRAME_MS // 1000
         pcm = float_to_s16(audio.samples)
