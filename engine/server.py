@@ -328,19 +328,20 @@ async def _avatar_glb(request: web.Request) -> web.Response:
         return _error(400, "bad_avatar", str(e))
     except UnknownAvatarError as e:
         return _error(404, "unknown_avatar", str(e))
-    cache = request.app[GLB_CACHE_KEY]
-    key = (str(path), path.stat().st_mtime_ns, config.video.width, config.video.height)
-    if key not in cache:
+    cache = request.app[GLB_CACHE_KEY]   # path → (file version, GLB): one entry per avatar file
+    version = path.stat().st_mtime_ns
+    if cache.get(str(path), (None,))[0] != version:
         from engine.avatar.asset import AvatarError, load_avatar
         from engine.avatar.gltf import avatar_to_glb
         try:
             avatar = await asyncio.get_running_loop().run_in_executor(None, load_avatar, path)
-            cache[key] = await asyncio.get_running_loop().run_in_executor(
+            glb = await asyncio.get_running_loop().run_in_executor(
                 None, avatar_to_glb, avatar, (config.video.width, config.video.height))
         except AvatarError:
             log.exception("avatar.glb: could not export %s", path)
             return _error(500, "bad_avatar", "the avatar could not be exported (details are in the server log)")
-    return web.Response(body=cache[key], content_type="model/gltf-binary")
+        cache[str(path)] = (version, glb)
+    return web.Response(body=cache[str(path)][1], content_type="model/gltf-binary")
 
 
 async def _vr_index(request: web.Request) -> web.StreamResponse:
