@@ -12,7 +12,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 APT_PACKAGES=(chromium espeak-ng libespeak-ng1 flite festival festvox-us-slt-hts festvox-kallpc16k
-              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn libportaudio2 xvfb nodejs npm)
+              festlex-cmu sox ffmpeg libgl1 libglib2.0-0 coturn libportaudio2 xvfb)
 
 install_system() {
   local missing=()
@@ -35,6 +35,16 @@ install_system() {
 setup_vr_client() {
   local lock="clients/vr/package-lock.json" stamp="clients/vr/node_modules/.facecast-lock"
   if [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then   # (any Node.js with npm will do, e.g. NodeSource's)
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "[facecast] installing nodejs and npm (the VR client's three.js comes from npm)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "[facecast] please install Node.js with npm first: the VR client's three.js comes from npm" >&2
+      exit 1
+    fi
+  fi
   echo "[facecast] installing three.js for the VR client (npm ci in clients/vr)"
   npm ci --prefix clients/vr --no-audit --no-fund --loglevel=error
   cp "$lock" "$stamp"
