@@ -3,7 +3,8 @@
 - the exported GLB rendered by three.js in the Python renderer's framing (``view=photo``)
   against ``WarpRenderer`` on the same motion frames: PSNR per pose (the bound and why:
   docs/motion-client.md);
-- a live motion-mode session: frames render, motion arrives at 25 Hz on the data channel, the
+- a live motion-mode session driven by the page's text box (server-side TTS over the WebSocket):
+  frames render, motion arrives at 25 Hz on the data channel, the
   mouth moves while the voice plays, the client's A/V offset (motion shown vs audio heard, on the
   audio receiver's RTP clock) is within ±40 ms, and frame times are reported.
 """
@@ -82,7 +83,6 @@ async def test_webgl_render_matches_the_python_renderer(server, avatar, tmp_path
 
 async def test_live_motion_session_in_the_vr_client(server, tmp_path):
     require_browser()
-    audio = speech("Hello there! I am rendered by your browser, from motion frames and my voice.", rate=48000)
     async with browser_page(tmp_path / "profile") as page:
         await page.goto(f"{server.http_url}/vr?size=320x320")   # (SwiftShader: a small canvas keeps the frame rate up)
         await page.wait_for_function("window.facecastVR && (facecastVR.sessionId || facecastVR.error)", timeout=90_000)
@@ -99,9 +99,17 @@ async def test_live_motion_session_in_the_vr_client(server, tmp_path):
         await page.wait_for_function("facecastVR.samples.length > 30 && facecastVR.samples.at(-1)[5]", timeout=30_000)
         rendered0 = await page.evaluate("facecastVR.framesRendered")
         t_push = await page.evaluate("performance.now()")
-        session.push_speech(audio, 48000)
-        session.end_segment()
-        await asyncio.sleep(len(audio) / 48000 + 1.0)
+        # the page's text box: server-side TTS into this session over the WebSocket
+        await page.wait_for_function("!document.getElementById('speak').disabled", timeout=30_000)
+        await page.fill("#text", "Hello there! I am rendered by your browser, from motion frames and my voice.")
+        await page.click("#speak")
+        try:
+            await page.wait_for_function("facecastVR.events.some(e => e.type === 'playback.finished' || e.type === 'error')",
+                                         timeout=60_000)
+        finally:
+            events = await page.evaluate("facecastVR.events")
+        assert not [e for e in events if e["type"] == "error"], events
+        await asyncio.sleep(0.5)
         st = await page.evaluate("""() => ({samples: facecastVR.samples, hz: facecastVR.stream.rateHz(), clk: facecastVR.stream.clockStats(),
             rendered: facecastVR.framesRendered, ft: facecastVR.frameTimeMs, off: facecastVR.avOffsetMs})""")
         recorder.cancel()

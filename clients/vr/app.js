@@ -101,6 +101,26 @@ async function main() {
     stats.sessionId = await stream.connect(location.origin, { sessionId: params.get('session'), avatar: avatarName, token });
   }
   stats.stream = stream;
+  if (stats.sessionId) attachSpeech(stats.sessionId, token);
+}
+
+// The text box: server-side TTS into this session over the assistant WebSocket (session.attach).
+function attachSpeech(sessionId, token) {
+  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${proto}://${location.host}/v1/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
+  stats.events = [];
+  ws.onopen = () => ws.send(JSON.stringify({ type: 'session.attach', session_id: sessionId }));
+  ws.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    stats.events.push(ev);
+    if (ev.type === 'session.ready') for (const id of ['speak', 'interrupt']) document.getElementById(id).disabled = false;
+  };
+  document.getElementById('say').onsubmit = (e) => {
+    e.preventDefault();
+    const text = document.getElementById('text').value.trim();
+    if (text) ws.send(JSON.stringify({ type: 'speak', text }));
+  };
+  document.getElementById('interrupt').onclick = () => ws.send(JSON.stringify({ type: 'interrupt' }));
 }
 
 function updateHud(stream) {
