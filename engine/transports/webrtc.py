@@ -48,6 +48,7 @@ AUDIO_FRAME_MS = 20
 MOTION_CHANNEL = "motion"   # the data channel label a motion-mode peer creates
 ORIGIN_CONFIRM_FRAMES = 10  # motion mode: RTP origin readings that must agree before it changes
 CLOCK_EVERY_S = 1.0         # motion mode: the `clock` message is repeated this often (and on change)
+MOTION_BUFFER_BYTES = 16 * 1024   # motion mode: more unsent on the data channel (~2.6 s) → drop frames
 # A frame whose due time passed this long ago is stale (the peer was not reading yet): skip it.
 STALE_S = 0.2
 
@@ -190,7 +191,7 @@ class WebRTCPeer:
         self.closed = False
         self.frames_in = {"audio": 0, "video": 0}
         self.motion_channel = None      # motion mode: the peer's "motion" data channel
-        self.motion_sent = 0
+        self.motion_sent = self.motion_dropped = 0
         self._connected_at: float | None = None
         self.bitrate_applied = False
         self.mic_errors = 0
@@ -308,6 +309,10 @@ class WebRTCPeer:
                     if origin is not None and (due - clock_sent_at >= CLOCK_EVERY_S or origin != origin_sent):
                         ch.send(json.dumps({"type": "clock", "audio_rtp_origin": origin, "pts": frame.pts}))
                         clock_sent_at, origin_sent = due, origin
+                    if ch.bufferedAmount > MOTION_BUFFER_BYTES:   # the peer does not keep up: drop, stay current
+                        self.motion_dropped += 1
+                        session.metrics.dropped.labels(what="motion_frame").inc()
+                        continue
                     ch.send(frame.motion.to_bytes(frame.pts))
                     self.motion_sent += 1
         except ChannelClosed:
