@@ -30,8 +30,29 @@ install_system() {
   fi
 }
 
+# The VR client's three.js (clients/vr/package.json, pinned by its package-lock.json) from npm,
+# into clients/vr/node_modules (not committed; served at /vr/node_modules/three/).
+setup_vr_client() {
+  local lock="clients/vr/package-lock.json" stamp="clients/vr/node_modules/.facecast-lock"
+  if [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then   # (any Node.js with npm will do, e.g. NodeSource's)
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "[facecast] installing nodejs and npm (the VR client's three.js comes from npm)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "[facecast] please install Node.js with npm first: the VR client's three.js comes from npm" >&2
+      exit 1
+    fi
+  fi
+  echo "[facecast] installing three.js for the VR client (npm ci in clients/vr)"
+  npm ci --prefix clients/vr --no-audit --no-fund --loglevel=error
+  cp "$lock" "$stamp"
+}
+
 setup() {
   install_system
+  setup_vr_client
   local stamp="$VENV/.facecast-setup" want
   want=$(cat pyproject.toml facecast.sh | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi

@@ -16,6 +16,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("doctor",), "engine.commands.doctor", "check port, STUN/TURN servers, codecs, espeak-ng, avatar and model: OK/FAIL per line"),
     (("render",), "engine.commands.render", "render audio (or text) to an mp4 offline"),
     (("avatar", "create"), "engine.commands.avatar_create", "create an avatar from a portrait photo"),
+    (("avatar", "export"), "engine.commands.avatar_export", "export an avatar as glTF 2.0 (.glb) with ARKit morph targets"),
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
     (("data", "synth"), "engine.commands.data_synth", "synthesize a speech corpus with phone timings + teacher motion"),
     (("data", "align"), "engine.commands.data_align", "teacher motion for a real recording via forced alignment"),
@@ -36,6 +37,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("local",), "engine.commands.local", "echo mode on the local mic and speaker: window or mp4"),
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
     (("bench", "cluster"), "engine.commands.bench_cluster", "benchmark sessions per Ray worker node and the cluster front door's signalling"),
+    (("bench", "sessions"), "engine.commands.bench_sessions", "how many live sessions (motion or video mode) one machine holds at the frame budget"),
 ]
 
 

@@ -85,3 +85,19 @@ class VideoFrame(Packet):
             return self
         audio = replace(self.audio, samples=np.zeros_like(self.audio.samples))
         return replace(self, audio=audio)
+
+
+@dataclass(slots=True)
+class MotionOutput(Packet):
+    """A motion-mode session's output frame (no image): ``pts`` counts video frames
+    (time_base = 1/fps); ``motion`` is what a renderer would show at frame ``pts`` and ``audio``
+    the exactly one frame of output audio that goes with it (audio pts = pts · samples/frame).
+    Transports send ``motion.to_bytes(pts)`` (244 bytes) beside that audio."""
+    motion: MotionFrame = field(default_factory=MotionFrame)
+    audio: AudioChunk | None = None
+
+    def silenced(self) -> "MotionOutput":
+        """A copy with silent audio: how a frame made before an interrupt is delivered after it."""
+        if self.audio is None:
+            return self
+        return replace(self, audio=replace(self.audio, samples=np.zeros_like(self.audio.samples)))

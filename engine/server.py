@@ -1,11 +1,13 @@
 """The facecast HTTP server (aiohttp).
 
-    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?}
+    POST /v1/offer   {"sdp", "type": "offer", "mode"?, "session_id"?, "avatar"?, "mirror"?, "output"?}
                      → {"sdp", "type": "answer", "session_id"}
     GET  /metrics    Prometheus text
     GET  /healthz    {"ok": true, "sessions": n}
     GET  /v1/ws      the assistant WebSocket API (engine/transports/ws.py), when present
     GET  /           the browser client (clients/web)
+    GET  /vr         the WebXR client (clients/vr; three.js from clients/vr/node_modules)
+    GET  /v1/avatar.glb?avatar=NAME   the avatar as glTF (engine.avatar.gltf), for client-side rendering
 
 An offer without ``session_id`` creates a session owned by that peer (closed
 when the peer goes away, or when it does not connect within
@@ -35,7 +37,7 @@ from aiohttp import web
 from engine.config import REPO_ROOT, Config
 from engine.metrics import CONTENT_TYPE, Metrics
 from engine.ratelimit import ConnectionCounts, TokenBuckets
-from engine.session import MODES
+from engine.session import MODES, OUTPUTS
 from engine.safety import clip, parse_json
 from engine.sessions import SessionRegistry, UnknownSessionError, creation_error
 from engine.transports.webrtc import WebRTCPeer
@@ -43,8 +45,9 @@ from engine.transports.webrtc import WebRTCPeer
 log = logging.getLogger(__name__)
 
 WEB_DIR = REPO_ROOT / "clients" / "web"
+VR_DIR = REPO_ROOT / "clients" / "vr"
 MAX_OFFER_BYTES = 256 * 1024   # the default of server.max_offer_bytes
-PROTECTED_PATHS = ("/v1/offer", "/v1/ws", "/metrics")   # need the token, when one is set
+PROTECTED_PATHS = ("/v1/offer", "/v1/ws", "/metrics", "/v1/avatar.glb")   # need the token, when one is set
 ORIGIN_CHECKED_PATHS = ("/v1/offer", "/v1/ws")          # refuse foreign browser Origins
 TOKEN_ENV = "FACECAST_TOKEN"
 LOOPBACK_NAMES = ("localhost",)
@@ -208,7 +211,7 @@ def check_sdp_offer(sdp: str) -> str | None:
 
 async def read_offer(request: web.Request, config: Config) -> dict | web.Response:
     """The validated body of ``POST /v1/offer`` — keys sdp, type, mode, session_id, avatar,
-    mirror — or the error response to send (also used by the cluster front door)."""
+    mirror, output — or the error response to send (also used by the cluster front door)."""
     limit = config.server.max_offer_bytes
     if request.content_type != "application/json":
         return _error(415, "unsupported_media_type",
@@ -226,6 +229,7 @@ async def read_offer(request: web.Request, config: Config) -> dict | web.Respons
         return _error(400, "bad_request", "request body must be a JSON object")
     sdp, type_, mirror = body.get("sdp"), body.get("type", "offer"), body.get("mirror")
     mode, sid, avatar = body.get("mode", "assistant"), body.get("session_id"), body.get("avatar")
+    output = body.get("output")
     if not isinstance(sdp, str) or not sdp.strip():
         return _error(400, "bad_sdp", "'sdp' must be a non-empty string")
     if type_ != "offer":
@@ -238,10 +242,16 @@ async def read_offer(request: web.Request, config: Config) -> dict | web.Respons
         return _error(400, "bad_avatar", "'avatar' must be a non-empty string")
     if mirror is not None and not isinstance(mirror, bool):
         return _error(400, "bad_mirror", f"'mirror' must be true or false, got {clip(mirror)}")
+    if output is not None and (not isinstance(output, str) or output not in OUTPUTS):
+        return _error(400, "bad_output", f"'output' must be one of {list(OUTPUTS)}, got {clip(output)}")
     why = check_sdp_offer(sdp)
     if why:
         return _error(400, "bad_sdp", why)
-    return {"sdp": sdp, "type": type_, "mode": mode, "session_id": sid, "avatar": avatar, "mirror": mirror}
+    if output == "motion" and not any(line.strip().startswith("m=application") for line in sdp.splitlines()):
+        return _error(400, "no_data_channel", "a motion-mode offer must carry a data channel labelled 'motion' "
+                                              "(create it before createOffer); the motion frames travel on it")
+    return {"sdp": sdp, "type": type_, "mode": mode, "session_id": sid, "avatar": avatar, "mirror": mirror,
+            "output": output}
 
 
 async def _offer(request: web.Request) -> web.Response:
@@ -251,12 +261,13 @@ async def _offer(request: web.Request) -> web.Response:
     if isinstance(offer, web.Response):
         return offer
     sdp, type_, mode, sid = offer["sdp"], offer["type"], offer["mode"], offer["session_id"]
-    avatar, mirror = offer["avatar"], offer["mirror"]
+    avatar, mirror, output = offer["avatar"], offer["mirror"], offer["output"]
     peers: set = request.app[PEERS_KEY]
     owned = sid is None
     if owned:
         try:
-            session = await registry.create(mode, avatar=avatar, mirror=mirror)
+            kwargs = {"output": output} if output == "motion" else {}
+            session = await registry.create(mode, avatar=avatar, mirror=mirror, **kwargs)
         except Exception as e:
             code, message = creation_error(e)
             if code == "session_failed":
@@ -268,6 +279,8 @@ async def _offer(request: web.Request) -> web.Response:
             session = registry.get(sid)
         except UnknownSessionError as e:
             return _error(404, "unknown_session", str(e))
+        if output is not None and output != session.output:
+            return _error(400, "bad_output", f"session {clip(sid)} has output {session.output!r}, not {output!r}")
         viewers = sum(1 for p in peers if p.session is session and not p.closed)
         cap = config.server.max_viewers_per_session
         if viewers >= cap:
@@ -312,6 +325,45 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index)
 
 
+GLB_CACHE_KEY = web.AppKey("glb_cache", dict)
+
+
+async def _avatar_glb(request: web.Request) -> web.Response:
+    """The avatar (``?avatar=NAME`` in the avatar folder, default the server's) as GLB, made once
+    per file version and kept in memory."""
+    from engine.sessions import BadAvatarError, UnknownAvatarError, resolve_avatar
+    config: Config = request.app[CONFIG_KEY]
+    try:
+        path = resolve_avatar(config, request.query.get("avatar"))
+    except BadAvatarError as e:
+        return _error(400, "bad_avatar", str(e))
+    except UnknownAvatarError as e:
+        return _error(404, "unknown_avatar", str(e))
+    cache = request.app[GLB_CACHE_KEY]   # path → (file version, GLB): one entry per avatar file
+    version = path.stat().st_mtime_ns
+    if cache.get(str(path), (None,))[0] != version:
+        from engine.avatar.asset import AvatarError, load_avatar
+        from engine.avatar.gltf import avatar_to_glb
+        try:
+            avatar = await asyncio.get_running_loop().run_in_executor(None, load_avatar, path)
+            glb = await asyncio.get_running_loop().run_in_executor(
+                None, avatar_to_glb, avatar, (config.video.width, config.video.height))
+        except AvatarError:
+            log.exception("avatar.glb: could not export %s", path)
+            return _error(500, "bad_avatar", "the avatar could not be exported (details are in the server log)")
+        cache[str(path)] = (version, glb)
+    return web.Response(body=cache[str(path)][1], content_type="model/gltf-binary")
+
+
+async def _vr_index(request: web.Request) -> web.StreamResponse:
+    if not (VR_DIR / "index.html").is_file():
+        return web.Response(status=404, text="the VR client (clients/vr) is not installed\n")
+    if not (VR_DIR / "node_modules" / "three" / "build").is_dir():
+        return web.Response(status=503, text="the VR client needs three.js: run ./facecast.sh setup "
+                                             "(npm ci --prefix clients/vr)\n")
+    return web.FileResponse(VR_DIR / "index.html")
+
+
 def _warm(config: Config) -> None:
     """Import, load and JIT-compile the renderer and generator once, so the first viewer does
     not wait for it (runs in a worker thread while the server already answers)."""
@@ -354,6 +406,11 @@ def create_app(config: Config, registry: SessionRegistry | None = None) -> web.A
     if importlib.util.find_spec("engine.transports.ws") is not None:
         from engine.transports import ws
         ws.add_routes(app, registry, config)
+    app[GLB_CACHE_KEY] = {}
+    app.router.add_get("/v1/avatar.glb", _avatar_glb)
+    app.router.add_get("/vr", _vr_index)
+    if VR_DIR.is_dir():
+        app.router.add_static("/vr/", VR_DIR, show_index=False)
     app.router.add_get("/", _index)
     if WEB_DIR.is_dir():
         app.router.add_static("/", WEB_DIR, show_index=False)

@@ -9,6 +9,11 @@
     async for event in session.events(): ...         # dicts
     await session.close()
 
+Motion mode (``output="motion"``): the same session without the render stage. Each tick
+publishes a ``MotionOutput`` (the MotionFrame the renderer would have drawn + its one frame of
+audio) to ``session.motion_frames()``; no renderer is loaded, so a motion session costs only
+its speech model and the tick loop. Interruption, states and events are the same.
+
 One frame clock drives everything: at each tick k the session takes the next
 ready ``MotionPacket`` from the speech stage (speech motion + exactly one frame of
 output audio) or, when nothing is being spoken, idle/listening motion with silence;
@@ -46,8 +51,8 @@ from engine.clock import MediaClock, RealtimeClock
 from engine.config import Config
 from engine.metrics import Metrics
 from engine.motion.idle import IdleMotion
-from engine.motion.space import MotionFrame
-from engine.packets import AudioChunk, VideoFrame
+from engine.motion.space import BINARY_SIZE as MOTION_FRAME_BYTES, MotionFrame
+from engine.packets import AudioChunk, MotionOutput, VideoFrame
 from engine.pipeline.channel import Channel, ChannelClosed, Policy
 from engine.pipeline.compose import SpeechBlend
 from engine.pipeline.render import RenderStage, create_renderer, set_worker_threads
@@ -57,6 +62,7 @@ from engine.pipeline.webcam import WebcamStage
 log = logging.getLogger(__name__)
 
 MODES = ("assistant", "echo", "webcam")
+OUTPUTS = ("video", "motion")   # what the session publishes: rendered frames, or motion only
 STATES = ("idle", "listening", "thinking", "speaking")
 HINTS = ("idle", "listening", "thinking")
 
@@ -92,11 +98,14 @@ class _Subscription:
 class Session:
     def __init__(self, config: Config, avatar_path: str | Path | None = None, mode: str = "assistant",
                  session_id: str | None = None, *, clock: MediaClock | None = None,
-                 metrics: Metrics | None = None, renderer=None, generator=None) -> None:
+                 metrics: Metrics | None = None, renderer=None, generator=None, output: str = "video") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; expected one of {list(OUTPUTS)}")
         self.config = config
         self.mode = mode
+        self.output = output
         self.id = self.session_id = session_id or secrets.token_hex(8)
         self.avatar_path = Path(config.resolve_path(str(avatar_path) if avatar_path else config.render.avatar))
         if not self.avatar_path.is_file():
@@ -146,7 +155,7 @@ class Session:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
-        if self._renderer is None:
+        if self._renderer is None and self.output == "video":
             self._renderer = await loop.run_in_executor(self._render_pool, create_renderer, cfg, self.avatar_path)
         if self._generator is None:
             from engine.motion.generators import create_generator
@@ -158,9 +167,10 @@ class Session:
                                   cfg.pipeline.jitter_margin_ms / 1000.0 if self.clock.realtime else 0.0,
                                   inline=not self.clock.realtime, silence_dbfs=cfg.audio.vad_threshold_db - 5.0,
                                   epoch=lambda: self.epoch, max_segments=cfg.pipeline.max_queued_segments)
-        self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics,
-                                        max_repeats_when_late=cfg.pipeline.max_repeats_when_late)
-        await self.render_stage.warm_up(MotionFrame.neutral())
+        if self.output == "video":   # motion mode: no render stage at all
+            self.render_stage = RenderStage(self._renderer, self.clock, self._render_pool, self.metrics,
+                                            max_repeats_when_late=cfg.pipeline.max_repeats_when_late)
+            await self.render_stage.warm_up(MotionFrame.neutral())
         if self.mode == "webcam":
             self._webcam_pool = ThreadPoolExecutor(1, f"webcam-{self.id}")
             self.webcam = WebcamStage(cfg, self.avatar_path, self._webcam_pool, self.metrics)
@@ -313,6 +323,24 @@ class Session:
     def video_frames(self, capacity: int | None = None) -> _Subscription:
         """Async iterator of ``VideoFrame``. Live sessions drop the oldest frame for a
         consumer that falls behind; on a virtual clock the session waits for the consumer."""
+        if self.output != "video":
+            raise ValueError(f"session {self.id} is a motion-mode session: it has no video; use motion_frames()")
+        return self._subscribe_frames(capacity)
+
+    def motion_frames(self, capacity: int | None = None) -> _Subscription:
+        """Async iterator of ``MotionOutput`` (motion mode): one per tick, same policies as
+        ``video_frames``; frames made before an interrupt come out with silent audio."""
+        if self.output != "motion":
+            raise ValueError(f"session {self.id} renders video; open it with output='motion' for motion frames")
+        return self._subscribe_frames(capacity)
+
+    def motion_layout(self) -> dict:
+        """How motion frames and their audio line up (sent to motion-mode clients): frame pts k
+        ↔ output audio samples [k·samples_per_frame, (k+1)·samples_per_frame)."""
+        return {"fps": self.fps, "frame_bytes": MOTION_FRAME_BYTES, "sample_rate": self.output_rate,
+                "samples_per_frame": self.samples_per_frame}
+
+    def _subscribe_frames(self, capacity: int | None) -> _Subscription:
         if self.clock.realtime:
             ch = Channel(capacity or self.config.pipeline.output_queue_frames, Policy.DROP_OLDEST, "frames")
         else:
@@ -386,12 +414,16 @@ class Session:
         if sf is not None and sf.pts == 0:
             self._playing = sf.segment
         epoch = self.epoch
-        image, repeated = await self.render_stage.render(motion, deadline)
+        if self.render_stage is not None:
+            image, repeated = await self.render_stage.render(motion, deadline)
         audio = sf.audio.samples if sf is not None else self._silence
         if epoch != self.epoch:   # interrupted while rendering: the audio is cut
             audio = self._silence
         chunk = AudioChunk(k * self.samples_per_frame, Fraction(1, self.output_rate), epoch, audio, self.output_rate)
-        frame = VideoFrame(k, Fraction(1, self.fps), epoch, image, chunk, motion, repeated)
+        if self.render_stage is not None:
+            frame = VideoFrame(k, Fraction(1, self.fps), epoch, image, chunk, motion, repeated)
+        else:
+            frame = MotionOutput(k, Fraction(1, self.fps), epoch, motion, chunk)
         for ch in list(self._frame_subs):
             if ch.policy is Policy.BLOCK:
                 await ch.put(frame)

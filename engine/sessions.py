@@ -104,17 +104,20 @@ class SessionRegistry:
         return list(self._sessions)
 
     async def create(self, mode: str = "assistant", avatar: str | None = None,
-                     session_id: str | None = None, mirror: bool | None = None) -> Session:
+                     session_id: str | None = None, mirror: bool | None = None,
+                     output: str = "video") -> Session:
         """Create and start a session; raises ValueError / FileNotFoundError /
         TooManySessionsError with a message a client can be shown. ``mirror`` overrides
-        ``webcam.mirror`` for this session (None: the server's setting)."""
+        ``webcam.mirror`` for this session (None: the server's setting); ``output`` is
+        "video" (rendered frames) or "motion" (motion frames + audio, no renderer)."""
         if len(self._sessions) >= self.max_sessions:
             raise TooManySessionsError(f"server.max_sessions = {self.max_sessions} sessions are already running")
         if session_id is not None and session_id in self._sessions:
             raise ValueError(f"a session with id {session_id!r} already exists")
         avatar_path = resolve_avatar(self.config, avatar)
         config = self.config if mirror is None else replace(self.config, webcam={"mirror": bool(mirror)})
-        session = Session(config, avatar_path=avatar_path, mode=mode, session_id=session_id, metrics=self.metrics)
+        session = Session(config, avatar_path=avatar_path, mode=mode, session_id=session_id, metrics=self.metrics,
+                          output=output)
         self._sessions[session.id] = session   # reserve the slot while starting
         try:
             await session.start()
@@ -122,7 +125,7 @@ class SessionRegistry:
             self._sessions.pop(session.id, None)
             await session.close()
             raise
-        log.info("session %s created (mode %s, avatar %s)", session.id, mode, session.avatar_path)
+        log.info("session %s created (mode %s, output %s, avatar %s)", session.id, mode, output, session.avatar_path)
         return session
 
     def get(self, session_id: str) -> Session:

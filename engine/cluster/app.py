@@ -56,6 +56,9 @@ async def _offer(request: web.Request) -> web.Response:
     offer = await read_offer(request, config)
     if isinstance(offer, web.Response):
         return offer
+    if offer["output"] == "motion":   # the worker actor only runs video sessions so far
+        return _error(400, "bad_output", "motion mode ('output': 'motion') is served by facecast serve "
+                                         "on one box; the cluster front door does not place motion sessions yet")
     t0 = time.perf_counter()
     sid, owned = offer["session_id"], offer["session_id"] is None
     if owned:

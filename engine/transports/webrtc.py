@@ -8,12 +8,21 @@ each frame's audio (one video frame long) into 20 ms audio frames with
 consecutive pts, so audio and video come from the same packet and the same
 media clock: video pts = k * 90000 / fps (90 kHz), audio pts = 48 kHz sample
 index. Both tracks hand a frame to aiortc at its due time on the session clock.
+
+Motion mode (a session with ``output == "motion"``): no video track. The peer's offer must
+carry a data channel labelled ``"motion"``; each frame's 244-byte ``MotionFrame`` (pts = frame
+index k) goes out on it as soon as the frame exists (``render_lead_ms`` before it is due), and
+its audio on the Opus track as usual (48 kHz pts = k · samples_per_frame). Text messages on the
+channel: ``motion.start`` (the stream's layout) and, about once a second, ``clock`` with the
+RTP timestamp of audio sample 0 (``audio_rtp_origin``), which ties the RTP timestamps the
+client's audio receiver reports (``getSynchronizationSources().rtpTimestamp``) to frame pts.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import fractions
+import json
 import logging
 import statistics
 import time
@@ -36,6 +45,10 @@ log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90000
 AUDIO_FRAME_MS = 20
+MOTION_CHANNEL = "motion"   # the data channel label a motion-mode peer creates
+ORIGIN_CONFIRM_FRAMES = 10  # motion mode: RTP origin readings that must agree before it changes
+CLOCK_EVERY_S = 1.0         # motion mode: the `clock` message is repeated this often (and on change)
+MOTION_BUFFER_BYTES = 16 * 1024   # motion mode: more unsent on the data channel (~2.6 s) → drop frames
 # A frame whose due time passed this long ago is stale (the peer was not reading yet): skip it.
 STALE_S = 0.2
 
@@ -110,9 +123,35 @@ class SessionVideoTrack(_PacedTrack):
 
 class SessionAudioTrack(_PacedTrack):
     kind = "audio"
+    sender = None                      # the RTCRtpSender sending this track (set by the peer)
+    rtp_origin: int | None = None      # RTP timestamp of session audio sample 0, once known
+    _last_pts: int | None = None
+    _candidate: int | None = None
+    _seen = 0
 
     async def recv(self) -> av.AudioFrame:
-        return await self._next()
+        self._learn_rtp_origin()
+        frame = await self._next()
+        self._last_pts = frame.pts
+        return frame
+
+    def _learn_rtp_origin(self) -> None:
+        """aiortc stamps a frame with RTP timestamp = a random origin + the samples it encoded
+        before it (not our pts: a skipped stale frame shifts the mapping), and calls recv() again
+        only once that frame's packet is sent, so here the sender's last RTP timestamp belongs to
+        the frame returned last: origin = that timestamp - its pts. aiortc keeps the timestamp
+        private (1.16: ``RTCRtpSender.__rtp_timestamp``); without it the origin stays unknown."""
+        if self._last_pts is None or self.sender is None:
+            return
+        ts = getattr(self.sender, "_RTCRtpSender__rtp_timestamp", None)
+        if not isinstance(ts, int) or getattr(self.sender, "_RTCRtpSender__packet_count", 0) == 0:
+            return
+        seen = (ts - self._last_pts) % 2**32
+        # a reading taken while the encoder still buffered a frame is off by that frame: take a
+        # new origin only once the same value is seen several frames in a row
+        self._candidate, self._seen = (seen, self._seen + 1) if seen == self._candidate else (seen, 1)
+        if self._seen >= ORIGIN_CONFIRM_FRAMES:
+            self.rtp_origin = seen
 
 
 def _ice_servers(config: Config) -> list[RTCIceServer]:
@@ -151,6 +190,8 @@ class WebRTCPeer:
         self.tasks: set[asyncio.Task] = set()
         self.closed = False
         self.frames_in = {"audio": 0, "video": 0}
+        self.motion_channel = None      # motion mode: the peer's "motion" data channel
+        self.motion_sent = self.motion_dropped = 0
         self._connected_at: float | None = None
         self.bitrate_applied = False
         self.mic_errors = 0
@@ -164,6 +205,12 @@ class WebRTCPeer:
                 self._spawn(self._watchdog())
             elif state in ("failed", "closed"):
                 await self.close()
+
+        @self.pc.on("datachannel")
+        def _datachannel(channel) -> None:
+            if channel.label == MOTION_CHANNEL and session.output == "motion" and self.motion_channel is None:
+                self.motion_channel = channel
+                self._send_motion_start()
 
         @self.pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -183,17 +230,17 @@ class WebRTCPeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=type_))
         for t in self.pc.getTransceivers():
             if t.kind == "audio" and t.sender.track is None:
-                self.pc.addTrack(self.audio)
+                self.audio.sender = self.pc.addTrack(self.audio)
                 break
         for t in self.pc.getTransceivers():
-            if t.kind == "video":
+            if t.kind == "video" and self.session.output == "video":
                 if t.sender.track is None:
                     self.pc.addTrack(self.video)
                 self._prefer_codecs(t)
                 break
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        self._spawn(self._feed())
+        self._spawn(self._feed() if self.session.output == "video" else self._feed_motion())
         self._spawn(self._connect_deadline())
         return self.pc.localDescription
 
@@ -220,9 +267,6 @@ class WebRTCPeer:
         session = self.session
         clock = session.clock
         vt = fractions.Fraction(1, VIDEO_CLOCK)
-        rate = session.output_rate
-        at = fractions.Fraction(1, rate)
-        step = rate * AUDIO_FRAME_MS // 1000
         frames = session.video_frames()
         try:
             async for frame in frames:
@@ -238,14 +282,7 @@ class WebRTCPeer:
                 self.video.queue.put_nowait((due, frame.epoch, vf))
                 if self.video.queue.dropped > before:   # the encoder fell behind: newest picture wins
                     session.metrics.dropped.labels(what="video_frame").inc()
-                pcm = float_to_s16(frame.audio.samples)
-                start = frame.audio.pts
-                for i in range(0, len(pcm), step):
-                    af = av.AudioFrame.from_ndarray(pcm[None, i:i + step], format="s16", layout="mono")
-                    af.sample_rate = rate
-                    af.pts = start + i
-                    af.time_base = at
-                    self.audio.queue.put_nowait((due + i / rate, frame.epoch, af))
+                self._queue_audio(frame.audio, due, frame.epoch)
         except ChannelClosed:
             pass    # a track stopped between the check above and the put: the peer hung up
         finally:
@@ -253,6 +290,61 @@ class WebRTCPeer:
         if not self.closed:   # the session ended (closed elsewhere, or failed): hang up
             log.info("peer %s: the session's frames ended; closing the connection", session.id)
             self._spawn(self.close())
+
+    async def _feed_motion(self) -> None:
+        """Motion mode: each frame's motion → the data channel at once; its audio → the Opus
+        track at its due time (20 ms frames, as in video mode)."""
+        session = self.session
+        frames = session.motion_frames()
+        clock_sent_at, origin_sent = -1e9, None
+        try:
+            async for frame in frames:
+                if self.audio.queue.closed:
+                    break
+                due = session.clock.frame_time(frame.pts)
+                self._queue_audio(frame.audio, due, frame.epoch)
+                ch = self.motion_channel
+                if ch is not None and ch.readyState == "open":
+                    origin = self.audio.rtp_origin
+                    if origin is not None and (due - clock_sent_at >= CLOCK_EVERY_S or origin != origin_sent):
+                        ch.send(json.dumps({"type": "clock", "audio_rtp_origin": origin, "pts": frame.pts}))
+                        clock_sent_at, origin_sent = due, origin
+                    if ch.bufferedAmount > MOTION_BUFFER_BYTES:   # the peer does not keep up: drop, stay current
+                        self.motion_dropped += 1
+                        session.metrics.dropped.labels(what="motion_frame").inc()
+                        continue
+                    ch.send(frame.motion.to_bytes(frame.pts))
+                    self.motion_sent += 1
+        except ChannelClosed:
+            pass
+        finally:
+            await frames.aclose()
+        if not self.closed:
+            log.info("peer %s: the session's frames ended; closing the connection", session.id)
+            self._spawn(self.close())
+
+    def _queue_audio(self, audio, due: float, epoch: int) -> None:
+        """One frame's audio → the audio track's queue as 20 ms frames with consecutive pts."""
+        rate = self.session.output_rate
+        step = rate * AUDIO_FRAME_MS // 1000
+        pcm = float_to_s16(audio.samples)
+        for i in range(0, len(pcm), step):
+            af = av.AudioFrame.from_ndarray(pcm[None, i:i + step], format="s16", layout="mono")
+            af.sample_rate = rate
+            af.pts = audio.pts + i
+            af.time_base = fractions.Fraction(1, rate)
+            self.audio.queue.put_nowait((due + i / rate, epoch, af))
+
+    def _send_motion_start(self) -> None:
+        ch = self.motion_channel
+        info = {"type": "motion.start", "session_id": self.session.id, **self.session.motion_layout()}
+
+        def send_start() -> None:
+            ch.send(json.dumps(info))
+        if ch.readyState == "open":
+            send_start()
+        else:
+            ch.once("open", send_start)
 
     def _apply_bitrate(self) -> bool:
         """Start the video encoder at ``video.bitrate_kbps`` (aiortc starts at 500 kbps and only

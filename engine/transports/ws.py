@@ -7,6 +7,11 @@ rate, and JSON messages carry ``segment.end``, ``interrupt``, ``state`` hints,
 ``speak`` (server-side TTS) and ``session.close``. Session events (``state``,
 ``playback.started``, ``playback.finished``) are forwarded as JSON text.
 
+Motion mode (``"output": "motion"`` in ``session.create``, or in ``session.attach`` to a
+motion-mode session): the server also sends one binary message per frame, the 244-byte
+``MotionFrame`` encoding (pts = frame index) followed by that frame's audio as s16le mono at the
+output rate (docs/protocol.md, "Motion mode").
+
 Every problem a client causes is answered by an ``error`` event naming it; only
 a protocol violation that leaves the stream unusable closes the socket. A
 session this socket created is closed when the socket goes away; other sessions
@@ -25,12 +30,12 @@ from typing import Any
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from engine.audio.pcm import s16le_to_float
+from engine.audio.pcm import float_to_s16le, s16le_to_float
 from engine.audio import MODEL_RATE
 from engine.config import Config
 from engine.pipeline.speech import SpeechBufferFull, TooManySegments
 from engine.safety import clip, parse_json
-from engine.session import SessionClosed
+from engine.session import OUTPUTS, SessionClosed
 from engine.sessions import creation_error
 from engine.audio.tts import MAX_TEXT_CHARS, OUTPUT_SAMPLE_RATE, Speaker, TTSError, split_for_speech
 
@@ -134,6 +139,7 @@ class AssistantConnection:
         self.session_id: str | None = None
         self.owns_session = False
         self.mode = "assistant"
+        self.output = "video"     # "motion": this socket also receives the motion stream
         self.fmt: PcmFormat | None = None
         # speech waiting behind a `speak`: (epoch when queued, item, seconds reserved in the
         # session's speech buffer); older epochs are skipped
@@ -215,17 +221,19 @@ class AssistantConnection:
     # ---- message handlers ----------------------------------------------------------------------
     async def h_create(self, msg: dict) -> None:
         self._check_fresh()
-        _only_fields(msg, {"type", "avatar", "format", "mode"})
+        _only_fields(msg, {"type", "avatar", "format", "mode", "output"})
         mode = msg.get("mode", "assistant")
         if not isinstance(mode, str) or mode not in WS_MODES:
             raise ProtocolError("bad_mode", f"mode {clip(mode)} is not available over the WebSocket; "
                                             f"use one of {list(WS_MODES)} (webcam needs WebRTC)")
+        output = _parse_output(msg)
         avatar = msg.get("avatar")
         if avatar is not None and (not isinstance(avatar, str) or not avatar):
             raise ProtocolError("bad_avatar", "'avatar' must be a non-empty string")
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
         try:
-            session = await _maybe_await(self.registry.create(mode, avatar=avatar))
+            kwargs = {"output": output} if output != "video" else {}
+            session = await _maybe_await(self.registry.create(mode, avatar=avatar, **kwargs))
         except Exception as e:  # a bug or a broken asset too: still an answer, not a dropped socket
             code, message = creation_error(e)
             if code == "session_failed":
@@ -234,24 +242,28 @@ class AssistantConnection:
                 code = "session_failed"    # the WebSocket API's code for it (docs/protocol.md)
             raise ProtocolError(code, f"could not create a session: {message}") from None
         self.owns_session = True
-        await self._bind(session, mode, fmt)
+        await self._bind(session, mode, fmt, output)
 
     async def h_attach(self, msg: dict) -> None:
         self._check_fresh()
-        _only_fields(msg, {"type", "session_id", "format"})
+        _only_fields(msg, {"type", "session_id", "format", "output"})
         sid = msg.get("session_id")
         if not isinstance(sid, str) or not sid:
             raise ProtocolError("bad_session_id", "'session_id' must be a non-empty string")
+        output = _parse_output(msg)
         session = self.registry.find(sid)
         if session is None:
             raise ProtocolError("unknown_session", f"no session with id {clip(sid)}")
+        if output == "motion" and getattr(session, "output", "video") != "motion":
+            raise ProtocolError("bad_output", f"session {clip(sid)} renders video; only a session created with "
+                                              '"output": "motion" has a motion stream')
         fmt = PcmFormat.parse(msg.get("format"), list(self.config.audio.input_sample_rates))
         cap = self.config.server.max_sockets_per_session
         if self.shared.sockets[session.id] >= cap:
             raise ProtocolError("too_many_sockets", f"session {clip(sid)} already has {cap} WebSockets "
                                                     f"(server.max_sockets_per_session = {cap})")
         mode = getattr(session, "mode", "assistant")
-        await self._bind(session, "echo" if mode == "echo" else "assistant", fmt)
+        await self._bind(session, "echo" if mode == "echo" else "assistant", fmt, output)
 
     async def h_segment_end(self, msg: dict) -> None:
         _only_fields(msg, {"type"})
@@ -445,20 +457,41 @@ class AssistantConnection:
         if self.session is not None:
             raise ProtocolError("session_exists", f"this socket already drives session {self.session_id!r}")
 
-    async def _bind(self, session: Any, mode: str, fmt: PcmFormat) -> None:
-        self.session, self.mode, self.fmt = session, mode, fmt
+    async def _bind(self, session: Any, mode: str, fmt: PcmFormat, output: str = "video") -> None:
+        self.session, self.mode, self.fmt, self.output = session, mode, fmt, output
         self.session_id = session.id
         self.shared.sockets[session.id] += 1
         events = session.events()  # subscribe now: nothing emitted from here on is missed
+        frames = session.motion_frames() if output == "motion" else None
         v = self.config.video
-        await self.send({
+        ready = {
             "type": "session.ready", "protocol": PROTOCOL_VERSION, "session_id": self.session_id,
             "mode": session.mode, "created": self.owns_session, "format": fmt.as_dict(),
             "avatar": session.avatar_path.stem,
             "video": {"width": v.width, "height": v.height, "fps": v.fps},
             "viewer": {"offer_url": "/v1/offer", "session_id": self.session_id},
-        })
+        }
+        if getattr(session, "output", "video") == "motion":
+            ready["output"] = "motion"
+            ready["motion"] = motion_stream_info(session)
+            del ready["video"]
+        await self.send(ready)
         self._spawn(self._forward_events(events))
+        if frames is not None:
+            self._spawn(self._forward_motion(frames))
+
+    async def _forward_motion(self, frames: Any) -> None:
+        """Motion mode: one binary message per frame, 244-byte MotionFrame + its s16le audio."""
+        try:
+            async for f in frames:
+                if self.ws.closed:
+                    return
+                data = f.motion.to_bytes(f.pts) + float_to_s16le(f.audio.samples)
+                async with self.send_lock:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await self.ws.send_bytes(data)
+        finally:
+            await frames.aclose()
 
     async def _forward_events(self, events: Any) -> None:
         try:
@@ -519,6 +552,21 @@ def _session_errors():
         raise ProtocolError("session_closed", "the session has been closed", fatal=True) from None
     except ValueError as e:  # AudioFormatError and friends: the message says what was wrong
         raise ProtocolError("bad_audio", clip(str(e), 300)) from None
+
+
+def _parse_output(msg: dict) -> str:
+    output = msg.get("output", "video")
+    if not isinstance(output, str) or output not in OUTPUTS:
+        raise ProtocolError("bad_output", f"output {clip(output)} is not one of {list(OUTPUTS)}")
+    return output
+
+
+def motion_stream_info(session: Any) -> dict:
+    """``session.ready``'s ``motion`` object: the session's frame/audio layout + this socket's
+    framing (one binary message = frame_bytes of MotionFrame + samples_per_frame s16le samples)."""
+    layout = session.motion_layout()
+    return {**layout, "audio_encoding": "s16le",
+            "message_bytes": layout["frame_bytes"] + 2 * layout["samples_per_frame"]}
 
 
 def _internal(e: BaseException) -> ProtocolError:

@@ -1,4 +1,4 @@
 """A small asyncio client for the facecast assistant WebSocket API (docs/protocol.md)."""
-from facecast_client.client import FacecastClient, FacecastError, load_wav_pcm16
+from facecast_client.client import FacecastClient, FacecastError, MotionMessage, load_wav_pcm16
 
-__all__ = ["FacecastClient", "FacecastError", "load_wav_pcm16"]
+__all__ = ["FacecastClient", "FacecastError", "MotionMessage", "load_wav_pcm16"]

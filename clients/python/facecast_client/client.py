@@ -5,14 +5,20 @@
         await c.stream_pcm(pcm_bytes)            # paced in real time
         await c.end_segment()
         ev = await c.wait_for("playback.finished")
+
+Motion mode (``output="motion"``): the server also sends one binary message per frame, read with
+``async for m in c.motion_frames(): m.pts, m.blendshapes, m.head_rotation, m.pcm`` (docs/protocol.md,
+"Motion mode"; this parser does not use the server's code).
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import struct
 import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -21,6 +27,30 @@ from websockets.asyncio.client import ClientConnection, connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 SUPPORTED_RATES = (16000, 24000, 48000)
+MOTION_FRAME_BYTES = 244     # "FM", version 1, flags, int64 pts, 58 float32 (docs/protocol.md)
+_MOTION_HEADER = struct.Struct("<2sBBq")
+
+
+@dataclass
+class MotionMessage:
+    """One frame of a motion-mode session: frame ``pts`` starts at output audio sample
+    ``pts * samples_per_frame``; ``pcm`` is that frame's audio (s16le mono)."""
+    pts: int
+    blendshapes: np.ndarray        # (52,) ARKit order
+    head_rotation: np.ndarray      # yaw, pitch, roll (radians)
+    head_translation: np.ndarray   # inter-ocular units
+    pcm: bytes
+    arrival: float                 # time.monotonic() when it arrived
+
+    @classmethod
+    def parse(cls, data: bytes, arrival: float = 0.0) -> "MotionMessage":
+        if len(data) < MOTION_FRAME_BYTES:
+            raise ValueError(f"motion message of {len(data)} bytes is shorter than a {MOTION_FRAME_BYTES}-byte frame")
+        magic, version, _flags, pts = _MOTION_HEADER.unpack_from(data)
+        if magic != b"FM" or version != 1:
+            raise ValueError(f"not a motion frame (header {magic!r} v{version})")
+        v = np.frombuffer(data, "<f4", 58, _MOTION_HEADER.size).astype(np.float32)
+        return cls(pts, v[:52], v[52:55], v[55:58], bytes(data[MOTION_FRAME_BYTES:]), arrival)
 
 
 class FacecastError(RuntimeError):
@@ -52,6 +82,7 @@ class FacecastClient:
         self.ready: dict = {}
         self.history: list[dict] = []      # every event received, in order
         self._queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._motion: asyncio.Queue[MotionMessage | None] = asyncio.Queue(maxsize=250)   # motion mode
         self._reader = asyncio.create_task(self._read())
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -59,10 +90,11 @@ class FacecastClient:
     async def connect(cls, url: str, *, sample_rate: int = 16000, avatar: str | None = None,
                       mode: str = "assistant", session_id: str | None = None,
                       timeout: float = 30.0, max_size: int | None = 8 << 20,
-                      token: str | None = None) -> "FacecastClient":
+                      token: str | None = None, output: str = "video") -> "FacecastClient":
         """Open the socket and create a session (or attach to ``session_id``); wait for ``session.ready``.
         ``token``: the server's bearer token (default: $FACECAST_TOKEN, if set), sent as
-        ``Authorization: Bearer``."""
+        ``Authorization: Bearer``. ``output="motion"``: a motion-mode session (or, with
+        ``session_id``, the motion stream of one); read its frames with ``motion_frames()``."""
         check_url(url)
         token = token if token is not None else os.environ.get("FACECAST_TOKEN") or None
         headers = {"Authorization": f"Bearer {token}"} if token else None
@@ -70,9 +102,14 @@ class FacecastClient:
         client = cls(ws, sample_rate)
         fmt = {"encoding": "s16le", "sample_rate": sample_rate, "channels": 1}
         if session_id:
-            await client.send_json({"type": "session.attach", "session_id": session_id, "format": fmt})
+            msg = {"type": "session.attach", "session_id": session_id, "format": fmt}
+            if output != "video":
+                msg["output"] = output
+            await client.send_json(msg)
         else:
             msg = {"type": "session.create", "mode": mode, "format": fmt}
+            if output != "video":
+                msg["output"] = output
             if avatar:
                 msg["avatar"] = avatar
             await client.send_json(msg)
@@ -150,10 +187,17 @@ class FacecastClient:
                     event.setdefault("_t", time.monotonic())
                     self.history.append(event)
                     await self._queue.put(event)
+                else:
+                    if self._motion.full():   # nobody reads the motion: keep the newest 10 s
+                        self._motion.get_nowait()
+                    self._motion.put_nowait(MotionMessage.parse(raw, time.monotonic()))
         except ConnectionClosed:
             pass
         finally:
             await self._queue.put(None)
+            if self._motion.full():
+                self._motion.get_nowait()
+            self._motion.put_nowait(None)
 
     async def events(self) -> AsyncIterator[dict]:
         """Events as they arrive, until the connection closes."""
@@ -163,6 +207,15 @@ class FacecastClient:
                 self._queue.put_nowait(None)  # keep reporting the end to later readers
                 return
             yield event
+
+    async def motion_frames(self) -> AsyncIterator[MotionMessage]:
+        """Motion mode: the frames as they arrive, until the connection closes."""
+        while True:
+            m = await self._motion.get()
+            if m is None:
+                self._motion.put_nowait(None)
+                return
+            yield m
 
     async def wait_for(self, *types: str, timeout: float | None = 30.0) -> dict:
         """The next event of one of ``types``; an ``error`` event (unless asked for) raises."""

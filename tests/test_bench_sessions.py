@@ -1,0 +1,37 @@
+"""`facecast bench sessions` as a plain function (what a cluster driver calls) and as a command:
+real sessions in motion mode, short levels."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.commands.bench_sessions import SessionsBenchOptions, bench_sessions
+
+
+async def test_bench_sessions_motion_levels(config):
+    r = await bench_sessions(config, SessionsBenchOptions(mode="motion", levels=(1, 2), seconds=2.0, warmup=0.5,
+                                                          stop_at_first_failure=False))
+    assert r["benchmark"] == "sessions" and r["mode"] == "motion" and r["transport"] == "ws"
+    assert [lv["sessions"] for lv in r["levels"]] == [1, 2]
+    for lv in r["levels"]:
+        # every frame: a 244-byte motion frame + 1920 s16 samples, 25 times a second
+        assert lv["frames_delivered"] > 0.8 * lv["frames_expected"]
+        assert lv["bytes_per_s_per_session"] == pytest.approx((244 + 2 * 1920) * 25, rel=0.15)
+        assert lv["cpu_cores"] > 0 and set(lv["frame_lateness_ms"]) == {"p50", "p95", "p99"}
+    assert r["sessions_held"] in (0, 1, 2)
+
+
+async def test_bench_sessions_rejects_bad_options(config):
+    with pytest.raises(ValueError, match="mode"):
+        await bench_sessions(config, SessionsBenchOptions(mode="pixels"))
+    with pytest.raises(ValueError, match="levels"):
+        await bench_sessions(config, SessionsBenchOptions(levels=(0,)))
+
+
+def test_bench_sessions_command_prints_one_json_line():
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "sessions", "--mode", "motion", "--levels", "1",
+                          "--seconds", "1", "--warmup", "0.5", "--json"], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["levels"][0]["sessions"] == 1 and out["options"]["levels"] == [1]
