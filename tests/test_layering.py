@@ -160,3 +160,34 @@ FORBIDDEN = [("engine.motion", "engine.training"), ("engine.motion", "engine.tra
 def test_forbidden_imports(src, dst):
     g = package_graph()
     assert dst not in g[src], f"{src} imports {dst}: {importers(g, src, dst)}"
+
+
+# --- the framework integrations (engine/integrations: optional extras) -------------------
+
+FRAMEWORKS = ("pipecat", "livekit")
+
+
+def test_only_the_integrations_import_the_frameworks():
+    """Pipecat and LiveKit are optional extras: no engine module outside engine/integrations
+    imports them, nor imports engine.integrations (the core never depends on its adapters)."""
+    offenders = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if (ENGINE / "integrations") in path.parents:
+            continue
+        for m in imported_modules(path):
+            if m.split(".")[0] in FRAMEWORKS or m == "engine.integrations" or m.startswith("engine.integrations."):
+                offenders.append(f"{path.relative_to(ROOT)}: {m}")
+    assert offenders == []
+
+
+def test_the_integration_check_can_fail():
+    names = imported_modules(ENGINE / "integrations" / "pipecat.py")
+    assert any(m.split(".")[0] == "pipecat" for m in names)
+    assert "engine.integrations.avatar" in names
+
+
+def test_the_live_path_loads_no_framework():
+    code = (f"import json, sys\nimport {', '.join(LIVE_MODULES)}, engine.integrations.avatar\n"
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

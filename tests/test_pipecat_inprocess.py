@@ -1,0 +1,135 @@
+"""FacecastProcessor in a real pipecat Pipeline, the engine in this process (InProcessAvatar).
+
+TTS frames come from an espeak-ng wav (24 kHz, 20 ms chunks, as a Pipecat TTS service sends
+them). Checked: every speech audio frame out follows the image that shows it, and together they
+are exactly the wav re-timed to 48 kHz; TTSStarted/Stopped bracket the played speech; an
+interruption (StartInterruptionFrame, or UserStartedSpeakingFrame when the pipeline allows
+interruptions) stops the speech audio at once, and the next utterance plays; EndFrame lets
+queued speech finish."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pipecat")
+
+from pipecat.frames.frames import (EndFrame, OutputImageRawFrame, StartInterruptionFrame, TTSAudioRawFrame,
+                                   TTSStartedFrame, TTSStoppedFrame, UserStartedSpeakingFrame)
+from scipy.signal import resample_poly
+
+from engine.audio.pcm import float_to_s16, s16_to_float
+from engine.config import load_config
+from engine.integrations.avatar import InProcessAvatar
+from engine.integrations.pipecat import FacecastProcessor
+from pipecat_support import RunningPipeline, audio_of, read_wav, tts_frames
+from ws_support import speech, write_wav
+
+SAMPLES_PER_FRAME = 1920   # 48 kHz / 25 fps
+SILENT_RMS = 10 ** ((load_config().audio.vad_threshold_db - 5.0) / 20)   # the session's "silent frame"
+
+
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory):
+    return write_wav(tmp_path_factory.mktemp("pc") / "short.wav", speech("Hello, nice to see you.", 24000), 24000)
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory):
+    text = "This is a much longer answer that the user will interrupt before it is over, I am sure of it."
+    return write_wav(tmp_path_factory.mktemp("pc") / "long.wav", speech(text, 24000), 24000)
+
+
+def expected_48k(path) -> np.ndarray:
+    pcm, rate = read_wav(path)
+    return float_to_s16(resample_poly(s16_to_float(pcm), 48000 // 8000, rate // 8000).astype(np.float32))
+
+
+def assert_retimed(got: np.ndarray, want: np.ndarray) -> None:
+    """``got`` is ``want`` (the TTS audio at 48 kHz) cut into frames, in order, every frame with
+    sound present and equal (±2 LSB); only silent frames may be missing: the session's live
+    catch-up skips silent frames of a segment pushed faster than real time (docs/streaming.md)."""
+    n = SAMPLES_PER_FRAME
+    want = np.concatenate([want, np.zeros(-len(want) % n, np.int16)]).reshape(-1, n).astype(int)
+    got = got.reshape(-1, n).astype(int)
+    silent = np.sqrt((s16_to_float(want.astype(np.int16)) ** 2).mean(axis=1)) < SILENT_RMS
+    j = 0
+    for i, frame in enumerate(got):
+        while j < len(want) and np.abs(want[j] - frame).max() > 2:
+            assert silent[j], f"output frame {i}: frame {j} of the TTS audio (with sound) is missing"
+            j += 1
+        assert j < len(want), f"output frame {i} is not in the TTS audio"
+        j += 1
+    assert silent[j:].all(), "the end of the TTS audio was not played"
+    assert (~silent).sum() > 10
+
+
+def check_av_pairs(frames) -> None:
+    """Each speech audio frame comes right after the image that shows it, one frame long."""
+    for prev, f in zip(frames, frames[1:]):
+        if isinstance(f, TTSAudioRawFrame):
+            assert isinstance(prev, OutputImageRawFrame), f"audio after {prev}, not after its image"
+            assert (f.sample_rate, f.num_channels, len(f.audio)) == (48000, 1, 2 * SAMPLES_PER_FRAME)
+
+
+async def test_tts_audio_in_images_and_retimed_audio_out(short_wav):
+    proc = FacecastProcessor(InProcessAvatar())
+    async with RunningPipeline([proc]) as (task, out):
+        await out.wait_for(lambda: out.count(OutputImageRawFrame) >= 3, 60, "idle frames")
+        assert out.count(TTSAudioRawFrame) == 0, "idle frames carry no audio"
+        await task.queue_frames(tts_frames(short_wav))
+        await out.wait_for(lambda: out.count(TTSStoppedFrame) == 1, 30, "the end of the segment")
+        await task.stop_when_done()
+    frames = [f for _, f in out.frames]
+    check_av_pairs(frames)
+    img = out.of(OutputImageRawFrame)[0]
+    assert img.size == (512, 512) and img.format == "RGB" and len(img.image) == 512 * 512 * 3
+
+    kinds = [type(f) for f in frames if isinstance(f, (TTSStartedFrame, TTSStoppedFrame, TTSAudioRawFrame))]
+    assert kinds[0] is TTSStartedFrame and kinds[-1] is TTSStoppedFrame
+    assert kinds.count(TTSStartedFrame) == 1 and kinds.count(TTSStoppedFrame) == 1
+
+    got = audio_of(out.of(TTSAudioRawFrame))
+    assert_retimed(got, expected_48k(short_wav))
+
+    # paced by the avatar's clock: the speech frames span (about) the speech's duration
+    times = [t for t, f in out.frames if isinstance(f, TTSAudioRawFrame)]
+    assert times[-1] - times[0] > 0.7 * (len(got) / 48000 - 0.04)
+
+
+@pytest.mark.parametrize("how", ["StartInterruptionFrame", "UserStartedSpeakingFrame"])
+async def test_an_interruption_clears_the_avatar_at_once(how, long_wav, short_wav):
+    proc = FacecastProcessor(InProcessAvatar())
+    allow = how == "UserStartedSpeakingFrame"   # pipecat only barges in on user speech when allowed
+    async with RunningPipeline([proc], allow_interruptions=allow) as (task, out):
+        await task.queue_frames(tts_frames(long_wav))
+        await out.wait_for(lambda: out.count(TTSAudioRawFrame) >= 12, 30, "half a second of speech")
+        await task.queue_frame(StartInterruptionFrame() if how == "StartInterruptionFrame" else UserStartedSpeakingFrame())
+        marker = StartInterruptionFrame if how == "StartInterruptionFrame" else UserStartedSpeakingFrame
+        await out.wait_for(lambda: out.count(marker) == 1, 5, "the interruption to pass")
+        at = next(i for i, (_, f) in enumerate(out.frames) if isinstance(f, marker))
+        await out.wait_for(lambda: sum(isinstance(f, OutputImageRawFrame) for _, f in out.frames[at:]) >= 10,
+                           10, "frames after the interruption")
+        after = [f for _, f in out.frames[at:]]
+        assert not any(isinstance(f, TTSAudioRawFrame) for f in after), "speech audio after the interruption"
+        played = audio_of(out.of(TTSAudioRawFrame))
+        assert len(played) < 0.6 * len(expected_48k(long_wav))
+
+        # the next utterance plays in full
+        await task.queue_frames(tts_frames(short_wav))
+        await out.wait_for(lambda: out.count(TTSStoppedFrame) >= 1, 30, "the next utterance")
+        again = audio_of([f for _, f in out.frames[at:] if isinstance(f, TTSAudioRawFrame)])
+        assert_retimed(again, expected_48k(short_wav))
+        await task.stop_when_done()
+    check_av_pairs([f for _, f in out.frames])
+
+
+async def test_end_frame_lets_queued_speech_play_out(short_wav):
+    proc = FacecastProcessor(InProcessAvatar())
+    async with RunningPipeline([proc]) as (task, out):
+        await task.queue_frames([*tts_frames(short_wav), EndFrame()])
+        await out.wait_for(lambda: out.count(EndFrame) == 1, 30, "the EndFrame")
+    assert out.count(TTSStoppedFrame) == 1
+    assert_retimed(audio_of(out.of(TTSAudioRawFrame)), expected_48k(short_wav))
+    assert proc.avatar.session.closed
