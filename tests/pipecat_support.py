@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
+from avatar_support import read_wav
 from pipecat.frames.frames import (Frame, OutputImageRawFrame, TTSAudioRawFrame, TTSStartedFrame,
                                    TTSStoppedFrame)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.runner import PipelineRunner
 from pipecat.pipeline.task import PipelineParams, PipelineTask
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """int16 mono samples and rate of a 16-bit wav."""
-    with wave.open(str(path), "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2").copy(), w.getframerate()
 
 
 def tts_frames(path: Path, chunk_ms: int = 20) -> list[Frame]:

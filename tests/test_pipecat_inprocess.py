@@ -17,17 +17,13 @@ pytest.importorskip("pipecat")
 
 from pipecat.frames.frames import (EndFrame, OutputImageRawFrame, StartInterruptionFrame, TTSAudioRawFrame,
                                    TTSStartedFrame, TTSStoppedFrame, UserStartedSpeakingFrame)
-from scipy.signal import resample_poly
 
-from engine.audio.pcm import float_to_s16, s16_to_float
-from engine.config import load_config
 from engine.integrations.avatar import InProcessAvatar
 from engine.integrations.pipecat import FacecastProcessor
-from pipecat_support import RunningPipeline, audio_of, read_wav, tts_frames
+from avatar_support import SAMPLES_PER_FRAME, assert_retimed, expected_48k
+from pipecat_support import RunningPipeline, audio_of, tts_frames
 from ws_support import speech, write_wav
 
-SAMPLES_PER_FRAME = 1920   # 48 kHz / 25 fps
-SILENT_RMS = 10 ** ((load_config().audio.vad_threshold_db - 5.0) / 20)   # the session's "silent frame"
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +35,6 @@ def short_wav(tmp_path_factory):
 def long_wav(tmp_path_factory):
     text = "This is a much longer answer that the user will interrupt before it is over, I am sure of it."
     return write_wav(tmp_path_factory.mktemp("pc") / "long.wav", speech(text, 24000), 24000)
-
-
-def expected_48k(path) -> np.ndarray:
-    pcm, rate = read_wav(path)
-    return float_to_s16(resample_poly(s16_to_float(pcm), 48000 // 8000, rate // 8000).astype(np.float32))
-
-
-def assert_retimed(got: np.ndarray, want: np.ndarray) -> None:
-    """``got`` is ``want`` (the TTS audio at 48 kHz) cut into frames, in order, every frame with
-    sound present and equal (±2 LSB); only silent frames may be missing: the session's live
-    catch-up skips silent frames of a segment pushed faster than real time (docs/streaming.md)."""
-    n = SAMPLES_PER_FRAME
-    want = np.concatenate([want, np.zeros(-len(want) % n, np.int16)]).reshape(-1, n).astype(int)
-    got = got.reshape(-1, n).astype(int)
-    silent = np.sqrt((s16_to_float(want.astype(np.int16)) ** 2).mean(axis=1)) < SILENT_RMS
-    j = 0
-    for i, frame in enumerate(got):
-        while j < len(want) and np.abs(want[j] - frame).max() > 2:
-            assert silent[j], f"output frame {i}: frame {j} of the TTS audio (with sound) is missing"
-            j += 1
-        assert j < len(want), f"output frame {i} is not in the TTS audio"
-        j += 1
-    assert silent[j:].all(), "the end of the TTS audio was not played"
-    assert (~silent).sum() > 10
 
 
 def check_av_pairs(frames) -> None:

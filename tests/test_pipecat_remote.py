@@ -18,7 +18,8 @@ from pipecat.frames.frames import (OutputImageRawFrame, StartInterruptionFrame, 
 from engine.audio.pcm import s16_to_float
 from engine.integrations.pipecat import FacecastProcessor
 from engine.integrations.remote import RemoteAvatar
-from pipecat_support import RunningPipeline, audio_of, read_wav, tts_frames
+from avatar_support import read_wav
+from pipecat_support import RunningPipeline, audio_of, tts_frames
 from ws_support import speech, write_wav
 
 
