@@ -35,6 +35,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "soak"), "engine.commands.bench_soak", "soak a live session under continuous speech: RSS, threads, fds, A/V drift per minute"),
     (("local",), "engine.commands.local", "echo mode on the local mic and speaker: window or mp4"),
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
+    (("bench", "frameworks"), "engine.commands.bench_frameworks", "benchmark the Pipecat processor and the LiveKit video generator (engine in-process)"),
     (("livekit-avatar",), "engine.commands.livekit_avatar", "the LiveKit avatar dispatcher: sends avatar workers into agents' rooms"),
 ]
 
