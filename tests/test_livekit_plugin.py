@@ -80,10 +80,9 @@ async def test_avatar_session_errors_are_clear(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     with pytest.raises(AvatarSessionError, match="LIVEKIT_API_KEY"):
         await AvatarSession(dispatcher_url="http://127.0.0.1:1").start(AgentSession(), rtc.Room(), agent_identity="a")
-    with pytest.raises(AvatarSessionError, match="after joining it"):
+    with pytest.raises(AvatarSessionError, match="after joining it"):   # (and no agent identity to find)
         await AvatarSession(dispatcher_url="http://127.0.0.1:1").start(
-            AgentSession(), rtc.Room(), livekit_url="ws://x", livekit_api_key=KEY, livekit_api_secret=SECRET,
-            agent_identity="a")
+            AgentSession(), rtc.Room(), livekit_url="ws://x", livekit_api_key=KEY, livekit_api_secret=SECRET)
     room = rtc.Room()
     room._info.name = "demo-room"
     with pytest.raises(AvatarSessionError, match="cannot reach the facecast avatar dispatcher"):

@@ -71,9 +71,8 @@ class AvatarSession:
         if not (livekit_url and livekit_api_key and livekit_api_secret):
             raise AvatarSessionError("livekit_url, livekit_api_key and livekit_api_secret must be given "
                                      "or set as LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET")
-        if agent_identity is None:
-            from livekit.agents import get_job_context
-            agent_identity = get_job_context().local_participant_identity
+        if agent_identity is None:   # the agent's own participant (the room is joined by now)
+            agent_identity = room.local_participant.identity if room.isconnected() else ""
         token = self.avatar_token(room.name, agent_identity, livekit_api_key, livekit_api_secret)
         body = {"livekit_url": livekit_url, "token": token, "room_name": room.name}
         headers = {"Authorization": f"Bearer {self.dispatcher_token}"} if self.dispatcher_token else None
