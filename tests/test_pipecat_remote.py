@@ -7,6 +7,8 @@ lossy, and which received audio belongs to the segment follows the events, withi
 two) and loud where the wav is loud; an interruption stops it at once."""
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,16 @@ async def test_remote_interruption_stops_the_speech_at_once(server, wav):
                            15, "frames after the interruption")
         assert not any(isinstance(f, TTSAudioRawFrame) for _, f in out.frames[at:])
         await task.stop_when_done()
+
+
+async def test_a_server_side_close_is_reported_upstream(server):
+    proc = FacecastProcessor(RemoteAvatar(server.ws_url, sample_rate=24000))
+    async with RunningPipeline([proc]) as (task, out):
+        await out.wait_for(lambda: out.count(OutputImageRawFrame) >= 3, 60, "video from the server")
+        await server.registry.remove(proc.avatar.client.session_id)   # the server ends the session
+        for _ in range(200):
+            if task.has_finished():
+                break
+            await asyncio.sleep(0.05)
+        assert task.has_finished(), "a fatal ErrorFrame stops the pipeline task"
+    assert proc.error is not None and "ended" in str(proc.error)

@@ -24,7 +24,7 @@ import asyncio
 import logging
 
 import numpy as np
-from pipecat.frames.frames import (CancelFrame, EndFrame, Frame, OutputImageRawFrame, StartFrame,
+from pipecat.frames.frames import (CancelFrame, EndFrame, ErrorFrame, Frame, OutputImageRawFrame, StartFrame,
                                    StartInterruptionFrame, TTSAudioRawFrame, TTSStartedFrame,
                                    TTSStoppedFrame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame)
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -160,12 +160,12 @@ class FacecastProcessor(FrameProcessor):
                     self._progress.set()
                     continue
                 await self._emit_frame(item)
+            raise RuntimeError("the avatar's frame stream ended (the session or its server went away)")
         except asyncio.CancelledError:
             raise
         except Exception as e:   # the avatar failed: say so upstream instead of going silent
             self.error = e
-            log.exception("%s: the avatar's frame stream failed", self)
-            from pipecat.frames.frames import ErrorFrame
+            log.error("%s: %s", self, e)
             await self.push_error(ErrorFrame(f"facecast avatar failed: {e}", fatal=True))
         finally:
             self._progress.set()
