@@ -54,6 +54,20 @@ class Collector(FrameProcessor):
             await asyncio.sleep(0.02)
 
 
+class UpstreamRecorder(FrameProcessor):
+    """Placed before the processor under test: records the frames it sends upstream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[Frame] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction is FrameDirection.UPSTREAM:
+            self.frames.append(frame)
+        await self.push_frame(frame, direction)
+
+
 class RunningPipeline:
     """``async with RunningPipeline([processor], allow_interruptions=...) as (task, collector):``"""
 

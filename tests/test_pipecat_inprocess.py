@@ -15,13 +15,13 @@ import pytest
 
 pytest.importorskip("pipecat")
 
-from pipecat.frames.frames import (EndFrame, OutputImageRawFrame, StartInterruptionFrame, TTSAudioRawFrame,
+from pipecat.frames.frames import (EndFrame, ErrorFrame, OutputImageRawFrame, StartInterruptionFrame, TTSAudioRawFrame,
                                    TTSStartedFrame, TTSStoppedFrame, UserStartedSpeakingFrame)
 
 from engine.integrations.avatar import InProcessAvatar
 from engine.integrations.pipecat import FacecastProcessor
 from avatar_support import SAMPLES_PER_FRAME, assert_retimed, expected_48k
-from pipecat_support import RunningPipeline, audio_of, tts_frames
+from pipecat_support import RunningPipeline, UpstreamRecorder, audio_of, tts_frames
 from ws_support import speech, write_wav
 
 
@@ -105,3 +105,17 @@ async def test_end_frame_lets_queued_speech_play_out(short_wav):
     assert out.count(TTSStoppedFrame) == 1
     assert_retimed(audio_of(out.of(TTSAudioRawFrame)), expected_48k(short_wav))
     assert proc.avatar.session.closed
+
+
+async def test_bad_tts_audio_is_an_error_frame_and_the_stream_goes_on(short_wav):
+    up = UpstreamRecorder()
+    proc = FacecastProcessor(InProcessAvatar())
+    async with RunningPipeline([up, proc]) as (task, out):
+        await task.queue_frames([TTSAudioRawFrame(audio=b"\x00\x01\x02", sample_rate=24000, num_channels=1),
+                                 TTSAudioRawFrame(audio=b"\x00\x00" * 240, sample_rate=11025, num_channels=1),
+                                 TTSStoppedFrame(), *tts_frames(short_wav)])
+        await out.wait_for(lambda: out.count(TTSStoppedFrame) == 1, 30, "the good utterance")
+        await task.stop_when_done()
+    errors = [f.error for f in up.frames if isinstance(f, ErrorFrame)]
+    assert len(errors) == 2 and "whole 16-bit samples" in errors[0] and "11025" in errors[1], errors
+    assert_retimed(audio_of(out.of(TTSAudioRawFrame)), expected_48k(short_wav))

@@ -58,7 +58,11 @@ class FacecastProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
             await self._start()
         elif isinstance(frame, TTSAudioRawFrame):
-            await self._push_audio(frame)
+            try:
+                await self._push_audio(frame)
+            except Exception as e:   # bad audio, a full speech buffer: tell the pipeline, keep going
+                log.warning("%s: TTS audio refused: %s", self, e)
+                await self.push_error(ErrorFrame(f"facecast refused TTS audio: {e}"))
         elif isinstance(frame, TTSStoppedFrame):
             await self._end_segment()
         elif isinstance(frame, TTSStartedFrame):
@@ -68,6 +72,7 @@ class FacecastProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserStartedSpeakingFrame):
             if self.interruptions_allowed:
+                await self._start_interruption()   # frames already queued to go out are dropped too
                 await self._interrupt()
             await self._hint("listening")
             await self.push_frame(frame, direction)
@@ -111,6 +116,9 @@ class FacecastProcessor(FrameProcessor):
     async def _push_audio(self, frame: TTSAudioRawFrame) -> None:
         if not self._started:
             raise RuntimeError("FacecastProcessor got TTS audio before the pipeline's StartFrame")
+        if len(frame.audio) % (2 * max(1, frame.num_channels)):
+            raise ValueError(f"TTSAudioRawFrame of {len(frame.audio)} bytes is not whole 16-bit samples "
+                             f"for {frame.num_channels} channel(s)")
         pcm = np.frombuffer(frame.audio, "<i2")
         if frame.num_channels > 1:
             pcm = pcm[: len(pcm) // frame.num_channels * frame.num_channels].reshape(-1, frame.num_channels)

@@ -107,7 +107,8 @@ class RemoteAvatar:
             await self.pc.close()
         if self.client is not None:
             await self.client.close()
-        self._video.put_nowait(None) if not self._video.full() else None
+        if not self._video.full():
+            self._video.put_nowait(None)   # a reader of frames() stops
 
     # ---- speech in ----------------------------------------------------------------------------
     async def push_audio(self, samples: np.ndarray, sample_rate: int) -> None:
