@@ -46,21 +46,24 @@ async def test_remote_avatar_speaks_a_tts_utterance(server, wav):
             await proc.avatar.push_audio(np.zeros(160, np.int16), 16000)
         await task.queue_frames(tts_frames(wav))
         await out.wait_for(lambda: out.count(TTSStoppedFrame) == 1, 60, "the end of the segment")
+        underruns = server.registry.find(proc.avatar.client.session_id).speech.underruns
         await task.stop_when_done()
     frames = [f for _, f in out.frames]
     img = out.of(OutputImageRawFrame)[0]
     assert img.size == (512, 512) and len(img.image) == 512 * 512 * 3
     for prev, f in zip(frames, frames[1:]):
         if isinstance(f, TTSAudioRawFrame):
-            assert isinstance(prev, OutputImageRawFrame) and len(f.audio) == 2 * 1920
+            assert isinstance(prev, OutputImageRawFrame) and len(f.audio) % (2 * 1920) == 0
     kinds = [type(f) for f in frames if isinstance(f, (TTSStartedFrame, TTSStoppedFrame, TTSAudioRawFrame))]
     assert kinds[0] is TTSStartedFrame and kinds[-1] is TTSStoppedFrame and kinds.count(TTSStoppedFrame) == 1
 
     pcm, rate = read_wav(wav)
     got = s16_to_float(audio_of(out.of(TTSAudioRawFrame)))
     duration = len(pcm) / rate
-    # silent frames of a faster-than-real-time push may be skipped by the session (docs/streaming.md)
-    assert 0.6 * duration <= len(got) / 48000 <= duration + 0.2, (len(got) / 48000, duration)
+    # silent frames of a faster-than-real-time push may be skipped by the session, and a late
+    # input makes it insert silent frames (underruns), which the remote stream carries too
+    assert 0.6 * duration <= len(got) / 48000 <= duration + 0.04 * underruns + 0.2, \
+        (len(got) / 48000, duration, underruns)
     loud = lambda x, n: np.sqrt((x[: len(x) // n * n].reshape(-1, n) ** 2).mean(axis=1))
     assert np.percentile(loud(got, 1920), 75) > 0.5 * np.percentile(loud(s16_to_float(pcm), rate // 25), 75)
 

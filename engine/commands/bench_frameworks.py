@@ -1,6 +1,8 @@
-"""``facecast bench frameworks``: the Pipecat and LiveKit adapters, engine in-process, real time.
+"""``facecast bench frameworks``: the Pipecat and LiveKit adapters, real time.
 
-For each adapter (the Pipecat ``FacecastProcessor`` in a real pipecat Pipeline; the LiveKit
+For each adapter (the Pipecat ``FacecastProcessor`` in a real pipecat Pipeline, with the engine
+in-process and, "pipecat_remote", with a facecast server started in this process and driven over
+its WebSocket API + a WebRTC viewer, as a remote one would be; the LiveKit
 ``FacecastVideoGenerator`` iterated as LiveKit's AvatarRunner does), espeak-ng utterances with
 silent gaps are pushed as 20 ms TTS chunks at real-time pace (as a streaming TTS delivers them)
 and measured:
@@ -37,7 +39,8 @@ CHUNK_S = 0.02
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", choices=("pipecat", "livekit"), default=None, help="one adapter only")
+    parser.add_argument("--only", choices=("pipecat_inprocess", "pipecat_remote", "livekit"), default=None,
+                        help="one adapter only")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
 
 
@@ -90,7 +93,7 @@ async def push_realtime(utts, push, end, probe: Probe) -> int:
     return frames
 
 
-async def bench_pipecat(utts) -> dict:
+async def bench_pipecat(utts, remote: bool = False) -> dict:
     from pipecat.frames.frames import (EndFrame, OutputImageRawFrame, TTSAudioRawFrame, TTSStartedFrame,
                                        TTSStoppedFrame)
     from pipecat.pipeline.pipeline import Pipeline
@@ -109,12 +112,27 @@ async def bench_pipecat(utts) -> dict:
             if isinstance(frame, OutputImageRawFrame):
                 probe.frames += 1
             elif isinstance(frame, TTSAudioRawFrame):
-                probe.speech_frames += 1
+                probe.speech_frames += len(frame.audio) // (2 * 1920)   # (remote: may hold several)
                 if len(probe.first_out) < len(probe.pushed_at):
                     probe.first_out.append(time.monotonic())
             await self.push_frame(frame, direction)
 
-    proc = FacecastProcessor(InProcessAvatar())
+    server = None
+    if remote:   # a facecast server in this process, driven over its WebSocket API + WebRTC
+        from aiohttp import web
+
+        from engine.config import load_config
+        from engine.integrations.remote import RemoteAvatar
+        from engine.server import create_app
+        server = web.AppRunner(create_app(load_config()))
+        await server.setup()
+        site = web.TCPSite(server, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        avatar = RemoteAvatar(f"ws://127.0.0.1:{port}/v1/ws", sample_rate=16000)
+    else:
+        avatar = InProcessAvatar()
+    proc = FacecastProcessor(avatar)
     original = proc._emit_frame
 
     async def timed(item):   # the adapter's own work per frame (conversion + pushes)
@@ -141,6 +159,8 @@ async def bench_pipecat(utts) -> dict:
     result = probe.result(pushed)
     await task.queue_frame(EndFrame())
     await asyncio.wait_for(run, 30)
+    if server is not None:
+        await server.cleanup()
     return result
 
 
@@ -199,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
                  "machine": f"{platform.machine()} {multiprocessing.cpu_count()} cores",
                  "load_avg": round(os.getloadavg()[0], 2)}
     for name, fn, module in (("pipecat_inprocess", bench_pipecat, "pipecat"),
+                             ("pipecat_remote", lambda u: bench_pipecat(u, remote=True), "pipecat"),
                              ("livekit_generator", bench_livekit, "livekit.agents")):
         if args.only and not name.startswith(args.only):
             continue

@@ -9,8 +9,9 @@
         ...
     await avatar.close()
 
-Each ``AvatarFrame`` is one video frame and, while a segment is playing, exactly the speech
-audio that frame shows (``audio``: int16 mono, ``sample_rate`` Hz; one frame long), so an
+Each ``AvatarFrame`` is one video frame and, while a segment is playing, the speech audio
+that frame shows (``audio``: int16 mono, ``sample_rate`` Hz; exactly one frame long in-process;
+from a ``RemoteAvatar``, whole frames received since the previous picture: usually one), so an
 adapter that emits a frame's image and audio together keeps them in sync. Frames with
 ``audio=None`` are not speech (idle, listening, a frame made before an interrupt, or a gap while
 the TTS is late): adapters show the image and send no audio, so a framework's "bot is

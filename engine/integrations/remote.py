@@ -7,7 +7,9 @@ documented API is used, so the server may be on another machine.
 
 Which received audio is speech follows the session's events: from ``playback.started`` of a
 segment, until as much audio as the segment played (``playback.finished``'s ``position_s``,
-whole frames) has arrived, then ``SegmentEnded``. Audio is attached to the video frames in
+whole frames) has arrived, then ``SegmentEnded``. What the server played in that time is what
+comes out: when its speech input ran late (an underrun) it inserted a silent frame, and that
+silence is in the stream too (in-process such frames carry no audio). Audio is attached to the video frames in
 order of arrival, one frame's worth per frame, so picture and sound stay within about a frame
 of each other (the server sends both at their due times; WebRTC jitter is the rest).
 """
@@ -159,7 +161,9 @@ class RemoteAvatar:
         while self._segments:
             entry = self._segments[0]
             seg, got, whole = entry
-            take = len(pcm) if whole is None else min(len(pcm), whole - got)
+            # (more may have come than the segment's length by the time playback.finished says
+            # it: the events run a little ahead of the media; that excess stays with the segment)
+            take = len(pcm) if whole is None else max(0, min(len(pcm), whole - got))
             if take:
                 self._audio.append((seg, pcm[:take]))
                 self._audio_n += take
@@ -187,32 +191,35 @@ class RemoteAvatar:
             await self._video.put(None)
 
     def _take_frame_audio(self) -> tuple[np.ndarray | None, int, list[SegmentEnded]]:
-        """One frame of speech audio (padded at a segment's end), its segment, and the segments
-        whose last audio it holds; no audio until a whole frame's worth arrived."""
+        """The speech audio to show with the next picture: every whole frame's worth received of
+        the oldest segment (all of it, padded to a whole frame, once its end is in), its segment,
+        and the segments it ends. Pictures may arrive slower than the sound (a loaded machine,
+        dropped video), so a picture can carry more than one frame of audio: none is held back."""
         n = self._spf
-        ends_in_buffer = any(isinstance(x, SegmentEnded) for x in self._audio)
-        if self._audio_n < n and not ends_in_buffer:
-            return None, 0, []
-        parts, got, segment, ended = [], 0, 0, []
-        while self._audio and got < n:
-            item = self._audio.popleft()
+        head, ends = 0, False
+        for item in self._audio:
             if isinstance(item, SegmentEnded):
-                ended.append(item)
-                break   # a frame holds one segment's audio
-            seg, a = item
+                ends = True
+                break
+            head += len(item[1])
+        want = head if ends else head // n * n
+        if not want:
+            return None, 0, []
+        parts, got, segment = [], 0, 0
+        while got < want:
+            seg, a = self._audio.popleft()
             segment = segment or seg
-            if got + len(a) > n:
-                self._audio.appendleft((seg, a[n - got:]))
-                a = a[:n - got]
+            if got + len(a) > want:
+                self._audio.appendleft((seg, a[want - got:]))
+                a = a[:want - got]
             parts.append(a)
             got += len(a)
+        self._audio_n -= got
+        ended = []
         while self._audio and isinstance(self._audio[0], SegmentEnded):
             ended.append(self._audio.popleft())
-        self._audio_n -= got
-        if not got:
-            return None, 0, ended
         out = np.concatenate(parts)
-        return (np.concatenate([out, np.zeros(n - got, np.int16)]) if got < n else out), segment, ended
+        return np.concatenate([out, np.zeros(-len(out) % n, np.int16)]), segment, ended
 
     async def frames(self) -> AsyncIterator[AvatarFrame | SegmentEnded]:
         while True:
