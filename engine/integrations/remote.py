@@ -125,8 +125,8 @@ class RemoteAvatar:
         await self.client.end_segment()
 
     async def interrupt(self) -> None:
+        self._stop_speech()   # first, at once: audio of the old segment still on its way is not speech
         await self.client.interrupt()
-        self._stop_speech()   # at once: audio of the old segment still on its way is not speech
 
     async def set_state(self, state: str) -> None:
         await self.client.set_state(state)
