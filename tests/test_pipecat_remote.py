@@ -93,3 +93,19 @@ async def test_a_server_side_close_is_reported_upstream(server):
             await asyncio.sleep(0.05)
         assert task.has_finished(), "a fatal ErrorFrame stops the pipeline task"
     assert proc.error is not None and "ended" in str(proc.error)
+
+
+async def test_an_unreachable_server_stops_the_pipeline_with_an_error():
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()   # nothing listens there
+    proc = FacecastProcessor(RemoteAvatar(f"ws://127.0.0.1:{port}/v1/ws", timeout_s=5))
+    async with RunningPipeline([proc]) as (task, out):
+        for _ in range(200):
+            if task.has_finished():
+                break
+            await asyncio.sleep(0.05)
+        assert task.has_finished(), "a fatal ErrorFrame stops the pipeline task"
+    assert proc.error is not None and out.count(OutputImageRawFrame) == 0

@@ -56,7 +56,12 @@ class FacecastProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
-            await self._start()
+            try:
+                await self._start()
+            except Exception as e:   # no avatar (a server that cannot be reached, a bad avatar file)
+                self.error = e
+                log.error("%s: the avatar did not start: %s", self, e)
+                await self.push_error(ErrorFrame(f"facecast avatar did not start: {e}", fatal=True))
         elif isinstance(frame, TTSAudioRawFrame):
             try:
                 await self._push_audio(frame)
@@ -93,8 +98,15 @@ class FacecastProcessor(FrameProcessor):
     async def _start(self) -> None:
         if self._started:
             return
+        try:
+            await self.avatar.start()
+        except BaseException:
+            try:
+                await self.avatar.close()   # whatever it had opened
+            except Exception:
+                pass
+            raise
         self._started = True
-        await self.avatar.start()
         self._out_task = asyncio.get_running_loop().create_task(self._emit_frames(), name=f"{self.name}-out")
 
     async def _stop(self) -> None:
