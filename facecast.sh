@@ -62,6 +62,9 @@ setup() {
   # torch first, pinned exactly: this version has a local CPU build; anything else pulls CUDA wheels.
   "$VENV/bin/pip" install -q torch==2.13.0
   "$VENV/bin/pip" install -q -e ".[dev]"
+  # pipecat-ai 0.0.49 (the last on protobuf 4) pins aiohttp/pydantic/Pillow of 2024 for its service
+  # plugins; its core needs none of them at those versions: install it alone (deps are in `dev`).
+  "$VENV/bin/pip" install -q --no-deps pipecat-ai==0.0.49
   echo "$want" > "$stamp"
 }
 

@@ -38,6 +38,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
     (("bench", "cluster"), "engine.commands.bench_cluster", "benchmark sessions per Ray worker node and the cluster front door's signalling"),
     (("bench", "sessions"), "engine.commands.bench_sessions", "how many live sessions (motion or video mode) one machine holds at the frame budget"),
+    (("bench", "frameworks"), "engine.commands.bench_frameworks", "benchmark the Pipecat processor and the LiveKit video generator (engine in-process)"),
+    (("livekit-avatar",), "engine.commands.livekit_avatar", "the LiveKit avatar dispatcher: sends avatar workers into agents' rooms"),
 ]
 
 

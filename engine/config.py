@@ -276,6 +276,16 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class LiveKitConfig:
+    """The LiveKit avatar dispatcher and its workers (engine/integrations/livekit, docs/deploy.md)."""
+    dispatcher_host: str = _f("127.0.0.1", doc="where `facecast livekit-avatar` listens for launch requests")
+    dispatcher_port: int = _f(8089, min=1, max=65535)
+    max_workers: int = _f(4, min=1, max=256, doc="avatar workers (one session each) this dispatcher runs at once")
+    avatar_identity: str = _f("facecast-avatar", doc="the avatar worker's participant identity in the room")
+    connect_timeout_s: float = _f(20.0, min=1.0, max=300.0, doc="a worker that has not joined its room by then fails")
+
+
+@dataclass(frozen=True)
 class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -288,6 +298,7 @@ class Config:
     tts: TTSConfig = field(default_factory=TTSConfig)
     webcam: WebcamConfig = field(default_factory=WebcamConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    livekit: LiveKitConfig = field(default_factory=LiveKitConfig)
 
     def resolve_path(self, p: str) -> Path:
         """Paths in configs are relative to the repository root unless absolute."""

@@ -417,9 +417,11 @@ class Session:
         if self.render_stage is not None:
             image, repeated = await self.render_stage.render(motion, deadline)
         audio = sf.audio.samples if sf is not None else self._silence
+        segment = sf.segment if sf is not None else 0   # which spoken segment this audio is (0: none)
         if epoch != self.epoch:   # interrupted while rendering: the audio is cut
-            audio = self._silence
-        chunk = AudioChunk(k * self.samples_per_frame, Fraction(1, self.output_rate), epoch, audio, self.output_rate)
+            audio, segment = self._silence, 0
+        chunk = AudioChunk(k * self.samples_per_frame, Fraction(1, self.output_rate), epoch, audio, self.output_rate,
+                           segment)
         if self.render_stage is not None:
             frame = VideoFrame(k, Fraction(1, self.fps), epoch, image, chunk, motion, repeated)
         else:

@@ -185,3 +185,33 @@ def test_the_cluster_package_imports_ray_only_when_used():
                                  "engine.cluster.placement, engine.cluster.relay")
     pytest.importorskip("ray")
     assert _ray_loaded_after("import ray")
+# --- the framework integrations (engine/integrations: optional extras) -------------------
+
+FRAMEWORKS = ("pipecat", "livekit")
+
+
+def test_only_the_integrations_import_the_frameworks():
+    """Pipecat and LiveKit are optional extras: no engine module outside engine/integrations
+    imports them, nor imports engine.integrations (the core never depends on its adapters).
+    The CLI front-ends in engine/commands may: each is imported only when its command runs."""
+    offenders = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if {ENGINE / "integrations", ENGINE / "commands"} & set(path.parents):
+            continue
+        for m in imported_modules(path):
+            if m.split(".")[0] in FRAMEWORKS or m == "engine.integrations" or m.startswith("engine.integrations."):
+                offenders.append(f"{path.relative_to(ROOT)}: {m}")
+    assert offenders == []
+
+
+def test_the_integration_check_can_fail():
+    names = imported_modules(ENGINE / "integrations" / "pipecat.py")
+    assert any(m.split(".")[0] == "pipecat" for m in names)
+    assert "engine.integrations.avatar" in names
+
+
+def test_the_live_path_loads_no_framework():
+    code = (f"import json, sys\nimport {', '.join(LIVE_MODULES)}, engine.integrations.avatar\n"
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
