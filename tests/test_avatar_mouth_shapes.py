@@ -157,3 +157,16 @@ def test_teacher_bilabials_seal_the_lips_of_a_parted_photo(renderer):
     assert inner_gap(renderer, open_vowel).max() > 0.09      # measured 0.12-0.16
     # silence rests closed: under 0.01 face heights (~0.024 inter-ocular units; measured 0.001-0.014)
     assert inner_gap(renderer, MotionFrame(w[1])).max() < 0.024
+
+
+@pytest.mark.parametrize("jaw", [0.0, 0.2])
+def test_lower_down_and_upper_up_open_the_inner_lips(renderer, jaw):
+    """mouthLowerDown lowers the lower lip and mouthUpperUp raises the upper one, so each opens
+    the inner-lip gap (at the closed rest both contours coincide; mouthLowerDown once moved the
+    upper lip down with the lower one and opened nothing)."""
+    up, lo = inner_pairs(renderer)
+    mid = list(up).index(13)
+    base = inner_gap(renderer, MotionFrame.from_weights({"jawOpen": jaw}))[mid]
+    for shape in ("mouthLowerDown", "mouthUpperUp"):
+        w = {"jawOpen": jaw, shape + "Left": 1.0, shape + "Right": 1.0}
+        assert inner_gap(renderer, MotionFrame.from_weights(w))[mid] - base > 0.04, shape

@@ -334,7 +334,10 @@ class BlendshapeBuilder:
             press = self.lips_meet(side, up_share=0.0, lo_share=1.0, max_way=PRESS_MAX_WAY, up_thin=side * self.lip_thinning(True, PRESS_THIN),
                                    lo_thin=side * self.lip_thinning(False, PRESS_THIN))
             self.add(f"mouthPress{n}", press)
-            lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1)
+            # (never the upper lip: at a closed rest the inner contours coincide, and a spread by
+            # distance alone moved the upper lip down with the lower one, so the gap never opened)
+            lower = self.spread(self.lower_lip, np.tile([0, 0.08, 0], (len(self.lower_lip), 1)), 0.1,
+                                where=~np.isin(np.arange(len(self.p)), self.upper_lip))
             self.add(f"mouthLowerDown{n}", lower * self.side[s][:, None])
             upper = self.spread(self.upper_lip, np.tile([0, -0.07, 0], (len(self.upper_lip), 1)), 0.1,
                                 where=self.y < self.mouth_c[1])
