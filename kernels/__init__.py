@@ -77,3 +77,28 @@ def resolve_backend(backend: str) -> str:
         raise RuntimeError("kernel backend 'triton' needs triton and a CUDA GPU "
                            "(or TRITON_INTERPRET=1 for the slow CPU interpreter)")
     return backend
+
+
+# --- Gaussian splats -------------------------------------------------------------------------
+SPLAT_BACKENDS = ("torch", "cpu", "gsplat")
+_SPLAT_MODULES = {"torch": "kernels.reference.splat", "cpu": "kernels.cpu.splat", "gsplat": "kernels.cuda.splat"}
+
+
+def render_gaussians(means, covs, colors, opacities, fx: float, fy: float, cx: float, cy: float,
+                     width: int, height: int, background=None, backend: str = "cpu"):
+    """Camera-space 3D Gaussians (OpenCV pinhole: x right, y down, z forward) -> (rgb (H, W, 3),
+    alpha (H, W)), front-to-back composited over ``background`` (None = black, (3,) or (H, W, 3)).
+    ``means`` (N, 3), ``covs`` (N, 3, 3), ``colors`` (N, 3), ``opacities`` (N,). Backends:
+    "torch" (reference, differentiable; torch tensors), "cpu" (numba; NumPy float32 arrays),
+    "gsplat" (CUDA; torch tensors on the GPU). Rules: ``kernels.reference.splat``."""
+    if backend not in SPLAT_BACKENDS:
+        raise ValueError(f"unknown splat backend {backend!r}; choose one of {SPLAT_BACKENDS}")
+    impl = importlib.import_module(_SPLAT_MODULES[backend])
+    return impl.render(means, covs, colors, opacities, fx, fy, cx, cy, width, height, background)
+
+
+def gsplat_available() -> bool:
+    """gsplat installed and a CUDA device present (answers without torch where there is no driver)."""
+    if importlib.util.find_spec("gsplat") is None or not _has_nvidia_driver():
+        return False
+    return importlib.import_module("kernels.cuda.splat").available()
