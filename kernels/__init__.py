@@ -102,3 +102,12 @@ def gsplat_available() -> bool:
     if importlib.util.find_spec("gsplat") is None or not _has_nvidia_driver():
         return False
     return importlib.import_module("kernels.cuda.splat").available()
+
+
+def bind_gaussians(verts, tris, sign, slot, bary, offset, local, rot, trans, backend: str = "cpu"):
+    """Gaussians riding on mesh triangles -> camera-space (means (N, 3), covs (N, 3, 3)) float32.
+    See ``kernels.reference.splat_bind`` for the contract. Backends: "numpy", "cpu"."""
+    if backend not in ("numpy", "cpu"):
+        raise ValueError(f"unknown bind backend {backend!r}; choose numpy or cpu")
+    return importlib.import_module(f"{_MODULES[backend]}.splat_bind").bind(
+        verts, tris, sign, slot, bary, offset, local, rot, trans)

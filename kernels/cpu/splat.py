@@ -14,7 +14,7 @@ import numpy as np
 
 from kernels.reference.splat import ALPHA_MAX, ALPHA_MIN, LOWPASS, NEAR, T_MIN
 
-TILE = 8
+TILE = 16
 _LOG_ALPHA_MIN = math.log(ALPHA_MIN)
 
 
@@ -93,43 +93,59 @@ def _bin(m2, radii, order, width, height, tile):
     return starts, ids
 
 
-@numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
-def _composite(m2, conics, colors, opac, starts, ids, width, height, tile, out_rgb, out_t):
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def _composite(m2, conics, radii, colors, opac, starts, ids, width, height, tile, out_rgb, out_t):
+    """Per tile (in parallel), Gaussian-major in depth order: each Gaussian visits only the
+    pixels of its box inside the tile; a pixel that has terminated is skipped. Per pixel the
+    arithmetic and its order are the reference's."""
     ntx = (width + tile - 1) // tile
     nty = (height + tile - 1) // tile
     for t in numba.prange(ntx * nty):
-        tx, ty = t % ntx, t // ntx
-        s0, s1 = starts[t], starts[t + 1]
-        for py in range(ty * tile, min(ty * tile + tile, height)):
-            fy = py + 0.5
-            for px in range(tx * tile, min(tx * tile + tile, width)):
-                fxp = px + 0.5
-                T = 1.0
-                r = 0.0
-                g_ = 0.0
-                b = 0.0
-                for k in range(s0, s1):
-                    g = ids[k]
-                    dx = m2[g, 0] - fxp
-                    dy = m2[g, 1] - fy
-                    sigma = 0.5 * (conics[g, 0] * dx * dx + conics[g, 2] * dy * dy) + conics[g, 1] * dx * dy
+        tx0, ty0 = (t % ntx) * tile, (t // ntx) * tile
+        tw, th = min(tile, width - tx0), min(tile, height - ty0)
+        T = np.ones((th, tw), np.float32)
+        rgb = np.zeros((th, tw, 3), np.float32)
+        done = np.zeros((th, tw), np.bool_)
+        live = tw * th
+        for k in range(starts[t], starts[t + 1]):
+            if live == 0:
+                break
+            g = ids[k]
+            mx, my, r = m2[g, 0], m2[g, 1], radii[g]
+            x0 = max(int(math.ceil(mx - r - 0.5)) - tx0, 0)
+            x1 = min(int(math.floor(mx + r - 0.5)) - tx0, tw - 1)
+            y0 = max(int(math.ceil(my - r - 0.5)) - ty0, 0)
+            y1 = min(int(math.floor(my + r - 0.5)) - ty0, th - 1)
+            ca, cb, cc, o = conics[g, 0], conics[g, 1], conics[g, 2], opac[g]
+            c0, c1, c2 = colors[g, 0], colors[g, 1], colors[g, 2]
+            for py in range(y0, y1 + 1):
+                dy = my - (py + ty0 + 0.5)
+                for px in range(x0, x1 + 1):
+                    if done[py, px]:
+                        continue
+                    dx = mx - (px + tx0 + 0.5)
+                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
                     if sigma < 0.0:
                         continue
-                    alpha = min(ALPHA_MAX, opac[g] * math.exp(-sigma))
+                    alpha = min(ALPHA_MAX, o * math.exp(-sigma))
                     if alpha < ALPHA_MIN:
                         continue
-                    next_t = T * (1.0 - alpha)
+                    tp = T[py, px]
+                    next_t = tp * (1.0 - alpha)
                     if next_t <= T_MIN:
-                        break
-                    w = alpha * T
-                    r += w * colors[g, 0]
-                    g_ += w * colors[g, 1]
-                    b += w * colors[g, 2]
-                    T = next_t
-                out_rgb[py, px, 0] = r
-                out_rgb[py, px, 1] = g_
-                out_rgb[py, px, 2] = b
-                out_t[py, px] = T
+                        done[py, px] = True
+                        live -= 1
+                        continue
+                    w = alpha * tp
+                    rgb[py, px, 0] += w * c0
+                    rgb[py, px, 1] += w * c1
+                    rgb[py, px, 2] += w * c2
+                    T[py, px] = next_t
+        for py in range(th):
+            for px in range(tw):
+                out_t[ty0 + py, tx0 + px] = T[py, px]
+                for ch in range(3):
+                    out_rgb[ty0 + py, tx0 + px, ch] = rgb[py, px, ch]
 
 
 def project(means, covs, opacities, fx, fy, cx, cy):
@@ -152,7 +168,7 @@ def rasterize(means2d, conics, colors, opacities, depths, radii, width, height, 
     starts, ids = _bin(means2d, radii, order, int(width), int(height), int(tile))
     rgb = np.empty((height, width, 3), np.float32)
     trans = np.empty((height, width), np.float32)
-    _composite(means2d, conics, np.ascontiguousarray(colors, np.float32),
+    _composite(means2d, conics, radii, np.ascontiguousarray(colors, np.float32),
                np.ascontiguousarray(opacities, np.float32), starts, ids, int(width), int(height),
                int(tile), rgb, trans)
     if background is not None:
