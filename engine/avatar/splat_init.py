@@ -24,6 +24,7 @@ IN_PLANE_SIGMA = 0.6       # std-dev along the surface, in lattice spacings
 THICKNESS = 0.15           # std-dev along the normal, relative to the in-plane one
 INIT_OPACITY = 0.95
 SET_OFFSETS = {"sclera": -0.05, "iris": -0.03, "hair": -0.01, "neck": -0.01, "side": -0.01}
+SET_DENSITY = {"iris": 6.0, "sclera": 3.0, "teeth": 3.0, "mouth_interior": 2.0}   # x Gaussians per area
 FILL_POSE_WEIGHT = 0.3     # background is filled where the head (pose weight above this) covers it
 FILL_DILATE_PX = 4
 
@@ -131,8 +132,11 @@ def init_gaussians(avatar: Avatar, count: int = DEFAULT_COUNT, seed: int = 0) ->
     px = avatar.face_to_image(rest)[tris]                       # (T, 3, 2): skip triangles off the photo
     inside = ~((px < -2).all(1).any(1) | (px > [w + 2, h + 2]).all(1).any(1))
     tri_ids, tris, area, uv = tri_ids[inside], tris[inside], area[inside], uv[inside]
-    levels = np.maximum(1, np.round(np.sqrt(count * area / area.sum()))).astype(int)
     sets_all = triangle_sets(avatar)
+    density = np.ones(len(tri_ids))
+    for name, d in SET_DENSITY.items():
+        density[sets_all[tri_ids] == SET[name]] = d
+    levels = np.maximum(1, np.round(np.sqrt(count * area * density / (area * density).sum()))).astype(int)
     parts = {k: [] for k in ("triangle", "bary")}
     for lv in np.unique(levels):
         sel = np.nonzero(levels == lv)[0]

@@ -49,12 +49,13 @@ class SplatRenderer:
         self.avatar = avatar if isinstance(avatar, Avatar) else load_avatar(avatar)
         self.width, self.height = int(width), int(height)
         self.backend = resolve_splat_backend(backend)
-        if self.avatar.splat is None:
+        splat = self.avatar.splat
+        if splat is None:
             t0 = time.perf_counter()
-            self.avatar.splat = init_gaussians(self.avatar, gaussians)
+            splat = init_gaussians(self.avatar, gaussians)
             log.info("avatar %s has no Gaussians: %d initialised from its mesh in %.2f s",
-                     self.avatar.name, len(self.avatar.splat), time.perf_counter() - t0)
-        self.gaussians: GaussianAvatar = self.avatar.splat
+                     self.avatar.name, len(splat), time.perf_counter() - t0)
+        self.gaussians: GaussianAvatar = splat
         self.deformer = GaussianDeformer(self.avatar, self.gaussians)
         self.cameras: list[Camera] = (stereo_cameras(self.avatar, self.width, self.height, camera_distance, ipd_mm)
                                       if stereo else [view_camera(self.avatar, self.width, self.height, camera_distance)])
