@@ -35,6 +35,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "soak"), "engine.commands.bench_soak", "soak a live session under continuous speech: RSS, threads, fds, A/V drift per minute"),
     (("local",), "engine.commands.local", "echo mode on the local mic and speaker: window or mp4"),
     (("bench", "browser"), "engine.commands.bench_browser", "benchmark real headless Chromium viewing a session (first frame, fps)"),
+    (("bench", "splat"), "engine.commands.bench_splat", "benchmark the Gaussian-splat renderer (CPU one thread; GPU with gsplat) + quality"),
 ]
 
 
