@@ -101,10 +101,11 @@ def rasterize(means2d, conics, colors, opacities, depths, radii, width: int, hei
     return rgb, 1.0 - trans
 
 
-def render(means, covs, colors, opacities, fx, fy, cx, cy, width, height, background=None):
-    """Project + rasterize: (rgb (H, W, 3), alpha (H, W)) torch tensors."""
+def render(means, covs, colors, opacities, fx, fy, cx, cy, width, height, background=None, tile: int = TILE):
+    """Project + rasterize: (rgb (H, W, 3), alpha (H, W)) torch tensors. ``tile`` only trades
+    memory for Python overhead (the result does not depend on it)."""
     m2, con, dep, rad = project(means, covs, opacities, fx, fy, cx, cy)
-    return rasterize(m2, con, colors, opacities, dep, rad, width, height, background)
+    return rasterize(m2, con, colors, opacities, dep, rad, width, height, background, tile)
 
 
 def radius_for(opacity: float, lam: float) -> float:
