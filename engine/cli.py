@@ -18,6 +18,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("avatar", "create"), "engine.commands.avatar_create", "create an avatar from a portrait photo"),
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
     (("avatar", "export"), "engine.commands.avatar_export", "write an avatar's Gaussians as a 3DGS .ply"),
+    (("avatar", "fit"), "engine.commands.avatar_fit", "refine an avatar's Gaussians against a video of the person"),
     (("data", "synth"), "engine.commands.data_synth", "synthesize a speech corpus with phone timings + teacher motion"),
     (("data", "align"), "engine.commands.data_align", "teacher motion for a real recording via forced alignment"),
     (("data", "real-av"), "engine.commands.data_real_av", "training targets from real talking-face videos (audio + mouth)"),

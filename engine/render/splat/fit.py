@@ -35,6 +35,7 @@ class FitOptions:
     camera_distance: float = 20.0
     progress: bool = True
     seed: int = 0
+    threads: int = 1             # torch intra-op threads (0: torch's default); more oversubscribes shared CPUs
 
 
 @dataclass
@@ -79,6 +80,8 @@ def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts
     if not targets:
         raise ValueError("fitting needs at least one target image")
     torch.manual_seed(opts.seed)
+    if opts.threads > 0:
+        torch.set_num_threads(opts.threads)
     deformer = GaussianDeformer(avatar, gaussians)
     prepared = [_Prepared(deformer, t, avatar, opts, torch) for t in targets]
     bg = torch.from_numpy(background_view(gaussians.background, opts.size, opts.size))
