@@ -128,3 +128,19 @@ def test_bad_splat_settings_get_clear_errors(avatar, config):
     from engine.config import ConfigError
     with pytest.raises(ConfigError, match="render.renderer"):
         replace(config, render={"renderer": "nerf"})
+
+
+async def test_offline_render_writes_an_mp4_with_the_splat_renderer(config, tmp_path):
+    """``facecast render``'s library path (engine.offline_render) with renderer = "splat"."""
+    import av
+
+    from engine.offline_render import render_to_mp4
+    cfg = replace(config, render={"renderer": "splat", "splat_backend": "cpu", "splat_gaussians": 2000},
+                  video={"width": 96, "height": 96})
+    t = np.arange(int(0.6 * 48000)) / 48000
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    summary = await render_to_mp4(cfg, audio, 48000, tmp_path / "splat.mp4", progress=False)
+    assert summary["frames"] == 15
+    with av.open(str(tmp_path / "splat.mp4")) as c:
+        images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(images) == 15 and images[0].shape == (96, 96, 3) and images[0].std() > 20
