@@ -144,3 +144,19 @@ async def test_offline_render_writes_an_mp4_with_the_splat_renderer(config, tmp_
     with av.open(str(tmp_path / "splat.mp4")) as c:
         images = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(images) == 15 and images[0].shape == (96, 96, 3) and images[0].std() > 20
+
+
+def test_the_splat_renderer_leaves_torch_unloaded_on_a_cpu_machine():
+    """Like the warp: backend "auto" without a CUDA device renders with numba, torch never imported."""
+    import subprocess
+    import sys
+
+    import kernels
+    if kernels.gsplat_available():
+        pytest.skip("a CUDA device with gsplat is present: the GPU path rightly uses torch")
+    code = ("import sys\nfrom engine.render.splat import SplatRenderer\nfrom engine.motion.space import MotionFrame\n"
+            "r = SplatRenderer('assets/default.avatar', 64, 64, backend='auto', gaussians=500)\n"
+            "r.render(MotionFrame.neutral())\nprint(r.backend, 'torch' in sys.modules)")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["cpu", "False"], out.stdout + out.stderr

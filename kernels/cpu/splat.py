@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-from kernels.reference.splat import ALPHA_MAX, ALPHA_MIN, LOWPASS, NEAR, T_MIN
+from kernels.splat_rules import ALPHA_MAX, ALPHA_MIN, LOWPASS, NEAR, T_MIN
 
 TILE = 16
 _LOG_ALPHA_MIN = math.log(ALPHA_MIN)

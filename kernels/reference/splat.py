@@ -21,11 +21,8 @@ import math
 
 import torch
 
-NEAR = 0.01
-LOWPASS = 0.3          # pixels^2 added to the 2D covariance (anti-aliasing)
-ALPHA_MIN = 1.0 / 255.0
-ALPHA_MAX = 0.99
-T_MIN = 1e-4
+from kernels.splat_rules import ALPHA_MAX, ALPHA_MIN, LOWPASS, NEAR, T_MIN  # noqa: F401 (re-exported)
+
 TILE = 16
 
 
