@@ -139,3 +139,14 @@ def test_gsplat_cuda_path_is_close_to_the_reference():
     # gsplat cuts at 3 sigma and clamps alpha at 0.999: close, not bit-equal
     assert np.abs(g_rgb.cpu().numpy() - r_rgb).mean() < 0.01
     assert np.abs(g_a.cpu().numpy() - r_a).mean() < 0.01
+
+
+def test_a_cropped_camera_renders_exactly_the_crop():
+    """What the fit relies on: moving the principal point by the crop offset and shrinking the
+    image renders the same pixels as cropping the full render."""
+    arrays, cam = random_scene(4)
+    full, _ = run("torch", arrays, cam)
+    x0, y0, w, h = 9, 5, 30, 21
+    crop = dict(cam, cx=cam["cx"] - x0, cy=cam["cy"] - y0, width=w, height=h)
+    part, _ = run("torch", arrays, crop)
+    np.testing.assert_allclose(part, full[y0:y0 + h, x0:x0 + w], atol=1e-6)

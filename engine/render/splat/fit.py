@@ -22,6 +22,7 @@ from engine.render.splat.deform import GaussianDeformer, quaternion_matrices, tr
 
 
 FIT_TILE = 32   # reference-rasterizer tile while fitting: fewer Python iterations, same result
+CROP_MARGIN = 4  # pixels kept around a target's mask
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,19 @@ class _Prepared:
         self.anchor = torch.from_numpy(cam.to_camera(anchor).astype(np.float32))
         self.frame = torch.from_numpy(np.matmul(cam.rotation[None], frames[deformer.slot]).astype(np.float32))
         self.size = torch.from_numpy(size[deformer.slot].astype(np.float32))
-        self.cam = cam
         import cv2
         img = cv2.resize(target.image, (opts.size, opts.size), interpolation=cv2.INTER_AREA)
-        self.image = torch.from_numpy(img.astype(np.float32) / 255.0)
         m = np.ones((opts.size, opts.size), bool) if target.mask is None else cv2.resize(
             target.mask.astype(np.uint8), (opts.size, opts.size), interpolation=cv2.INTER_NEAREST).astype(bool)
-        self.mask = torch.from_numpy(m.astype(np.float32))[..., None]
+        # only the mask's bounding box (+ a margin) is rendered: the camera's principal point
+        # moves with the crop, so the pixels there are exactly those of the full view
+        ys, xs = np.nonzero(m) if m.any() else (np.array([0]), np.array([0]))
+        x0, y0 = max(int(xs.min()) - CROP_MARGIN, 0), max(int(ys.min()) - CROP_MARGIN, 0)
+        x1, y1 = min(int(xs.max()) + 1 + CROP_MARGIN, opts.size), min(int(ys.max()) + 1 + CROP_MARGIN, opts.size)
+        self.cam = dataclasses.replace(cam, width=x1 - x0, height=y1 - y0, cx=cam.cx - x0, cy=cam.cy - y0)
+        self.crop = (slice(y0, y1), slice(x0, x1))
+        self.image = torch.from_numpy(img[self.crop].astype(np.float32) / 255.0)
+        self.mask = torch.from_numpy(m[self.crop].astype(np.float32))[..., None]
 
 
 def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts: FitOptions = FitOptions()):
@@ -84,7 +91,9 @@ def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts
         torch.set_num_threads(opts.threads)
     deformer = GaussianDeformer(avatar, gaussians)
     prepared = [_Prepared(deformer, t, avatar, opts, torch) for t in targets]
-    bg = torch.from_numpy(background_view(gaussians.background, opts.size, opts.size))
+    bg_full = background_view(gaussians.background, opts.size, opts.size)
+    for p in prepared:
+        p.background = torch.from_numpy(np.ascontiguousarray(bg_full[p.crop]))
     rot = torch.from_numpy(quaternion_matrices(gaussians.rotation).astype(np.float32))
     color = torch.tensor(_logit(gaussians.color), requires_grad=True)
     opacity = torch.tensor(_logit(gaussians.opacity), requires_grad=True)
@@ -101,7 +110,7 @@ def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts
         cov = f @ f.transpose(1, 2)
         c = p.cam
         rgb, _ = ref.render(means, cov, torch.sigmoid(color), torch.sigmoid(opacity), c.fx, c.fy, c.cx, c.cy,
-                            c.width, c.height, background=bg, tile=FIT_TILE)
+                            c.width, c.height, background=p.background, tile=FIT_TILE)
         return rgb
 
     losses = []
