@@ -149,4 +149,4 @@ def test_a_cropped_camera_renders_exactly_the_crop():
     x0, y0, w, h = 9, 5, 30, 21
     crop = dict(cam, cx=cam["cx"] - x0, cy=cam["cy"] - y0, width=w, height=h)
     part, _ = run("torch", arrays, crop)
-    np.testing.assert_allclose(part, full[y0:y0 + h, x0:x0 + w], atol=1e-6)
+    np.testing.assert_allclose(part, full[y0:y0 + h, x0:x0 + w], atol=1e-5)   # float rounding only
