@@ -16,7 +16,11 @@ def test_photo_fit_lowers_the_loss_and_raises_psnr(avatar):
     # only the appearance and the offsets move; the binding stays
     np.testing.assert_array_equal(fitted.triangle, g.triangle)
     np.testing.assert_array_equal(fitted.bary, g.bary)
-    assert (fitted.opacity >= 0).all() and (fitted.opacity <= 1).all() and (fitted.scale > 0).all()
+    assert (fitted.opacity >= 0).all() and (fitted.opacity <= 1).all()
+    # the projections: scales never below the initial ones, offsets within MAX_OFFSET_CHANGE
+    from engine.render.splat.fit import MAX_OFFSET_CHANGE
+    assert (fitted.scale >= g.scale * (1 - 1e-5)).all()
+    assert np.abs(fitted.offset - g.offset).max() <= MAX_OFFSET_CHANGE + 1e-6
 
 
 def test_masked_pixels_do_not_count(avatar):

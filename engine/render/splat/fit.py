@@ -23,6 +23,7 @@ from engine.render.splat.deform import GaussianDeformer, quaternion_matrices, tr
 
 FIT_TILE = 32   # reference-rasterizer tile while fitting: fewer Python iterations, same result
 CROP_MARGIN = 4  # pixels kept around a target's mask
+MAX_OFFSET_CHANGE = 0.02   # face units a fit may move a Gaussian along its normal
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts
     opacity = torch.tensor(_logit(gaussians.opacity), requires_grad=True)
     log_scale = torch.tensor(np.log(np.maximum(gaussians.scale, 1e-6)), requires_grad=True)
     offset = torch.tensor(gaussians.offset, requires_grad=True)
+    # projections after each step: scales never shrink below the initial ones (fitted at a low
+    # resolution, shrunken Gaussians open gaps between triangles that show at full size) and the
+    # offsets stay within MAX_OFFSET_CHANGE of theirs (no depth-order flips between layers)
+    min_log_scale = log_scale.detach().clone()
+    offset_lo = offset.detach() - MAX_OFFSET_CHANGE
+    offset_hi = offset.detach() + MAX_OFFSET_CHANGE
     optim = torch.optim.Adam([{"params": [color], "lr": opts.lr_color},
                               {"params": [opacity], "lr": opts.lr_opacity},
                               {"params": [log_scale], "lr": opts.lr_scale},
@@ -122,6 +129,9 @@ def fit_gaussians(avatar, gaussians: GaussianAvatar, targets: list[Target], opts
         loss = diff.abs().mean() + (diff ** 2).mean()
         loss.backward()
         optim.step()
+        with torch.no_grad():
+            torch.maximum(log_scale, min_log_scale, out=log_scale)
+            torch.clamp(offset, offset_lo, offset_hi, out=offset)
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     with torch.no_grad():
