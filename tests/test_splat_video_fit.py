@@ -53,3 +53,25 @@ def test_fit_on_video_frames_improves_held_out_frames(avatar, targets):
     assert scores["after"]["all"]["psnr_db"] > scores["before"]["all"]["psnr_db"] + 0.2, scores
     sheet = comparison_sheet(rs, held, size=96, count=3)
     assert sheet.shape == (3 * 96, 3 * 96, 3)
+
+
+def test_avatar_fit_command_writes_the_avatar_and_a_sheet(avatar, clip, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from engine.avatar.asset import load_avatar
+    from engine.cli import main
+    from engine.config import ASSETS_DIR
+    video = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, clip[0].shape[1::-1])
+    for f in clip:
+        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    w.release()
+    out = tmp_path / "fitted.avatar"
+    assert main(["avatar", "fit", str(ASSETS_DIR / "default.avatar"), "--video", str(video), "-o", str(out),
+                 "--steps", "3", "--size", "32", "--eval-size", "64", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["held_out"] >= 4 and set(scores["scores"]) == {"warp", "splat_before", "splat_fitted"}
+    assert load_avatar(out).splat is not None
+    assert cv2.imread(str(tmp_path / "fitted_fit.png")) is not None
