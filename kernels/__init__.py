@@ -9,6 +9,10 @@ Ops: ``rasterize_backward_map`` (triangles -> per-pixel source coordinates, pain
 order), ``remap_bilinear`` (sample an image through such a map), ``smooth_seams``
 (composite the layer edges: anti-alias where the map jumps). ``backend`` is "numpy", "cpu" or "triton"; the triton
 ops take and return torch tensors (CUDA, or CPU under ``TRITON_INTERPRET=1``).
+
+Gaussian splats: ``bind_gaussians`` (Gaussians riding on mesh triangles -> camera-space means and
+covariances; "numpy" reference, "cpu" numba) and ``render_gaussians`` (projection, tile binning,
+depth sort, front-to-back compositing; "torch" reference, "cpu" numba, "gsplat" CUDA).
 """
 from __future__ import annotations
 
