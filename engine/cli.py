@@ -16,8 +16,9 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("doctor",), "engine.commands.doctor", "check port, STUN/TURN servers, codecs, espeak-ng, avatar and model: OK/FAIL per line"),
     (("render",), "engine.commands.render", "render audio (or text) to an mp4 offline"),
     (("avatar", "create"), "engine.commands.avatar_create", "create an avatar from a portrait photo"),
-    (("avatar", "export"), "engine.commands.avatar_export", "export an avatar as glTF 2.0 (.glb) with ARKit morph targets"),
+    (("avatar", "export"), "engine.commands.avatar_export", "export an avatar: glTF 2.0 (.glb) with ARKit morph targets, or its Gaussians as a 3DGS .ply"),
     (("avatar", "preview"), "engine.commands.avatar_preview", "write a contact sheet of an avatar's expressions"),
+    (("avatar", "fit"), "engine.commands.avatar_fit", "refine an avatar's Gaussians against a video of the person"),
     (("data", "synth"), "engine.commands.data_synth", "synthesize a speech corpus with phone timings + teacher motion"),
     (("data", "align"), "engine.commands.data_align", "teacher motion for a real recording via forced alignment"),
     (("data", "real-av"), "engine.commands.data_real_av", "training targets from real talking-face videos (audio + mouth)"),
@@ -40,6 +41,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "sessions"), "engine.commands.bench_sessions", "how many live sessions (motion or video mode) one machine holds at the frame budget"),
     (("bench", "frameworks"), "engine.commands.bench_frameworks", "benchmark the Pipecat processor and the LiveKit video generator (engine in-process)"),
     (("livekit-avatar",), "engine.commands.livekit_avatar", "the LiveKit avatar dispatcher: sends avatar workers into agents' rooms"),
+    (("bench", "splat"), "engine.commands.bench_splat", "benchmark the Gaussian-splat renderer (CPU one thread; GPU with gsplat) + quality"),
 ]
 
 

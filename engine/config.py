@@ -99,13 +99,20 @@ class MotionConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    renderer: str = _f("warp", choices=("warp",))
+    renderer: str = _f("warp", choices=("warp", "splat"), doc="warp: 2.5D photo warp; splat: 3D Gaussians")
     backend: str = _f("auto", choices=("auto", "numpy", "cpu", "triton"),
                       doc="kernel path: reference numpy, cpu (numba/OpenCV), triton (GPU)")
     avatar: str = _f("assets/default.avatar")
     seam_jump: float = _f(3.0, min=0.0, max=100.0,
                           doc="anti-alias pixels whose source jumps more than this many output "
                               "pixels' worth (layer edges, folds); 0 = off")
+    splat_backend: str = _f("auto", choices=("auto", "cpu", "torch", "gsplat"),
+                            doc="splat rasterizer: cpu (numba), torch (reference), gsplat (CUDA); auto: gsplat with a GPU")
+    splat_gaussians: int = _f(20000, min=100, max=2_000_000,
+                              doc="Gaussians initialised from the mesh when the avatar file holds none")
+    splat_camera_distance: float = _f(20.0, min=2.0, max=1000.0, doc="splat camera distance, face units (IOD)")
+    splat_stereo: bool = _f(False, doc="two eyes side by side (each half the video width)")
+    splat_ipd_mm: float = _f(63.0, min=0.0, max=200.0, doc="stereo eye separation (mm; a face unit is 63 mm)")
 
 
 @dataclass(frozen=True)

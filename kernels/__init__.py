@@ -9,6 +9,10 @@ Ops: ``rasterize_backward_map`` (triangles -> per-pixel source coordinates, pain
 order), ``remap_bilinear`` (sample an image through such a map), ``smooth_seams``
 (composite the layer edges: anti-alias where the map jumps). ``backend`` is "numpy", "cpu" or "triton"; the triton
 ops take and return torch tensors (CUDA, or CPU under ``TRITON_INTERPRET=1``).
+
+Gaussian splats: ``bind_gaussians`` (Gaussians riding on mesh triangles -> camera-space means and
+covariances; "numpy" reference, "cpu" numba) and ``render_gaussians`` (projection, tile binning,
+depth sort, front-to-back compositing; "torch" reference, "cpu" numba, "gsplat" CUDA).
 """
 from __future__ import annotations
 
@@ -77,3 +81,37 @@ def resolve_backend(backend: str) -> str:
         raise RuntimeError("kernel backend 'triton' needs triton and a CUDA GPU "
                            "(or TRITON_INTERPRET=1 for the slow CPU interpreter)")
     return backend
+
+
+# --- Gaussian splats -------------------------------------------------------------------------
+SPLAT_BACKENDS = ("torch", "cpu", "gsplat")
+_SPLAT_MODULES = {"torch": "kernels.reference.splat", "cpu": "kernels.cpu.splat", "gsplat": "kernels.cuda.splat"}
+
+
+def render_gaussians(means, covs, colors, opacities, fx: float, fy: float, cx: float, cy: float,
+                     width: int, height: int, background=None, backend: str = "cpu"):
+    """Camera-space 3D Gaussians (OpenCV pinhole: x right, y down, z forward) -> (rgb (H, W, 3),
+    alpha (H, W)), front-to-back composited over ``background`` (None = black, (3,) or (H, W, 3)).
+    ``means`` (N, 3), ``covs`` (N, 3, 3), ``colors`` (N, 3), ``opacities`` (N,). Backends:
+    "torch" (reference, differentiable; torch tensors), "cpu" (numba; NumPy float32 arrays),
+    "gsplat" (CUDA; torch tensors on the GPU). Rules: ``kernels.reference.splat``."""
+    if backend not in SPLAT_BACKENDS:
+        raise ValueError(f"unknown splat backend {backend!r}; choose one of {SPLAT_BACKENDS}")
+    impl = importlib.import_module(_SPLAT_MODULES[backend])
+    return impl.render(means, covs, colors, opacities, fx, fy, cx, cy, width, height, background)
+
+
+def gsplat_available() -> bool:
+    """gsplat installed and a CUDA device present (answers without torch where there is no driver)."""
+    if importlib.util.find_spec("gsplat") is None or not _has_nvidia_driver():
+        return False
+    return importlib.import_module("kernels.cuda.splat").available()
+
+
+def bind_gaussians(verts, tris, sign, slot, bary, offset, local, rot, trans, backend: str = "cpu"):
+    """Gaussians riding on mesh triangles -> camera-space (means (N, 3), covs (N, 3, 3)) float32.
+    See ``kernels.reference.splat_bind`` for the contract. Backends: "numpy", "cpu"."""
+    if backend not in ("numpy", "cpu"):
+        raise ValueError(f"unknown bind backend {backend!r}; choose numpy or cpu")
+    return importlib.import_module(f"{_MODULES[backend]}.splat_bind").bind(
+        verts, tris, sign, slot, bary, offset, local, rot, trans)

@@ -32,6 +32,9 @@ photo's lips are closed by the rig; the texture stays the photo's), and the rend
 jawOpen through ``aperture_command`` → ``aperture_jaw`` so the visible lip gap grows in
 proportion to the commanded opening; ``photo_jaw_open`` is the opening that shows the photo's
 own lips. Older files (no calibration) render jawOpen as it is.
+
+Gaussian splats (optional, ``engine.avatar.gaussians``): a ``splat.npz`` member and
+``meta.json["splat"]`` (its own version); files without it load with ``splat = None``.
 """
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from engine.avatar.gaussians import GaussianAvatar, SplatError
 
 FORMAT_NAME = "facecast-avatar"
 FORMAT_VERSION = 3
@@ -77,6 +82,7 @@ class Avatar:
     layers: dict = field(default_factory=dict)   # name -> [first, end) triangle range
     name: str = "avatar"
     notes: list = field(default_factory=list)    # warnings from creation
+    splat: GaussianAvatar | None = None          # Gaussians bound to the render mesh (optional)
 
     def __post_init__(self):
         if self.vertex_pose_dz is None:
@@ -134,6 +140,11 @@ class Avatar:
                           ("vertex_pose_dz", self.vertex_pose_dz)):
             if not np.isfinite(arr).all():
                 raise AvatarError(f"avatar field {name} contains NaN or inf")
+        if self.splat is not None:
+            try:
+                self.splat.validate(len(self.triangles))
+            except SplatError as e:
+                raise AvatarError(str(e)) from e
 
 
 _ARRAYS = ("landmarks", "rig_neutral", "rig_deltas", "face_origin", "head_pivot",
@@ -159,10 +170,14 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
             "layers": {k: [int(a), int(b)] for k, (a, b) in avatar.layers.items()},
             "notes": list(avatar.notes), "photo_jaw_open": float(avatar.photo_jaw_open),
             "image_size": [avatar.width, avatar.height]}
+    if avatar.splat is not None:
+        meta["splat"] = avatar.splat.meta()
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr("meta.json", json.dumps(meta, indent=1))
         z.writestr("arrays.npz", buf.getvalue())
+        if avatar.splat is not None:
+            z.writestr("splat.npz", avatar.splat.to_bytes())
     return path
 
 
@@ -178,6 +193,7 @@ def load_avatar(path: str | Path) -> Avatar:
             meta = json.loads(z.read("meta.json"))
             npz = np.load(io.BytesIO(z.read("arrays.npz")), allow_pickle=False)
             arrays = {k: npz[k] for k in npz.files}
+            splat_bytes = z.read("splat.npz") if "splat" in meta else None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise AvatarError(f"{path} is not a valid .avatar file ({type(e).__name__}: {e})") from e
     if meta.get("format") != FORMAT_NAME:
@@ -202,5 +218,10 @@ def load_avatar(path: str | Path) -> Avatar:
         vertex_pose_dz=arrays.get("vertex_pose_dz"), aperture_command=arrays.get("aperture_command"),
         aperture_jaw=arrays.get("aperture_jaw"), photo_jaw_open=float(meta.get("photo_jaw_open", 0.0)),
         **{k: arrays[k] for k in _ARRAYS})
+    if splat_bytes is not None:
+        try:
+            avatar.splat = GaussianAvatar.from_bytes(splat_bytes, meta["splat"])
+        except (SplatError, ValueError, OSError, EOFError) as e:
+            raise AvatarError(f"{path}: bad Gaussian-splat data ({e})") from e
     avatar.validate()
     return avatar

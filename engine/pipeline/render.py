@@ -51,6 +51,9 @@ def set_worker_threads(n: int) -> None:
 def create_renderer(config: Config, avatar_path: str | Path | None = None):
     """The configured renderer for ``avatar_path`` (default: ``render.avatar``)."""
     cfg = config if avatar_path is None else replace(config, render={"avatar": str(avatar_path)})
+    if cfg.render.renderer == "splat":
+        from engine.render.splat import SplatRenderer
+        return SplatRenderer.from_config(cfg)
     if cfg.render.renderer != "warp":
         raise ValueError(f"render.renderer = {cfg.render.renderer!r} is not available")
     from engine.render.warp import WarpRenderer

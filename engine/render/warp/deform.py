@@ -40,6 +40,12 @@ class MeshDeformer:
 
     def vertices(self, motion: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
         """(photo-pixel xy (V, 2), face-space depth z (V,)) of every render vertex."""
+        v = self.posed_vertices(motion)
+        xy = v[:, :2] @ self.to_img + self.origin
+        return xy, v[:, 2]
+
+    def posed_vertices(self, motion: MotionFrame) -> np.ndarray:
+        """(V, 3) face-space render vertices of the motion: expression, then head pose."""
         if not motion.is_finite():
             raise ValueError("motion frame contains NaN or inf")
         expr = self.expression(motion)
@@ -54,5 +60,4 @@ class MeshDeformer:
         posed = apply_pose(lifted, rot, motion.head_translation, self.pivot)
         posed[:, 2] -= self.pose_dz * rot[2, 2]
         v += self.pose_w * (posed - v)
-        xy = v[:, :2] @ self.to_img + self.origin
-        return xy, v[:, 2]
+        return v

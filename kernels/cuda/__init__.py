@@ -1,0 +1,1 @@
+"""GPU paths that come from other packages (imported only when asked for)."""
