@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cluster.placement import ClusterFull, Node, actor_options, capacity, choose_node, session_resources
+from engine.cluster.placement import (ClusterFull, Node, actor_options, capacity, choose_node, session_resources,
+                                      slots_used)
 from engine.config import ConfigError, load_config, replace
 
 M = "facecast_worker"
@@ -30,6 +31,28 @@ def test_session_resources_by_renderer_and_mode_then_renderer_then_mode():
     with pytest.raises(ClusterFull, match="no entry for warp.assistant"):
         session_resources(_only({"motion": {"CPU": 0.25}}), "assistant")
     assert session_resources(load_config(), "assistant") == {"CPU": 1.0}   # the shipped default
+
+
+def test_motion_sessions_have_their_own_entry_and_never_fall_back_to_the_renderers():
+    cfg = _only({"warp.assistant": {"CPU": 1.0}, "motion.echo": {"CPU": 0.05}, "motion": {"CPU": 0.2}})
+    assert session_resources(cfg, "assistant", "motion") == {"CPU": 0.2}
+    assert session_resources(cfg, "echo", "motion") == {"CPU": 0.05}
+    assert session_resources(cfg, "assistant", "video") == {"CPU": 1.0}
+    with pytest.raises(ClusterFull, match="no entry for motion.assistant"):
+        session_resources(_only({"warp.assistant": {"CPU": 1.0}}), "assistant", "motion")
+    assert session_resources(load_config(), "assistant", "motion") == {"CPU": 0.1}   # the shipped default
+
+
+def test_slots_used_counts_mixed_session_sizes_in_slots_of_the_new_one():
+    held = {"n1": {"CPU": 0.1}, "n2": {"CPU": 2.0}, "n3": {"CPU": 0.30000000000000004}, "n4": {"CPU": 0.0}}
+    assert slots_used(held, {"CPU": 1.0}) == {"n1": 1, "n2": 2, "n3": 1, "n4": 0}   # a motion session fills a slot
+    assert slots_used(held, {"CPU": 0.1}) == {"n1": 1, "n2": 20, "n3": 3, "n4": 0}
+    assert slots_used({"n1": {"CPU": 0.5, "GPU": 0.5}}, {"CPU": 0.5, "GPU": 0.125}) == {"n1": 4}   # the GPU binds
+    # a 1-CPU node with one motion session has room for 9 more motion sessions and no video one
+    nodes, used = [node(1, 1)], slots_used({"n1": {"CPU": 0.1}}, {"CPU": 1.0})
+    with pytest.raises(ClusterFull):
+        choose_node(nodes, used, {"CPU": 1.0}, M)
+    assert choose_node(nodes, slots_used({"n1": {"CPU": 0.1}}, {"CPU": 0.1}), {"CPU": 0.1}, M).node_id == "n1"
 
 
 def test_capacity_counts_whole_sessions_in_every_needed_resource_and_needs_the_marker():

@@ -6,8 +6,9 @@ none, so a new session costs only its own start. An idle actor holds a session's
 only free slots are kept warm (never more than ``capacity - sessions`` on a node); the pool is
 topped up after every placement and release, and re-checked every few node refreshes (nodes
 that joined, left or are in quarantine). Warm actors are made for the resources of an
-``assistant`` session; a session needing other resources gets a new actor (and, if the node is
-otherwise full, one warm actor is ended to make room).
+``assistant`` video session; a session needing other resources (a motion-mode session, whose
+actor loads no renderer) gets a new actor, and one warm actor on its node is ended to make room
+(the pool tops up again where video slots are still free; slots count what motion sessions hold).
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ class WarmPool:
         for node in nodes:
             if node.node_id not in usable:
                 continue
-            free = capacity(node, need, c.node_resource) - self.fd.placed.get(node.node_id, 0)
+            free = capacity(node, need, c.node_resource) - self.fd.slots_used(need).get(node.node_id, 0)
             want = max(0, min(c.warm_workers_per_node, free))
             pool = self.idle[node.node_id]
             for p in [p for p in pool if _failed(p)]:
