@@ -331,6 +331,13 @@ async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     assert sig["new_session_s"][0] > 0 and sig["offer_view_ms_p50"] > 0
     # a relayed ping crosses two Ray calls; one answered by the front door does not
     assert sig["ping_relayed_ms_p50"] > sig["ping_front_door_ms_p50"] > 0
+    # motion mode: the motion stream over the relayed WebSocket is the received rate; no offer
+    config = replace(config, cluster={"session_resources": {"motion": {"CPU": 1.0}}})
+    result = await measure_on(config, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=3,
+                                                   output="motion"), 1)
+    (step,) = result["steps"]
+    assert result["output"] == "motion" and step["recv_fps_min"] > 5, step
+    assert result["sessions_per_node"] == int(step["ok"]) and result["signalling"]["offer_view_ms_p50"] is None
 
 
 async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_avoid_it(cluster):

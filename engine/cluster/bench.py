@@ -12,6 +12,11 @@ step up to k held. The ramp goes on to ``max_sessions`` (every step is reported)
 gets less than half the frame rate. The viewers run on the machine that runs the bench and decode
 VP8: on a one-machine cluster their CPU counts against the node.
 
+Motion mode (``output="motion"``): the sessions are created with ``"output": "motion"`` (no
+renderer; they hold ``session_resources["motion"]``) and there is no viewer: the motion stream
+(one binary MotionFrame + PCM message per frame) arrives on the same relayed WebSocket, and its
+rate is the received fps; no ``POST /v1/offer`` is timed.
+
 Signalling: time to a ``session.ready`` for a new session (placement: a new actor process, then
 the session start), ``POST /v1/offer`` for a viewer of an existing session (front door → worker →
 answer), and WebSocket ping round trips answered by the front door itself (before a session is
@@ -40,6 +45,7 @@ class BenchOptions:
     pings: int = 30
     min_fps_ratio: float = 0.9
     config_path: str | None = None
+    output: str = "video"        # "motion": motion-mode sessions (no renderer, no video viewer)
 
 
 def _pct(values, q: float) -> float | None:
@@ -97,8 +103,10 @@ async def _event(ws, kind: str, timeout_s: float) -> dict:
     async def read():
         while True:
             msg = await ws.receive()
-            if msg.type != WSMsgType.TEXT:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 raise RuntimeError(f"socket ended before {kind!r}")
+            if msg.type == WSMsgType.BINARY:
+                continue               # motion mode: the motion stream shares the socket
             event = json.loads(msg.data)
             if event.get("type") == kind:
                 return event
@@ -118,6 +126,23 @@ async def _ping_ms(ws, n: int) -> list[float]:
                 break
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+class _MotionReader:
+    """Counts the binary motion messages of a motion-mode socket (its only reader once started)."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.frames = ws, 0
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        from aiohttp import WSMsgType
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY:
+                self.frames += 1
+
+    async def close(self) -> None:
+        self.task.cancel()
 
 
 async def _talk(ws, clip: bytes, chunk: int) -> None:
@@ -169,6 +194,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     clip, chunk = _clip(), 2 * 16000 // 50          # 20 ms of 16 kHz s16le
     sessions, steps, created_s, offer_s = [], [], [], []
     local_ping = relay_ping = []
+    motion = opts.output == "motion"
     try:
         await _pool_ready(fd, config.cluster.place_timeout_s)
         async with ClientSession() as http:
@@ -177,13 +203,16 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                 if k == 1:
                     local_ping = await _ping_ms(ws, opts.pings)
                 t0 = time.perf_counter()
-                await ws.send_json({"type": "session.create"})
+                await ws.send_json({"type": "session.create", **({"output": "motion"} if motion else {})})
                 ready = await _event(ws, "session.ready", config.cluster.place_timeout_s + 30)
                 created_s.append(time.perf_counter() - t0)
                 if k == 1:
                     relay_ping = await _ping_ms(ws, opts.pings)
-                viewer = _Viewer()
-                offer_s.append(await viewer.connect(http, base, ready["session_id"]))
+                if motion:
+                    viewer = _MotionReader(ws)
+                else:
+                    viewer = _Viewer()
+                    offer_s.append(await viewer.connect(http, base, ready["session_id"]))
                 talk = asyncio.ensure_future(_talk(ws, clip, chunk))
                 sessions.append((ws, viewer, talk, fd.routes[ready["session_id"]].actor))
                 await asyncio.sleep(opts.settle_s)
@@ -200,6 +229,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                         "wake_p95_ms_max": max((s["wake_p95_ms"] or 0.0) for s in stats),
                         "skipped_ticks": sum(s["skipped_ticks"] for s in stats),
                         "repeated": sum(s["repeated"] for s in stats),
+                        "underruns": sum(s.get("underruns", 0) for s in stats),
                         "recv_fps_min": round(min(recv_fps), 2)}
                 step["ok"] = (step["frame_p95_ms_max"] <= budget_ms and step["skipped_ticks"] == 0
                               and step["recv_fps_min"] >= opts.min_fps_ratio * fps)
@@ -220,7 +250,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     return {
         "bench": "cluster", "node_cpus": node_cpus, "fps": fps, "budget_ms": round(budget_ms, 3),
         "video": f"{config.video.width}x{config.video.height}", "renderer": config.render.renderer,
-        "mode": "assistant", "steps": steps,
+        "mode": "assistant", "output": opts.output, "steps": steps,
         "sessions_per_node": per_node,
         "signalling": {
             "new_session_s": [round(x, 3) for x in created_s], "new_session_p50_s": _pct(created_s, 50),
@@ -254,8 +284,8 @@ def measure(opts: BenchOptions) -> dict:
         ray.init(address=cluster.address, namespace="facecast-bench", log_to_driver=False)
     # every session may go to the one node: the ramp, not the admission rule, finds the limit
     share = {"CPU": round(node_cpus / opts.max_sessions, 6)}
-    config = replace(config, cluster={"address": "auto", "session_resources": {
-        f"{config.render.renderer}.assistant": share}, "node_refresh_s": 0.5})
+    key = "motion" if opts.output == "motion" else f"{config.render.renderer}.assistant"
+    config = replace(config, cluster={"address": "auto", "session_resources": {key: share}, "node_refresh_s": 0.5})
     try:
         return asyncio.run(measure_on(config, opts, node_cpus))
     finally:

@@ -60,7 +60,7 @@ class SessionWorker:
         self._tasks: set[asyncio.Task] = set()
         self._speaker = None
         self._shared = None
-        self._base = {"skipped": 0, "repeated": 0}    # counters at the last stats(reset=True)
+        self._base = {"skipped": 0, "repeated": 0, "underruns": 0}    # counters at the last stats(reset=True)
 
     # ---- who and where -----------------------------------------------------------------------
     async def where(self) -> dict:
@@ -197,19 +197,22 @@ class SessionWorker:
     async def stats(self, reset: bool = False) -> dict:
         """Frame-loop numbers of this worker's session since the last reset (`facecast bench
         cluster`): frames made, frame time (motion + render) and frame-clock wake lateness
-        percentiles, ticks skipped because the loop fell behind, frames repeated (late render)."""
+        percentiles, ticks skipped because the loop fell behind, frames repeated (late render),
+        speech underruns (frames due while speaking whose speech motion was not ready)."""
         samples = self.metrics.samples
         frame = np.asarray(samples.get("frame", []), np.float64) * 1000
         wake = np.asarray(samples.get("wake", []), np.float64) * 1000
         skipped = getattr(self.session, "skipped_ticks", 0)
         repeated = _count(self.metrics, "repeated")
+        underruns = _underruns(self.metrics)
         pct = lambda a, q: round(float(np.percentile(a, q)), 3) if a.size else None
         out = {"frames": int(frame.size), "frame_p50_ms": pct(frame, 50), "frame_p95_ms": pct(frame, 95),
                "wake_p95_ms": pct(wake, 95), "skipped_ticks": skipped - self._base["skipped"],
-               "repeated": repeated - self._base["repeated"]}
+               "repeated": repeated - self._base["repeated"],
+               "underruns": underruns - self._base["underruns"]}
         if reset:
             samples.clear()
-            self._base = {"skipped": skipped, "repeated": repeated}
+            self._base = {"skipped": skipped, "repeated": repeated, "underruns": underruns}
         return out
 
     async def shutdown(self) -> None:
@@ -232,6 +235,12 @@ def _warm_model(config: Config) -> None:
         create_generator(config)
     except Exception as e:  # the session will report the real error to its client
         log.warning("warm-up failed: %s: %s", type(e).__name__, e)
+
+
+def _underruns(metrics: Metrics) -> int:
+    with contextlib.suppress(Exception):
+        return int(metrics.underruns._value.get())
+    return 0
 
 
 def _count(metrics: Metrics, kind: str) -> int:
