@@ -6,8 +6,11 @@ of one CPU each on this machine) behind the real front door (engine/cluster/app.
   the front door's relay, and a full cluster refuses with ``cluster_full`` (HTTP 503 and WS);
 - faults: a node removed mid-stream ends its session with an ``error`` ``session_closed`` event and
   a closed socket, the other session keeps streaming, and the next session avoids the dead node;
+- motion mode through the front door: over WebRTC (a "motion" data channel, no video track) and
+  the relayed WebSocket (binary frames), with its own small resources next to video sessions;
 - admission by measured load, the one-box guard (token, Origin) at the front door, the browser
-  client in real Chromium through the front door, and `facecast bench cluster`'s measurement.
+  client in real Chromium through the front door, and `facecast bench cluster`'s measurement
+  (video and motion).
 
 One cluster for the whole module (it takes ~10 s to start); the node-killing test runs last.
 """

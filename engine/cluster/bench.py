@@ -238,8 +238,8 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                     break      # far past the limit: more sessions tell nothing new
             for ws, viewer, talk, _ in sessions:
                 talk.cancel()
+                await viewer.close()       # first: a motion reader is this socket's reader
                 await ws.close()
-                await viewer.close()
     finally:
         await runner.cleanup()
     per_node = 0

@@ -206,7 +206,7 @@ class FrontDoor:
         self.placed[node.node_id] += 1          # reserved now: concurrent offers cannot overbook it
         self.held.setdefault(node.node_id, collections.Counter()).update(need)
         self.m_sessions.labels(node=node.node_id[:12]).set(self.placed[node.node_id])
-        placement = self.pool.take(node.node_id, need)
+        placement = self.pool.take(node.node_id, need, node.resources)
         warm = placement is not None
         if placement is None:
             placement = self.spawn(node.node_id, need, output)
