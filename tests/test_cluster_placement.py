@@ -131,3 +131,20 @@ def test_a_session_over_the_frame_budget_saturates_its_node():
     assert over_budget({"frames": 50, "frame_p95_ms": 10.0, "skipped_ticks": 2}, 40.0)
     assert not over_budget({"frames": 3, "frame_p95_ms": 400.0, "skipped_ticks": 0}, 40.0)   # too few frames
     assert not over_budget({"frames": 0, "frame_p95_ms": None, "skipped_ticks": 0}, 40.0)
+
+
+def test_a_motion_session_ends_warm_video_actors_only_when_the_node_cannot_hold_both():
+    """WarmPool.take's room rule (pure: the placements' actors are never started here)."""
+    import types
+    from engine.cluster.frontdoor import Placement
+    from engine.cluster.pool import WarmPool
+    fd = types.SimpleNamespace(held={}, config=load_config())
+    pool = WarmPool(fd)
+    warm = Placement(actor=None, node_id="n1", need={"CPU": 1.0})
+    pool.idle["n1"].append(warm)
+    fd.held = {"n1": {"CPU": 0.2}}                         # two motion sessions, this one included
+    assert pool.take("n1", {"CPU": 0.1}, {"CPU": 2.0}) is None and pool.idle["n1"] == [warm]   # 1.2 ≤ 2: kept
+    fd.held = {"n1": {"CPU": 1.1}}
+    assert pool.take("n1", {"CPU": 0.1}, {"CPU": 2.0}) is None and pool.idle["n1"] == []       # 2.1 > 2: ended
+    pool.idle["n1"].append(warm)
+    assert pool.take("n1", {"CPU": 1.0}, {"CPU": 2.0}) is warm                                # same size: taken
