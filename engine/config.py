@@ -244,10 +244,12 @@ class ClusterConfig:
     node_resource: str = _f("facecast_worker", doc="only nodes advertising this custom Ray resource host "
                                                    'sessions ("" = any node with the resources)')
     session_resources: dict = _f(
-        {"warp.assistant": {"CPU": 1.0}, "warp.echo": {"CPU": 1.0}, "warp.webcam": {"CPU": 1.5}},
-        doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER"): CPU cores, GPU '
-            "fraction, custom resources. Set from `facecast bench cluster` (sessions per node at the "
-            "p95 frame budget)")
+        {"warp.assistant": {"CPU": 1.0}, "warp.echo": {"CPU": 1.0}, "warp.webcam": {"CPU": 1.5},
+         "motion": {"CPU": 0.1}},
+        doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER", then "MODE"); a '
+            'motion-mode session (output "motion", no renderer) by "motion.MODE" (then "motion"): CPU '
+            "cores, GPU fraction, custom resources. Set from `facecast bench cluster` (sessions per node "
+            "at the p95 frame budget; --output motion for motion mode)")
     warm_workers_per_node: int = _f(1, min=0, max=64, doc="started, warmed actors kept waiting on each node "
                                                          "with room (0 = start one per session)")
     place_timeout_s: float = _f(60.0, min=1.0, max=600.0,

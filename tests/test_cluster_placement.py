@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cluster.placement import ClusterFull, Node, actor_options, capacity, choose_node, session_resources
+from engine.cluster.placement import (ClusterFull, Node, actor_options, capacity, choose_node, session_resources,
+                                      slots_used)
 from engine.config import ConfigError, load_config, replace
 
 M = "facecast_worker"
@@ -30,6 +31,28 @@ def test_session_resources_by_renderer_and_mode_then_renderer_then_mode():
     with pytest.raises(ClusterFull, match="no entry for warp.assistant"):
         session_resources(_only({"motion": {"CPU": 0.25}}), "assistant")
     assert session_resources(load_config(), "assistant") == {"CPU": 1.0}   # the shipped default
+
+
+def test_motion_sessions_have_their_own_entry_and_never_fall_back_to_the_renderers():
+    cfg = _only({"warp.assistant": {"CPU": 1.0}, "motion.echo": {"CPU": 0.05}, "motion": {"CPU": 0.2}})
+    assert session_resources(cfg, "assistant", "motion") == {"CPU": 0.2}
+    assert session_resources(cfg, "echo", "motion") == {"CPU": 0.05}
+    assert session_resources(cfg, "assistant", "video") == {"CPU": 1.0}
+    with pytest.raises(ClusterFull, match="no entry for motion.assistant"):
+        session_resources(_only({"warp.assistant": {"CPU": 1.0}}), "assistant", "motion")
+    assert session_resources(load_config(), "assistant", "motion") == {"CPU": 0.1}   # the shipped default
+
+
+def test_slots_used_counts_mixed_session_sizes_in_slots_of_the_new_one():
+    held = {"n1": {"CPU": 0.1}, "n2": {"CPU": 2.0}, "n3": {"CPU": 0.30000000000000004}, "n4": {"CPU": 0.0}}
+    assert slots_used(held, {"CPU": 1.0}) == {"n1": 1, "n2": 2, "n3": 1, "n4": 0}   # a motion session fills a slot
+    assert slots_used(held, {"CPU": 0.1}) == {"n1": 1, "n2": 20, "n3": 3, "n4": 0}
+    assert slots_used({"n1": {"CPU": 0.5, "GPU": 0.5}}, {"CPU": 0.5, "GPU": 0.125}) == {"n1": 4}   # the GPU binds
+    # a 1-CPU node with one motion session has room for 9 more motion sessions and no video one
+    nodes, used = [node(1, 1)], slots_used({"n1": {"CPU": 0.1}}, {"CPU": 1.0})
+    with pytest.raises(ClusterFull):
+        choose_node(nodes, used, {"CPU": 1.0}, M)
+    assert choose_node(nodes, slots_used({"n1": {"CPU": 0.1}}, {"CPU": 0.1}), {"CPU": 0.1}, M).node_id == "n1"
 
 
 def test_capacity_counts_whole_sessions_in_every_needed_resource_and_needs_the_marker():
@@ -108,3 +131,20 @@ def test_a_session_over_the_frame_budget_saturates_its_node():
     assert over_budget({"frames": 50, "frame_p95_ms": 10.0, "skipped_ticks": 2}, 40.0)
     assert not over_budget({"frames": 3, "frame_p95_ms": 400.0, "skipped_ticks": 0}, 40.0)   # too few frames
     assert not over_budget({"frames": 0, "frame_p95_ms": None, "skipped_ticks": 0}, 40.0)
+
+
+def test_a_motion_session_ends_warm_video_actors_only_when_the_node_cannot_hold_both():
+    """WarmPool.take's room rule (pure: the placements' actors are never started here)."""
+    import types
+    from engine.cluster.frontdoor import Placement
+    from engine.cluster.pool import WarmPool
+    fd = types.SimpleNamespace(held={}, config=load_config())
+    pool = WarmPool(fd)
+    warm = Placement(actor=None, node_id="n1", need={"CPU": 1.0})
+    pool.idle["n1"].append(warm)
+    fd.held = {"n1": {"CPU": 0.2}}                         # two motion sessions, this one included
+    assert pool.take("n1", {"CPU": 0.1}, {"CPU": 2.0}) is None and pool.idle["n1"] == [warm]   # 1.2 ≤ 2: kept
+    fd.held = {"n1": {"CPU": 1.1}}
+    assert pool.take("n1", {"CPU": 0.1}, {"CPU": 2.0}) is None and pool.idle["n1"] == []       # 2.1 > 2: ended
+    pool.idle["n1"].append(warm)
+    assert pool.take("n1", {"CPU": 1.0}, {"CPU": 2.0}) is warm                                # same size: taken

@@ -6,8 +6,11 @@ of one CPU each on this machine) behind the real front door (engine/cluster/app.
   the front door's relay, and a full cluster refuses with ``cluster_full`` (HTTP 503 and WS);
 - faults: a node removed mid-stream ends its session with an ``error`` ``session_closed`` event and
   a closed socket, the other session keeps streaming, and the next session avoids the dead node;
+- motion mode through the front door: over WebRTC (a "motion" data channel, no video track) and
+  the relayed WebSocket (binary frames), with its own small resources next to video sessions;
 - admission by measured load, the one-box guard (token, Origin) at the front door, the browser
-  client in real Chromium through the front door, and `facecast bench cluster`'s measurement.
+  client in real Chromium through the front door, and `facecast bench cluster`'s measurement
+  (video and motion).
 
 One cluster for the whole module (it takes ~10 s to start); the node-killing test runs last.
 """
@@ -174,6 +177,82 @@ async def test_nodes_over_the_frame_budget_take_no_new_session(cluster):
         assert await until(lambda: not srv.fd.routes, 20)
 
 
+async def _motion_over_ws(ws, n: int, timeout_s: float = 90.0) -> tuple[dict, list[bytes]]:
+    """session.ready and the first ``n`` binary messages (MotionFrame + its PCM) of a motion socket."""
+    ready, binary = None, []
+
+    async def read():
+        nonlocal ready
+        while ready is None or len(binary) < n:
+            msg = await ws.receive()
+            if msg.type == WSMsgType.BINARY:
+                binary.append(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                event = json.loads(msg.data)
+                assert event["type"] != "error", event
+                if event["type"] == "session.ready":
+                    ready = event
+            else:
+                raise AssertionError(f"socket ended ({msg.type})")
+    await asyncio.wait_for(read(), timeout_s)
+    return ready, binary
+
+
+async def test_motion_mode_sessions_through_the_front_door(cluster):
+    """Motion mode (no renderer) placed on worker actors with its own, small, resources: over
+    WebRTC (a data channel labelled "motion", no video track) and over the WebSocket (binary
+    MotionFrame + PCM messages); a video session then only fits on a node without one."""
+    from engine.motion.space import BINARY_SIZE, MotionFrame
+    from test_motion_webrtc import MotionPeer
+    _, workers = cluster
+    async with FrontDoorServer(cluster={"warm_workers_per_node": 0}) as srv, ClientSession() as http:
+        free_cpus = lambda: ray.available_resources().get("CPU", 0.0)
+        assert await until(lambda: abs(free_cpus() - 3.0) < 1e-6, 30), ray.available_resources()
+        peer = MotionPeer()
+        sid_rtc = (await peer.connect(http, srv.http_url, output="motion"))["session_id"]
+        placement = srv.fd.routes[sid_rtc]
+        assert placement.output == "motion" and placement.need == {"CPU": 0.1}   # the shipped default
+        assert await until(lambda: len(peer.frames) >= 10, 30), "no motion frames on the data channel"
+        assert peer.tracks == ["audio"], peer.tracks                              # no video track
+        assert [pts for _, pts, _ in peer.frames[:10]] == sorted({pts for _, pts, _ in peer.frames[:10]})
+        # a viewer asking for another output than the session's is refused by the front door
+        other = MotionPeer()
+        await other.pc.setLocalDescription(await other.pc.createOffer())
+        resp = await http.post(f"{srv.http_url}/v1/offer", json={
+            "sdp": other.pc.localDescription.sdp, "type": "offer", "session_id": sid_rtc, "output": "video"})
+        assert resp.status == 400 and (await resp.json())["error"] == "bad_output"
+        await other.close()
+        # over the WebSocket: binary motion + PCM messages relayed from the worker
+        ws = await http.ws_connect(srv.ws_url)
+        await ws.send_json({"type": "session.create", "output": "motion"})
+        ready, binary = await _motion_over_ws(ws, 10)
+        assert ready["output"] == "motion" and ready["created"] is True and "video" not in ready
+        assert all(len(b) == BINARY_SIZE + 2 * ready["motion"]["samples_per_frame"] for b in binary)
+        pts = [MotionFrame.from_bytes(b[:BINARY_SIZE])[0] for b in binary]
+        assert pts == sorted(set(pts)), pts
+        sid_ws = ready["session_id"]
+        node_rtc, node_ws = await _node_of(srv, sid_rtc), await _node_of(srv, sid_ws)
+        assert node_rtc != node_ws and {node_rtc, node_ws} <= {w.node_id for w in workers}
+        # Ray's accounting agrees: two motion actors hold 0.1 CPU each
+        assert await until(lambda: abs(free_cpus() - 2.8) < 1e-6, 10), ray.available_resources()
+        # a 1-CPU video session fits only on the third node; then no node has a whole CPU free
+        ws_video, sid_video = await _create_over_ws(http, srv)
+        assert await _node_of(srv, sid_video) not in (node_rtc, node_ws)
+        ws_full = await http.ws_connect(srv.ws_url)
+        await ws_full.send_json({"type": "session.create"})
+        assert (await _next_event(ws_full, "error"))["code"] == "cluster_full"
+        # ... while motion sessions still fit next to the others
+        ws_more = await http.ws_connect(srv.ws_url)
+        await ws_more.send_json({"type": "session.create", "output": "motion"})
+        more, _ = await _motion_over_ws(ws_more, 1)
+        assert await _node_of(srv, more["session_id"]) in (node_rtc, node_ws)
+        for sock in (ws, ws_video, ws_full, ws_more):
+            await sock.close()
+        await peer.close()
+        assert await until(lambda: not srv.fd.routes and not srv.fd.placed and not srv.fd.held, 20), \
+            (srv.fd.routes, srv.fd.placed, srv.fd.held)
+
+
 @pytest.mark.slow
 async def test_the_browser_client_through_the_front_door(cluster, tmp_path):
     """Real Chromium loads the page from the front door, its offer is answered by the worker's
@@ -255,6 +334,13 @@ async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     assert sig["new_session_s"][0] > 0 and sig["offer_view_ms_p50"] > 0
     # a relayed ping crosses two Ray calls; one answered by the front door does not
     assert sig["ping_relayed_ms_p50"] > sig["ping_front_door_ms_p50"] > 0
+    # motion mode: the motion stream over the relayed WebSocket is the received rate; no offer
+    config = replace(config, cluster={"session_resources": {"motion": {"CPU": 1.0}}})
+    result = await measure_on(config, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=3,
+                                                   output="motion"), 1)
+    (step,) = result["steps"]
+    assert result["output"] == "motion" and step["recv_fps_min"] > 5, step
+    assert result["sessions_per_node"] == int(step["ok"]) and result["signalling"]["offer_view_ms_p50"] is None
 
 
 async def test_a_node_killed_mid_stream_ends_only_its_session_and_new_sessions_avoid_it(cluster):

@@ -43,3 +43,29 @@ async def test_a_client_that_leaves_ends_the_connection():
     sock.client_closed()
     await asyncio.wait_for(task, 2.0)
     assert sock.peer_gone
+
+
+async def test_binary_motion_messages_keep_their_place_and_a_lagging_poll_drops_the_oldest():
+    from engine.cluster.relay import MAX_BINARY_QUEUED
+    sock = RelaySocket()
+    await sock.send_str('{"type": "session.ready"}')
+    await sock.send_bytes(b"frame-0")
+    await sock.send_str('{"type": "playback.started"}')
+    assert await sock.take(1.0) == [("text", '{"type": "session.ready"}'), ("binary", b"frame-0"),
+                                    ("text", '{"type": "playback.started"}')]
+    for i in range(MAX_BINARY_QUEUED + 7):       # the front door did not poll for a while
+        await sock.send_bytes(f"frame-{i}".encode())
+        if i == 3:
+            await sock.send_str("{}")            # text is never dropped
+    got = await sock.take(1.0)
+    frames = [data for kind, data in got if kind == "binary"]
+    assert len(frames) == MAX_BINARY_QUEUED and sock.dropped_binary == 7
+    assert frames[0] == b"frame-7" and frames[-1] == f"frame-{MAX_BINARY_QUEUED + 6}".encode()
+    assert ("text", "{}") in got
+    await sock.close()
+    try:
+        await sock.send_bytes(b"late")
+    except ConnectionResetError:
+        pass
+    else:
+        raise AssertionError("send_bytes on a closed relay socket")

@@ -1,7 +1,8 @@
 """The front door's aiohttp app: the one-box server's routes, with sessions on Ray actors.
 
     POST /v1/offer  placed on a worker (new session) or routed to its worker (viewer); the SDP
-                    answer is the worker's. New error: 503 ``cluster_full``; 503 ``worker_lost``
+                    answer is the worker's. ``"output": "motion"`` places a motion-mode session
+                    (no renderer; ``cluster.session_resources["motion"]``). New error: 503 ``cluster_full``; 503 ``worker_lost``
                     when the worker died while answering.
     GET  /v1/ws     relayed to the worker hosting the session (``SocketRelay``)
     GET  /healthz   {"ok", "sessions", "cluster": {"nodes", "sessions_by_node", "quarantined"}}
@@ -56,23 +57,22 @@ async def _offer(request: web.Request) -> web.Response:
     offer = await read_offer(request, config)
     if isinstance(offer, web.Response):
         return offer
-    if offer["output"] == "motion":   # the worker actor only runs video sessions so far
-        return _error(400, "bad_output", "motion mode ('output': 'motion') is served by facecast serve "
-                                         "on one box; the cluster front door does not place motion sessions yet")
     t0 = time.perf_counter()
     sid, owned = offer["session_id"], offer["session_id"] is None
+    output = offer["output"] or "video"
     if owned:
         refused = check_avatar(config, offer["avatar"])
         if refused:
             return _error(CREATION_STATUS.get(refused[0], 500), *refused)
         try:
-            placement = await fd.place(offer["mode"])
+            placement = await fd.place(offer["mode"], output)
         except ClusterFull as e:
             return _error(503, "cluster_full", str(e))
         except WorkerLost as e:
             return _error(503, "worker_lost", f"the worker chosen for the session did not start ({e}); try again")
         try:
-            made = await fd.call(placement.actor.start_session.remote(offer["mode"], offer["avatar"], offer["mirror"]),
+            made = await fd.call(placement.actor.start_session.remote(offer["mode"], offer["avatar"], offer["mirror"],
+                                                                      output),
                                  config.cluster.place_timeout_s)
         except WorkerLost as e:
             fd.lost(placement)
@@ -86,6 +86,9 @@ async def _offer(request: web.Request) -> web.Response:
         placement = fd.routes.get(sid)
         if placement is None:
             return _error(404, "unknown_session", f"no session with id {clip(sid)}")
+        if offer["output"] is not None and offer["output"] != placement.output:
+            return _error(400, "bad_output", f"session {clip(sid)} has output {placement.output!r}, "
+                                             f"not {offer['output']!r}")
     try:
         answer = await fd.call(placement.actor.answer.remote(offer["sdp"], offer["type"], sid, owned))
     except WorkerLost as e:
@@ -157,7 +160,7 @@ class SocketRelay:
             if refused:
                 return await self.error(*refused)
             try:
-                self.placed_here = await self.fd.place(msg.get("mode", "assistant"))
+                self.placed_here = await self.fd.place(msg.get("mode", "assistant"), msg.get("output", "video"))
             except ClusterFull as e:
                 return await self.error("cluster_full", f"could not create a session: {e}")
             except WorkerLost as e:
@@ -174,10 +177,14 @@ class SocketRelay:
     def _refuse_create(self, msg: dict) -> tuple[str, str] | None:
         """(code, message) for a ``session.create`` the worker would refuse, found before placing
         it (the worker checks again: the protocol code there has the last word)."""
-        from engine.transports.ws import WS_MODES, PcmFormat, ProtocolError
+        from engine.transports.ws import WS_MODES, PcmFormat, ProtocolError, _parse_output
         mode, avatar = msg.get("mode", "assistant"), msg.get("avatar")
         if not isinstance(mode, str) or mode not in WS_MODES:
             return "bad_mode", f"mode {clip(mode)} is not available over the WebSocket; use one of {list(WS_MODES)}"
+        try:
+            _parse_output(msg)      # "output": "video" / "motion" picks the session's resources
+        except ProtocolError as e:
+            return e.code, e.message
         if avatar is not None and (not isinstance(avatar, str) or not avatar):
             return "bad_avatar", "'avatar' must be a non-empty string"
         try:
@@ -214,6 +221,9 @@ class SocketRelay:
                     if item[0] == "close":
                         await self.ws.close(code=item[1], message=item[2].encode()[:120])
                         return
+                    if item[0] == "binary":     # motion mode: a MotionFrame + its PCM
+                        await self.ws.send_bytes(item[1])
+                        continue
                     text = item[1]
                     if self.placed_here is not None and text.startswith('{"type": "session.ready"'):
                         ready = json.loads(text)

@@ -6,11 +6,19 @@ WebSocket at real-time pace (so the model and the mouth are working).
 
 Capacity ramp, on one worker node: add a session, let it settle, measure ``window_s``; the node
 holds k sessions when, over the window, every session's frame time (motion + render) p95 is
-within the frame budget (1/fps), no frame-clock tick was skipped and every viewer received at
-least ``min_fps_ratio`` of the frame rate; sessions per node is the largest k for which every
+within the frame budget (1/fps), no frame-clock tick was skipped, every viewer received at
+least ``min_fps_ratio`` of the frame rate, and speech underruns (frames due while speaking whose
+speech motion was not ready: the model fell behind) were at most ``max_underrun_ratio`` of the
+frames made (5 %: the speech is pushed at real-time pace with no lead, so scheduling jitter
+alone gives a few); sessions per node is the largest k for which every
 step up to k held. The ramp goes on to ``max_sessions`` (every step is reported) unless a viewer
 gets less than half the frame rate. The viewers run on the machine that runs the bench and decode
 VP8: on a one-machine cluster their CPU counts against the node.
+
+Motion mode (``output="motion"``): the sessions are created with ``"output": "motion"`` (no
+renderer; they hold ``session_resources["motion"]``) and there is no viewer: the motion stream
+(one binary MotionFrame + PCM message per frame) arrives on the same relayed WebSocket, and its
+rate is the received fps; no ``POST /v1/offer`` is timed.
 
 Signalling: time to a ``session.ready`` for a new session (placement: a new actor process, then
 the session start), ``POST /v1/offer`` for a viewer of an existing session (front door → worker →
@@ -39,7 +47,9 @@ class BenchOptions:
     settle_s: float = 2.0        # after adding a session, before measuring
     pings: int = 30
     min_fps_ratio: float = 0.9
+    max_underrun_ratio: float = 0.05   # speech underruns (the model behind) per frame made, at most
     config_path: str | None = None
+    output: str = "video"        # "motion": motion-mode sessions (no renderer, no video viewer)
 
 
 def _pct(values, q: float) -> float | None:
@@ -97,8 +107,10 @@ async def _event(ws, kind: str, timeout_s: float) -> dict:
     async def read():
         while True:
             msg = await ws.receive()
-            if msg.type != WSMsgType.TEXT:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 raise RuntimeError(f"socket ended before {kind!r}")
+            if msg.type == WSMsgType.BINARY:
+                continue               # motion mode: the motion stream shares the socket
             event = json.loads(msg.data)
             if event.get("type") == kind:
                 return event
@@ -118,6 +130,23 @@ async def _ping_ms(ws, n: int) -> list[float]:
                 break
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+class _MotionReader:
+    """Counts the binary motion messages of a motion-mode socket (its only reader once started)."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.frames = ws, 0
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        from aiohttp import WSMsgType
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY:
+                self.frames += 1
+
+    async def close(self) -> None:
+        self.task.cancel()
 
 
 async def _talk(ws, clip: bytes, chunk: int) -> None:
@@ -169,6 +198,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     clip, chunk = _clip(), 2 * 16000 // 50          # 20 ms of 16 kHz s16le
     sessions, steps, created_s, offer_s = [], [], [], []
     local_ping = relay_ping = []
+    motion = opts.output == "motion"
     try:
         await _pool_ready(fd, config.cluster.place_timeout_s)
         async with ClientSession() as http:
@@ -177,13 +207,16 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                 if k == 1:
                     local_ping = await _ping_ms(ws, opts.pings)
                 t0 = time.perf_counter()
-                await ws.send_json({"type": "session.create"})
+                await ws.send_json({"type": "session.create", **({"output": "motion"} if motion else {})})
                 ready = await _event(ws, "session.ready", config.cluster.place_timeout_s + 30)
                 created_s.append(time.perf_counter() - t0)
                 if k == 1:
                     relay_ping = await _ping_ms(ws, opts.pings)
-                viewer = _Viewer()
-                offer_s.append(await viewer.connect(http, base, ready["session_id"]))
+                if motion:
+                    viewer = _MotionReader(ws)
+                else:
+                    viewer = _Viewer()
+                    offer_s.append(await viewer.connect(http, base, ready["session_id"]))
                 talk = asyncio.ensure_future(_talk(ws, clip, chunk))
                 sessions.append((ws, viewer, talk, fd.routes[ready["session_id"]].actor))
                 await asyncio.sleep(opts.settle_s)
@@ -200,16 +233,20 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                         "wake_p95_ms_max": max((s["wake_p95_ms"] or 0.0) for s in stats),
                         "skipped_ticks": sum(s["skipped_ticks"] for s in stats),
                         "repeated": sum(s["repeated"] for s in stats),
+                        "underruns": sum(s.get("underruns", 0) for s in stats),
                         "recv_fps_min": round(min(recv_fps), 2)}
+                frames_made = sum(st["frames"] for st in stats)
+                step["underrun_ratio"] = round(step["underruns"] / max(1, frames_made), 4)
                 step["ok"] = (step["frame_p95_ms_max"] <= budget_ms and step["skipped_ticks"] == 0
-                              and step["recv_fps_min"] >= opts.min_fps_ratio * fps)
+                              and step["recv_fps_min"] >= opts.min_fps_ratio * fps
+                              and step["underrun_ratio"] <= opts.max_underrun_ratio)
                 steps.append(step)
                 if step["recv_fps_min"] < 0.5 * fps:
                     break      # far past the limit: more sessions tell nothing new
             for ws, viewer, talk, _ in sessions:
                 talk.cancel()
+                await viewer.close()       # first: a motion reader is this socket's reader
                 await ws.close()
-                await viewer.close()
     finally:
         await runner.cleanup()
     per_node = 0
@@ -220,7 +257,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     return {
         "bench": "cluster", "node_cpus": node_cpus, "fps": fps, "budget_ms": round(budget_ms, 3),
         "video": f"{config.video.width}x{config.video.height}", "renderer": config.render.renderer,
-        "mode": "assistant", "steps": steps,
+        "mode": "assistant", "output": opts.output, "steps": steps,
         "sessions_per_node": per_node,
         "signalling": {
             "new_session_s": [round(x, 3) for x in created_s], "new_session_p50_s": _pct(created_s, 50),
@@ -254,8 +291,8 @@ def measure(opts: BenchOptions) -> dict:
         ray.init(address=cluster.address, namespace="facecast-bench", log_to_driver=False)
     # every session may go to the one node: the ramp, not the admission rule, finds the limit
     share = {"CPU": round(node_cpus / opts.max_sessions, 6)}
-    config = replace(config, cluster={"address": "auto", "session_resources": {
-        f"{config.render.renderer}.assistant": share}, "node_refresh_s": 0.5})
+    key = "motion" if opts.output == "motion" else f"{config.render.renderer}.assistant"
+    config = replace(config, cluster={"address": "auto", "session_resources": {key: share}, "node_refresh_s": 0.5})
     try:
         return asyncio.run(measure_on(config, opts, node_cpus))
     finally:

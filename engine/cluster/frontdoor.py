@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from engine.cluster.load import LoadWatch
-from engine.cluster.placement import ClusterFull, Node, actor_options, choose_node, session_resources
+from engine.cluster.placement import ClusterFull, Node, actor_options, choose_node, session_resources, slots_used
 from engine.cluster.pool import WarmPool
 from engine.config import REPO_ROOT, Config
 from engine.safety import clip
@@ -51,6 +51,7 @@ class Placement:
     need: dict = field(default_factory=dict)
     session_id: str | None = None
     mode: str = "assistant"
+    output: str = "video"                  # "motion": no renderer (its own, smaller, session_resources)
     ready: asyncio.Task | None = None      # started and warmed (FrontDoor.spawn)
     released: bool = False
 
@@ -62,6 +63,7 @@ class FrontDoor:
         self.config = config
         self.routes: dict[str, Placement] = {}
         self.placed: collections.Counter = collections.Counter()      # node id → sessions (incl. starting)
+        self.held: dict[str, collections.Counter] = {}                  # node id → resources those sessions hold
         self.quarantine: dict[str, float] = {}                          # node id → until (monotonic)
         self.lost_sessions = 0
         self._nodes: list[Node] = []
@@ -159,9 +161,10 @@ class FrontDoor:
             raise WorkerLost(f"{type(e).__name__}: {clip(str(e), 200)}") from None
 
     # ---- placement ---------------------------------------------------------------------------
-    def spawn(self, node_id: str, need: dict[str, float]) -> Placement:
+    def spawn(self, node_id: str, need: dict[str, float], output: str = "video") -> Placement:
         """A new actor pinned to ``node_id`` holding ``need``; ``placement.ready`` finishes when it
-        runs and has loaded the renderer and the model (raises WorkerLost if it does not)."""
+        runs and has loaded the renderer (not for ``output == "motion"``) and the model (raises
+        WorkerLost if it does not)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         actor = self._worker_class().options(
@@ -169,26 +172,31 @@ class FrontDoor:
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
         ).remote(self.config)
-        placement = Placement(actor, node_id, need=dict(need))
+        placement = Placement(actor, node_id, need=dict(need), output=output)
 
         async def ready() -> None:
             timeout = self.config.cluster.place_timeout_s
             placement.ip = (await self.call(actor.where.remote(), timeout))["ip"]
-            await self.call(actor.warm.remote(), timeout)
+            await self.call(actor.warm.remote(output), timeout)
 
         placement.ready = asyncio.get_running_loop().create_task(ready())
         placement.ready.add_done_callback(lambda t: t.cancelled() or t.exception())   # retrieved here
         return placement
 
-    async def place(self, mode: str) -> Placement:
-        """A started actor on a node with room for one more ``mode`` session: a warm one from the
-        pool when that node has one, else a new one. Raises ClusterFull, or WorkerLost when the
-        actor did not come up (its node is then quarantined)."""
+    def slots_used(self, need: dict[str, float]) -> dict[str, int]:
+        """Node id → slots of size ``need`` that the sessions placed there take up (placement.py)."""
+        return slots_used(self.held, need)
+
+    async def place(self, mode: str, output: str = "video") -> Placement:
+        """A started actor on a node with room for one more ``mode`` session (``output`` "video" or
+        "motion"): a warm one from the pool when that node has one of its size, else a new one.
+        Raises ClusterFull, or WorkerLost when the actor did not come up (its node is then
+        quarantined)."""
         c = self.config.cluster
         t0 = time.perf_counter()
-        need = session_resources(self.config, mode)
+        need = session_resources(self.config, mode, output)
         try:
-            node = choose_node(await self.nodes(), self.placed, need, c.node_resource,
+            node = choose_node(await self.nodes(), self.slots_used(need), need, c.node_resource,
                                self.avoided() | set(self.load.saturated))
         except ClusterFull as e:
             if self.load.saturated:
@@ -196,12 +204,13 @@ class FrontDoor:
                                   f"budget, cluster.saturated_frame_p95_ms)") from None
             raise
         self.placed[node.node_id] += 1          # reserved now: concurrent offers cannot overbook it
+        self.held.setdefault(node.node_id, collections.Counter()).update(need)
         self.m_sessions.labels(node=node.node_id[:12]).set(self.placed[node.node_id])
-        placement = self.pool.take(node.node_id, need)
+        placement = self.pool.take(node.node_id, need, node.resources)
         warm = placement is not None
         if placement is None:
-            placement = self.spawn(node.node_id, need)
-        placement.mode = mode
+            placement = self.spawn(node.node_id, need, output)
+        placement.mode, placement.output = mode, output
         try:
             await asyncio.shield(placement.ready)
         except WorkerLost:
@@ -210,7 +219,7 @@ class FrontDoor:
         finally:
             self.pool.changed()
         self.observe("place_warm" if warm else "place_cold", time.perf_counter() - t0)
-        log.info("placed a %s session on node %s (%s, %s actor)", mode, node.node_id[:12], placement.ip,
+        log.info("placed a %s %s session on node %s (%s, %s actor)", mode, output, node.node_id[:12], placement.ip,
                  "warm" if warm else "new")
         return placement
 
@@ -254,6 +263,11 @@ class FrontDoor:
         self.placed[placement.node_id] -= 1
         if self.placed[placement.node_id] <= 0:
             del self.placed[placement.node_id]
+        held = self.held.get(placement.node_id)
+        if held is not None:
+            held.subtract(placement.need)
+            if self.placed.get(placement.node_id, 0) <= 0 or all(v <= 1e-9 for v in held.values()):
+                del self.held[placement.node_id]
         self.m_sessions.labels(node=placement.node_id[:12]).set(self.placed.get(placement.node_id, 0))
         kill(placement)
         self.pool.changed()

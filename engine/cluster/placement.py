@@ -1,10 +1,12 @@
 """Placement of one session on a node: what it needs and which node has room. Pure (no ray).
 
 A session holds ``cluster.session_resources[RENDERER.MODE]`` (e.g. ``{"CPU": 1.0}`` for warp
-video on a CPU node, ``{"CPU": 0.5, "GPU": 0.125}`` on a GPU node). A node's capacity is how many
-such sessions fit in its *total* resources (``ray.nodes()``); the front door subtracts the
-sessions it placed there itself, so admission does not depend on Ray's eventually consistent
-view of available resources. The amounts come from measurement: `facecast bench cluster`
+video on a CPU node, ``{"CPU": 0.5, "GPU": 0.125}`` on a GPU node); a motion-mode session
+(``"output": "motion"``: no renderer) holds ``session_resources["motion.MODE"]``, else
+``["motion"]`` (default ``{"CPU": 0.1}``). A node's capacity is how many such sessions fit in its
+*total* resources (``ray.nodes()``); the front door subtracts what the sessions it placed there
+itself hold (``slots_used``: video and motion sessions of different sizes share a node), so
+admission does not depend on Ray's eventually consistent view of available resources. The amounts come from measurement: `facecast bench cluster`
 reports sessions per node at the p95 frame budget, and one session's share is cores / sessions.
 """
 from __future__ import annotations
@@ -22,15 +24,31 @@ class ClusterFull(RuntimeError):
     """No live node has room for one more session (the client is told so: 503 / cluster_full)."""
 
 
-def session_resources(config: Config, mode: str) -> dict[str, float]:
-    """What one session of ``mode`` holds: ``RENDERER.MODE``, else ``RENDERER``, else ``MODE``."""
+MOTION = "motion"     # the output of a session that runs no renderer (docs/protocol.md, "Motion mode")
+
+
+def session_resources(config: Config, mode: str, output: str = "video") -> dict[str, float]:
+    """What one session of ``mode`` holds: ``RENDERER.MODE``, else ``RENDERER``, else ``MODE``;
+    for ``output == "motion"`` (no renderer): ``motion.MODE``, else ``motion``."""
     table = config.cluster.session_resources
-    renderer = config.render.renderer
-    for key in (f"{renderer}.{mode}", renderer, mode):
+    head = MOTION if output == MOTION else config.render.renderer
+    keys = (f"{head}.{mode}", head) if output == MOTION else (f"{head}.{mode}", head, mode)
+    for key in keys:
         if key in table:
             return {k: float(v) for k, v in table[key].items() if v}
-    raise ClusterFull(f"cluster.session_resources has no entry for {renderer}.{mode} (nor {renderer!r} or "
-                      f"{mode!r}): sessions of this kind cannot be placed")
+    raise ClusterFull(f"cluster.session_resources has no entry for {keys[0]} (nor "
+                      f"{' or '.join(repr(k) for k in keys[1:])}): sessions of this kind cannot be placed")
+
+
+def slots_used(held: dict[str, dict[str, float]], need: dict[str, float]) -> dict[str, int]:
+    """Per node id, how many sessions of size ``need`` the resources ``held`` there take up (what
+    a node's sessions of any size hold, rounded up to whole slots of ``need``): with one size
+    this is the session count; one 0.1-CPU motion session fills a 1-CPU video slot."""
+    out = {}
+    for node_id, res in held.items():
+        used = max((res.get(name, 0.0) / amount for name, amount in need.items() if amount > 0), default=0.0)
+        out[node_id] = math.ceil(used - 1e-9) if used > 0 else 0
+    return out
 
 
 @dataclass(frozen=True)

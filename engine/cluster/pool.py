@@ -6,8 +6,10 @@ none, so a new session costs only its own start. An idle actor holds a session's
 only free slots are kept warm (never more than ``capacity - sessions`` on a node); the pool is
 topped up after every placement and release, and re-checked every few node refreshes (nodes
 that joined, left or are in quarantine). Warm actors are made for the resources of an
-``assistant`` session; a session needing other resources gets a new actor (and, if the node is
-otherwise full, one warm actor is ended to make room).
+``assistant`` video session; a session needing other resources (a motion-mode session, whose
+actor loads no renderer) gets a new actor; warm actors on its node are ended only when the node's resources could not hold
+them next to its sessions (the pool tops up again where video slots are still free; slots count
+what motion sessions hold).
 """
 from __future__ import annotations
 
@@ -42,8 +44,11 @@ class WarmPool:
         if self._dirty is not None:
             self._dirty.set()
 
-    def take(self, node_id: str, need: dict):
-        """A warm (or still warming) actor on ``node_id`` for ``need``, or None."""
+    def take(self, node_id: str, need: dict, total: dict | None = None):
+        """A warm (or still warming) actor on ``node_id`` for ``need``, or None. ``total``: the
+        node's resources; when the sessions placed there (this one included) and the warm actors
+        of another size would not fit in them together, warm actors are ended to make room
+        (without ``total``: one is)."""
         from engine.cluster.frontdoor import kill
         pool = self.idle.get(node_id) or []
         for p in list(pool):
@@ -53,8 +58,14 @@ class WarmPool:
             elif p.need == need:
                 pool.remove(p)
                 return p
-        if pool:   # warm actors of another size hold this node's resources: make room
-            kill(pool.pop())
+        if total is None:
+            if pool:
+                kill(pool.pop())
+            return None
+        held = self.fd.held.get(node_id, {})
+        while pool and any(held.get(r, 0.0) + sum(p.need.get(r, 0.0) for p in pool) > total.get(r, 0.0) + 1e-9
+                           for r in {*held, *(r for p in pool for r in p.need)}):
+            kill(pool.pop())    # warm actors of another size hold this node's resources
         return None
 
     def count(self) -> int:
@@ -84,7 +95,7 @@ class WarmPool:
         for node in nodes:
             if node.node_id not in usable:
                 continue
-            free = capacity(node, need, c.node_resource) - self.fd.placed.get(node.node_id, 0)
+            free = capacity(node, need, c.node_resource) - self.fd.slots_used(need).get(node.node_id, 0)
             want = max(0, min(c.warm_workers_per_node, free))
             pool = self.idle[node.node_id]
             for p in [p for p in pool if _failed(p)]:

@@ -5,6 +5,9 @@ engine/transports/ws.py) runs on the worker. ``RelaySocket`` looks like the aioh
 ``WebSocketResponse`` that ``AssistantConnection`` drives: messages the front door hands in come
 out of ``async for``, and what the connection sends waits in an outbox the front door drains with
 long polls (``take``). Order is kept both ways (one queue each way, one poller per socket).
+Binary messages (motion mode: one MotionFrame + its PCM per frame) are a real-time stream: when
+the front door falls behind by more than ``MAX_BINARY_QUEUED`` of them, the oldest are dropped
+(``dropped_binary`` counts them) rather than letting the outbox grow without bound.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import contextlib
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType
 
-# outbox entries: ("text", str) or ("close", code, reason)
-TEXT, CLOSE = "text", "close"
+# outbox entries: ("text", str), ("binary", bytes) or ("close", code, reason)
+TEXT, BINARY, CLOSE = "text", "binary", "close"
+MAX_BINARY_QUEUED = 50       # motion frames waiting for the front door's poll (2 s at 25 fps)
 
 
 class RelaySocket:
@@ -25,6 +29,8 @@ class RelaySocket:
         self._ready = asyncio.Event()
         self.closed = False          # the worker side closed it (AssistantConnection reads this)
         self.peer_gone = False       # the client went away (the front door said so)
+        self.binary_queued = 0
+        self.dropped_binary = 0
 
     # ---- the AssistantConnection side (aiohttp's WebSocketResponse interface) ----------------
     def __aiter__(self):
@@ -42,6 +48,17 @@ class RelaySocket:
         if self.closed:
             raise ConnectionResetError("the relayed socket is closed")
         self._push((TEXT, data))
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionResetError("the relayed socket is closed")
+        if self.binary_queued >= MAX_BINARY_QUEUED:
+            oldest = next(i for i, item in enumerate(self._outbox) if item[0] == BINARY)
+            del self._outbox[oldest]
+            self.binary_queued -= 1
+            self.dropped_binary += 1
+        self.binary_queued += 1
+        self._push((BINARY, bytes(data)))
 
     async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
         if self.closed:
@@ -73,6 +90,7 @@ class RelaySocket:
                 await asyncio.wait_for(self._ready.wait(), wait_s)
         out = list(self._outbox)
         self._outbox.clear()
+        self.binary_queued = 0
         self._ready.clear()
         return out
 

@@ -60,7 +60,7 @@ class SessionWorker:
         self._tasks: set[asyncio.Task] = set()
         self._speaker = None
         self._shared = None
-        self._base = {"skipped": 0, "repeated": 0}    # counters at the last stats(reset=True)
+        self._base = {"skipped": 0, "repeated": 0, "underruns": 0}    # counters at the last stats(reset=True)
 
     # ---- who and where -----------------------------------------------------------------------
     async def where(self) -> dict:
@@ -69,11 +69,13 @@ class SessionWorker:
         ctx = ray.get_runtime_context()
         return {"node_id": ctx.get_node_id(), "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
 
-    async def warm(self) -> None:
+    async def warm(self, output: str = "video") -> None:
         """Import, load and JIT-compile the renderer and the model once (in a thread), so this
-        actor's session starts without that wait (the one-box server's warm-up)."""
+        actor's session starts without that wait (the one-box server's warm-up); a motion-mode
+        actor (``output == "motion"``) runs no renderer and loads the model only."""
         from engine.server import _warm
-        await asyncio.get_running_loop().run_in_executor(None, _warm, self.config)
+        warm = _warm if output != "motion" else _warm_model
+        await asyncio.get_running_loop().run_in_executor(None, warm, self.config)
 
     # ---- the session -----------------------------------------------------------------------
     def _created(self, session) -> None:
@@ -94,10 +96,12 @@ class SessionWorker:
         finally:
             self._ended_event().set()
 
-    async def start_session(self, mode: str, avatar: str | None = None, mirror: bool | None = None) -> dict:
-        """Create and start this worker's session (the offer path): {"session_id"} or an error."""
+    async def start_session(self, mode: str, avatar: str | None = None, mirror: bool | None = None,
+                            output: str = "video") -> dict:
+        """Create and start this worker's session (the offer path): {"session_id"} or an error;
+        ``output`` "motion": a motion-mode session (no renderer, docs/protocol.md "Motion mode")."""
         try:
-            session = await self.registry.create(mode, avatar=avatar, mirror=mirror)
+            session = await self.registry.create(mode, avatar=avatar, mirror=mirror, output=output)
         except Exception as e:
             code, message = creation_error(e)
             if code == "session_failed":
@@ -193,19 +197,22 @@ class SessionWorker:
     async def stats(self, reset: bool = False) -> dict:
         """Frame-loop numbers of this worker's session since the last reset (`facecast bench
         cluster`): frames made, frame time (motion + render) and frame-clock wake lateness
-        percentiles, ticks skipped because the loop fell behind, frames repeated (late render)."""
+        percentiles, ticks skipped because the loop fell behind, frames repeated (late render),
+        speech underruns (frames due while speaking whose speech motion was not ready)."""
         samples = self.metrics.samples
         frame = np.asarray(samples.get("frame", []), np.float64) * 1000
         wake = np.asarray(samples.get("wake", []), np.float64) * 1000
         skipped = getattr(self.session, "skipped_ticks", 0)
         repeated = _count(self.metrics, "repeated")
+        underruns = _underruns(self.metrics)
         pct = lambda a, q: round(float(np.percentile(a, q)), 3) if a.size else None
         out = {"frames": int(frame.size), "frame_p50_ms": pct(frame, 50), "frame_p95_ms": pct(frame, 95),
                "wake_p95_ms": pct(wake, 95), "skipped_ticks": skipped - self._base["skipped"],
-               "repeated": repeated - self._base["repeated"]}
+               "repeated": repeated - self._base["repeated"],
+               "underruns": underruns - self._base["underruns"]}
         if reset:
             samples.clear()
-            self._base = {"skipped": skipped, "repeated": repeated}
+            self._base = {"skipped": skipped, "repeated": repeated, "underruns": underruns}
         return out
 
     async def shutdown(self) -> None:
@@ -219,6 +226,21 @@ class SessionWorker:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _warm_model(config: Config) -> None:
+    """The model part of engine.server._warm (a motion-mode session has no renderer)."""
+    from engine.motion.generators import create_generator
+    try:
+        create_generator(config)
+    except Exception as e:  # the session will report the real error to its client
+        log.warning("warm-up failed: %s: %s", type(e).__name__, e)
+
+
+def _underruns(metrics: Metrics) -> int:
+    with contextlib.suppress(Exception):
+        return int(metrics.underruns._value.get())
+    return 0
 
 
 def _count(metrics: Metrics, kind: str) -> int:

@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-cpus", type=int, default=0, help="CPUs of the local worker node (default: all)")
     parser.add_argument("--max-sessions", type=int, default=6, help="stop the ramp here (per node)")
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured per step")
+    parser.add_argument("--output", choices=("video", "motion"), default="video",
+                        help='"motion": motion-mode sessions (no renderer; the motion stream over the WebSocket)')
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
 
 
@@ -27,12 +29,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from engine.cluster.bench import BenchOptions, measure
     result = measure(BenchOptions(address=args.cluster, node_cpus=args.node_cpus, max_sessions=args.max_sessions,
-                                  window_s=args.window, config_path=args.config))
+                                  window_s=args.window, config_path=args.config, output=args.output))
     if not args.json:
         for step in result["steps"]:
-            print(f"{step['sessions']} session(s): frame p95 {step['frame_p95_ms_max']} ms (budget "
-                  f"{result['budget_ms']} ms), viewer fps >= {step['recv_fps_min']}, skipped "
-                  f"{step['skipped_ticks']}: {'ok' if step['ok'] else 'over budget'}")
+            print(f"{step['sessions']} {result['output']} session(s): frame p95 {step['frame_p95_ms_max']} ms "
+                  f"(budget {result['budget_ms']} ms), received fps >= {step['recv_fps_min']}, skipped "
+                  f"{step['skipped_ticks']}, underruns {step['underruns']}: {'ok' if step['ok'] else 'over budget'}")
         print(f"sessions per node: {result['sessions_per_node']}; signalling: {result['signalling']}")
     print(json.dumps(result))
     return 0
