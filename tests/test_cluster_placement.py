@@ -131,6 +131,9 @@ def test_a_session_over_the_frame_budget_saturates_its_node():
     assert over_budget({"frames": 50, "frame_p95_ms": 10.0, "skipped_ticks": 2}, 40.0)
     assert not over_budget({"frames": 3, "frame_p95_ms": 400.0, "skipped_ticks": 0}, 40.0)   # too few frames
     assert not over_budget({"frames": 0, "frame_p95_ms": None, "skipped_ticks": 0}, 40.0)
+    # the motion model falling behind (motion-mode nodes run out of this first)
+    assert over_budget({"frames": 100, "frame_p95_ms": 5.0, "skipped_ticks": 0, "underruns": 6}, 40.0)
+    assert not over_budget({"frames": 100, "frame_p95_ms": 5.0, "skipped_ticks": 0, "underruns": 5}, 40.0)
 
 
 def test_a_motion_session_ends_warm_video_actors_only_when_the_node_cannot_hold_both():

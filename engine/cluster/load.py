@@ -4,7 +4,9 @@
 does. Every ``cluster.load_check_s`` the front door asks each session's worker for its frame
 numbers since the last check (``SessionWorker.stats(reset=True)``). A node is *saturated* while
 one of its sessions has, over the last check, a frame time (motion + render) p95 above
-``cluster.saturated_frame_p95_ms`` or skipped frame-clock ticks; placement skips saturated
+``cluster.saturated_frame_p95_ms``, skipped frame-clock ticks, or speech underruns (frames due
+while speaking whose motion was not ready: the motion model falling behind, which is what runs
+out first on motion-mode nodes) above ``MAX_UNDERRUN_SHARE`` of its frames; placement skips saturated
 nodes until a later check finds them within budget again. ``saturated_frame_p95_ms = 0``
 turns this off (admission by resources only).
 """
@@ -17,13 +19,15 @@ import logging
 log = logging.getLogger(__name__)
 
 MIN_FRAMES = 10   # a session with fewer frames in a check window says nothing about its node
+MAX_UNDERRUN_SHARE = 0.05   # the bench's own criterion (`facecast bench cluster`)
 
 
 def over_budget(stats: dict, limit_ms: float) -> bool:
     """Whether one session's numbers since the last check mean its node is saturated."""
     if stats.get("frames", 0) < MIN_FRAMES:
         return False
-    return (stats.get("frame_p95_ms") or 0.0) > limit_ms or stats.get("skipped_ticks", 0) > 0
+    return ((stats.get("frame_p95_ms") or 0.0) > limit_ms or stats.get("skipped_ticks", 0) > 0
+            or stats.get("underruns", 0) > MAX_UNDERRUN_SHARE * stats["frames"])
 
 
 class LoadWatch:
