@@ -46,19 +46,23 @@ def summarize(times_s: list[float]) -> dict:
 def bench_render(avatar_path, size: int, backend: str, frames: int, warmup: int) -> dict:
     from engine.render.warp import WarpRenderer
     r = WarpRenderer(avatar_path, size, size, backend=backend)
-    motions = motion_sequence(frames + warmup)
-    sync = _sync(r.backend)
+    return {**time_renderer(r, frames, warmup, _sync(r.backend)), "backend": r.backend}
+
+
+def time_renderer(r, frames: int, warmup: int, sync=lambda: None) -> dict:
+    """Wall and thread-CPU time per ``r.render`` over ``motion_sequence`` (thread CPU time: what
+    one frame costs when the core is not shared with other work)."""
     times, cpu = [], []
-    for i, m in enumerate(motions):
+    for i, m in enumerate(motion_sequence(frames + warmup)):
         t0, c0 = time.perf_counter(), time.thread_time()
         r.render(m)
         sync()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
-    # thread CPU time: what one frame costs when the core is not shared with other work
     return {**summarize(times), "cpu_median_ms": round(float(np.median(cpu)) * 1000, 3),
-            "cpu_p99_ms": round(float(np.percentile(cpu, 99)) * 1000, 3), "backend": r.backend}
+            "cpu_p99_ms": round(float(np.percentile(cpu, 99)) * 1000, 3),
+            "cpu_fps": round(1000.0 / (float(np.median(cpu)) * 1000), 1)}
 
 
 def bench_tracking(avatar_path, frames: int, warmup: int) -> dict:

@@ -16,26 +16,11 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import numpy as np
 
-from engine.commands.bench_render import _cpu_name, _one_thread, motion_sequence, summarize
+from engine.commands.bench_render import _cpu_name, _one_thread, time_renderer
 from engine.motion.space import MotionFrame
-
-
-def time_renderer(r, frames: int, warmup: int, sync=lambda: None) -> dict:
-    times, cpu = [], []
-    for i, m in enumerate(motion_sequence(frames + warmup)):
-        t0, c0 = time.perf_counter(), time.thread_time()
-        r.render(m)
-        sync()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.thread_time() - c0)
-    return {**summarize(times), "cpu_median_ms": round(float(np.median(cpu)) * 1000, 3),
-            "cpu_p99_ms": round(float(np.percentile(cpu, 99)) * 1000, 3),
-            "cpu_fps": round(1000.0 / (float(np.median(cpu)) * 1000), 1)}
 
 
 def psnr_ssim(a: np.ndarray, b: np.ndarray) -> dict:
