@@ -34,6 +34,8 @@ def start_cluster():
     """(cluster, worker node handles); this process is connected to it as a Ray driver."""
     import ray
     from ray.cluster_utils import Cluster
+    if ray.is_initialized():   # an earlier test's driver connection (ray.* calls auto-initialise)
+        ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "include_dashboard": False, "object_store_memory": STORE_BYTES,
         "_system_config": FAST_HEALTH_CHECKS})

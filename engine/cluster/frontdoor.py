@@ -288,6 +288,8 @@ def kill(placement: Placement) -> None:
     import ray
     if placement.ready is not None and not placement.ready.done():
         placement.ready.cancel()
+    if placement.actor is None or not ray.is_initialized():   # ray.kill would start a local Ray
+        return
     with contextlib.suppress(Exception):
         ray.kill(placement.actor, no_restart=True)
 
