@@ -245,7 +245,7 @@ class ClusterConfig:
                                                    'sessions ("" = any node with the resources)')
     session_resources: dict = _f(
         {"warp.assistant": {"CPU": 1.0}, "warp.echo": {"CPU": 1.0}, "warp.webcam": {"CPU": 1.5},
-         "motion": {"CPU": 0.1}},
+         "splat": {"CPU": 1.5}, "motion": {"CPU": 0.1}},
         doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER", then "MODE"); a '
             'motion-mode session (output "motion", no renderer) by "motion.MODE" (then "motion"): CPU '
             "cores, GPU fraction, custom resources. Set from `facecast bench cluster` (sessions per node "

@@ -3,6 +3,7 @@ the end of a real pipecat Pipeline, and a running PipelineTask."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -82,8 +83,12 @@ class RunningPipeline:
         return self.task, self.collector
 
     async def __aexit__(self, *exc) -> None:
-        if not self.task.has_finished():
-            await self.task.cancel()
+        # a pipeline that got its EndFrame finishes by itself: give it a moment, so cancel() does
+        # not race its own shutdown (pipecat's cancel() then re-raises its push task's CancelledError)
+        await asyncio.wait({self._run}, timeout=1.0)
+        if not self.task.has_finished() and not self._run.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task.cancel()
         try:
             await asyncio.wait_for(self._run, 30)
         except asyncio.CancelledError:

@@ -186,7 +186,7 @@ async def test_motion_output_is_validated(server):
 async def test_python_client_reads_the_motion_stream(server):
     """The bundled client (clients/python, its own parser) against the server's frames."""
     from facecast_client import FacecastClient
-    audio = speech("One two three.", rate=RATE)
+    audio = speech("One two three four five six.", rate=RATE)   # ~2 s: twice the frame bound below
     async with await FacecastClient.connect(server.ws_url, sample_rate=RATE, output="motion") as c:
         assert c.ready["motion"]["message_bytes"] == 244 + 2 * SPF
         session = server.registry.get(c.session_id)
