@@ -32,6 +32,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "render"), "engine.commands.bench_render", "benchmark the renderer and tracker"),
     (("bench", "motion"), "engine.commands.bench_motion", "benchmark the audio-to-motion model"),
     (("webcam", "check"), "engine.commands.webcam_check", "retarget a face video onto an avatar: curves + frame sheet"),
+    (("webcam", "yaw"), "engine.commands.webcam_yaw", "how far the head turns in face videos (tracked yaw per clip, before the clamp)"),
     (("bench", "coldstart"), "engine.commands.bench_coldstart", "benchmark server cold start: /healthz and the first WebRTC video frame"),
     (("bench", "gpu"), "engine.commands.bench_gpu", "benchmark the Triton renderer and the torch model on a CUDA GPU"),
     (("bench", "soak"), "engine.commands.bench_soak", "soak a live session under continuous speech: RSS, threads, fds, A/V drift per minute"),

@@ -73,6 +73,9 @@ class WebcamRetargeter:
         self._seen_t = 0.0
         self._lost = False
         self._frame_shape: tuple[int, ...] | None = None
+        # the last tracked motion before the head clamp (filtered, mirrored as shown): what the
+        # tracker measured, for tools that need poses past what the warp can show
+        self.unclamped: MotionFrame | None = None
 
     def push_frame(self, rgb: np.ndarray, t: float) -> MotionFrame | None:
         """Track one RGB uint8 (H, W, 3) frame taken at ``t`` seconds."""
@@ -99,6 +102,7 @@ class WebcamRetargeter:
         motion = MotionFrame.from_vector(v)
         if getattr(self.cfg, "mirror", False):
             motion = mirror_motion(motion)
+        self.unclamped = motion.copy()
         if hasattr(self.cfg, "max_yaw_deg"):
             motion = clamp_head(motion, self.cfg.max_yaw_deg, self.cfg.max_pitch_deg, self.cfg.max_roll_deg)
         self._tracked, self._seen_t = motion, t
