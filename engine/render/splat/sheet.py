@@ -25,3 +25,10 @@ def yaw_sheet(warp, splat, yaws_deg=YAWS_DEG) -> np.ndarray:
                         f"{name} yaw {d:+d}") for d in yaws_deg]
         rows.append(np.concatenate(tiles, 1))
     return np.concatenate(rows, 0)
+
+
+def renderers_yaw_sheet(renderers: dict, yaws_deg=YAWS_DEG) -> np.ndarray:
+    """RGB uint8 sheet: columns = yaw angles (neutral expression); one row per named renderer."""
+    return np.concatenate([np.concatenate([_label(r.render(MotionFrame.from_weights({}, yaw=float(np.radians(d)))),
+                                                  f"{name} yaw {d:+d}") for d in yaws_deg], 1)
+                           for name, r in renderers.items()], 0)

@@ -6,7 +6,15 @@ frame's face-mesh points to the avatar's rig points under that motion (projected
 camera at the photo's size) aligns the frame to the avatar's view. The mask keeps the face
 (the convex hull of the aligned face-mesh points, eroded). Every ``holdout``-th tracked frame is
 held out for evaluation: PSNR and SSIM of the warp and splat renders against the aligned frame
-inside the mask's bounding box, binned by head yaw (frontal < 10 deg, turned >= 20 deg).
+inside the mask's bounding box, binned by head yaw (frontal < 10 deg, turned >= 15 and >= 20 deg).
+
+The motion of a target is the retargeting's pose *before* its yaw/pitch/roll clamp
+(``WebcamRetargeter.unclamped``): the clamp keeps the live warp inside what it can show, but the
+frame shows the whole turn, and the fit must pose the avatar as the frame does. With
+``calibrate_on_photo`` the retargeting takes the avatar's own photo as the neutral (pose and
+expression) instead of the clip's first second, so yaw is measured from the photo's pose: a clip
+that starts turned is then not taken for frontal. Each target also keeps its aligned face-mesh
+landmarks (``Target.landmarks``) for the geometry fit.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ from engine.render.splat.fit import Target
 
 FACE_POINTS = 468          # mediapipe face mesh without the iris points
 MASK_ERODE_PX = 3
-FRONTAL_DEG, TURNED_DEG = 10.0, 20.0
+FRONTAL_DEG, HALF_TURNED_DEG, TURNED_DEG = 10.0, 15.0, 20.0
 
 
 @dataclass
@@ -39,8 +47,22 @@ def rig_points(renderer_deformer, motion: MotionFrame, camera) -> np.ndarray:
                      camera.fy * p[:, 1] / p[:, 2] + camera.cy - 0.5], 1).astype(np.float32)
 
 
+def calibrate_on_image(retargeter, tracker, image: np.ndarray, fps: float) -> None:
+    """Feed ``image``'s face to a fresh ``WebcamRetargeter`` for its whole calibration window (at
+    times before 0), then restart its filter: the image's face becomes the neutral."""
+    landmarks = tracker.track(image)
+    if landmarks is None:
+        raise ValueError("no face found in the avatar's photo to calibrate the retargeting on")
+    n = int(np.ceil(retargeter.cfg.calibration_s * fps)) + 1
+    for k in range(n):
+        retargeter.push_landmarks(landmarks, (k - n - 1) / fps)
+    if not retargeter.retargeter.calibrated:
+        raise RuntimeError("retargeting did not finish calibrating on the photo")
+    retargeter.filter.reset()
+
+
 def video_targets(avatar, frames: list[np.ndarray], fps: float, config, camera_distance: float = 20.0,
-                  max_frames: int | None = None) -> list[VideoTarget]:
+                  max_frames: int | None = None, calibrate_on_photo: bool = False) -> list[VideoTarget]:
     """Tracked, aligned and masked video frames (frames without a face are skipped)."""
     from engine.avatar.splat_init import init_gaussians
     from engine.render.splat.deform import GaussianDeformer
@@ -53,11 +75,15 @@ def video_targets(avatar, frames: list[np.ndarray], fps: float, config, camera_d
     cfg = getattr(config, "webcam", config)
     tracker = FaceTracker(cfg.min_detection_confidence, cfg.min_tracking_confidence)
     with WebcamRetargeter(avatar, config, tracker=tracker) as wr:
+        if calibrate_on_photo:
+            with FaceTracker(cfg.min_detection_confidence, cfg.min_tracking_confidence,
+                             static_image_mode=True) as still:
+                calibrate_on_image(wr, still, avatar.image, fps)
         for i, rgb in enumerate(frames[:max_frames]):
             lm = tracker.track(rgb)
-            motion = wr.push_landmarks(lm, i / fps)
-            if lm is None or motion is None:
+            if wr.push_landmarks(lm, i / fps) is None or lm is None:
                 continue
+            motion = wr.unclamped
             dst = rig_points(deformer, motion, cam)
             m, _ = cv2.estimateAffinePartial2D(lm[:FACE_POINTS, :2] - 0.5, dst[:FACE_POINTS], method=cv2.LMEDS)
             if m is None:
@@ -68,7 +94,8 @@ def video_targets(avatar, frames: list[np.ndarray], fps: float, config, camera_d
             mask = np.zeros((avatar.height, avatar.width), np.uint8)
             cv2.fillConvexPoly(mask, hull, 1)
             mask = cv2.erode(mask, np.ones((2 * MASK_ERODE_PX + 1,) * 2, np.uint8)).astype(bool)
-            out.append(VideoTarget(motion, image, mask, index=i,
+            aligned = ((lm[:FACE_POINTS, :2] - 0.5) @ m[:, :2].T + m[:, 2]).astype(np.float32)
+            out.append(VideoTarget(motion, image, mask, landmarks=aligned, index=i,
                                    yaw_deg=float(np.degrees(motion.head_rotation[0]))))
     return out
 
@@ -94,7 +121,7 @@ def _scores(render: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[f
 def evaluate(renderers: dict, held: list[VideoTarget], size: int) -> dict:
     """Per renderer and yaw bin: mean PSNR / SSIM on the held-out frames at ``size`` x ``size``."""
     bins = {"all": lambda y: True, "frontal": lambda y: abs(y) < FRONTAL_DEG,
-            "turned": lambda y: abs(y) >= TURNED_DEG}
+            "turned15": lambda y: abs(y) >= HALF_TURNED_DEG, "turned": lambda y: abs(y) >= TURNED_DEG}
     scores = {name: {b: [] for b in bins} for name in renderers}
     for t in held:
         target = cv2.resize(t.image, (size, size), interpolation=cv2.INTER_AREA)
