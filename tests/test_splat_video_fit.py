@@ -75,3 +75,32 @@ def test_avatar_fit_command_writes_the_avatar_and_a_sheet(avatar, clip, tmp_path
     assert scores["held_out"] >= 4 and set(scores["scores"]) == {"warp", "splat_before", "splat_fitted"}
     assert load_avatar(out).splat is not None
     assert cv2.imread(str(tmp_path / "fitted_fit.png")) is not None
+
+
+def test_avatar_fit_geometry_command_scores_both_fits_and_writes_the_sheets(clip, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from engine.avatar.asset import load_avatar
+    from engine.cli import main
+    from engine.config import ASSETS_DIR
+    video = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, clip[0].shape[1::-1])
+    for f in clip:
+        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    w.release()
+    out = tmp_path / "geo.avatar"
+    assert main(["avatar", "fit", str(ASSETS_DIR / "default.avatar"), "--video", str(video), "-o", str(out),
+                 "--steps", "3", "--size", "32", "--eval-size", "64", "--geometry", "--baseline",
+                 "--neutral-frame", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["scores"]) == {"warp", "splat_before", "splat_fitted", "warp_geometry", "splat_geometry"}
+    assert result["depth"]["max_abs"] > 0                          # the mesh moved
+    saved, original = load_avatar(out), load_avatar(ASSETS_DIR / "default.avatar")
+    moved = saved.vertex_offsets[:, 2] - original.vertex_offsets[:, 2]
+    assert abs(np.abs(moved).max() - result["depth"]["max_abs"]) < 1e-3   # stored in the mesh, for both renderers
+    np.testing.assert_array_equal(saved.vertex_offsets[:, :2], original.vertex_offsets[:, :2])
+    assert cv2.imread(str(tmp_path / "geo_fit.png")) is not None
+    assert cv2.imread(str(tmp_path / "geo_fit_yaw.png")) is not None
+    assert main(["avatar", "fit", str(out), "--video", str(video), "--neutral-frame", "999"]) == 2

@@ -1,7 +1,7 @@
 """A clip that starts turned past the webcam clamp and turns to frontal, made by the warp renderer
 of the default avatar (its 45 deg turn tracks as ~32 deg, past webcam.max_yaw_deg 25): ``facecast webcam yaw`` reports the
 turn before the clamp and relative to the camera, and ``video_targets`` measures yaw from the
-avatar's photo (``calibrate_on_photo``) with the unclamped pose, keeping aligned landmarks."""
+avatar's photo (``neutral_image``: the clip's frontal frame) with the unclamped pose, keeping aligned landmarks."""
 import json
 
 import cv2
@@ -46,9 +46,11 @@ def test_webcam_yaw_reports_the_turn_before_the_clamp(clip, tmp_path, capsys):
 def test_targets_measure_yaw_from_the_photo_unclamped(avatar, clip, config):
     avatar = with_splat(avatar, init_gaussians(avatar, 300))
     from_clip = video_targets(avatar, clip, FPS, config)
-    from_photo = video_targets(avatar, clip, FPS, config, calibrate_on_photo=True)
+    from_photo = video_targets(avatar, clip, FPS, config, neutral_image=clip[-1])
     assert abs(from_clip[0].yaw_deg) < 3 and from_clip[-1].yaw_deg < -SEEN_DEG   # the clamp (25) is not applied
     assert from_photo[0].yaw_deg > SEEN_DEG and abs(from_photo[-1].yaw_deg) < 3
+    # the neutral frame is in the clip's pixels: no spurious head shift at the frontal end
+    assert np.abs(from_photo[-1].motion.head_translation).max() < 0.1
     # the aligned landmarks sit on the rig's points under the tracked motion (a few pixels of 512)
     t = from_photo[0]
     dst = rig_points(GaussianDeformer(avatar, avatar.splat), t.motion, view_camera(avatar, avatar.width, avatar.height, 20.0))

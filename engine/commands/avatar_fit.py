@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also fit the mesh's depth (per vertex) from the clip's head turns; the warp uses it too")
     parser.add_argument("--baseline", action="store_true",
                         help="with --geometry: also run the appearance-only fit and score it beside")
-    parser.add_argument("--calibrate-on-photo", action="store_true",
-                        help="the avatar's photo is the neutral pose (not the clip's first second): yaw from the photo")
+    parser.add_argument("--neutral-frame", type=int, default=None,
+                        help="the clip's frame the avatar was made from (-1: the last): the retargeting's neutral "
+                             "pose, instead of the clip's first second (for clips that start turned)")
     parser.add_argument("--sheet", default=None, help="contact sheet PNG (default: OUTPUT stem + _fit.png; + _yaw.png)")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object on the last line")
 
@@ -56,12 +57,19 @@ def run(args: argparse.Namespace) -> int:
     except (AvatarError, ValueError, OSError) as e:
         print(f"facecast avatar fit: error: {e}", file=sys.stderr)
         return 2
+    neutral = None
+    if args.neutral_frame is not None:
+        if not -len(frames) <= args.neutral_frame < len(frames):
+            print(f"facecast avatar fit: error: --neutral-frame {args.neutral_frame} outside the clip's "
+                  f"{len(frames)} frames", file=sys.stderr)
+            return 2
+        neutral = frames[args.neutral_frame]
     frames = frames[:args.max_frames][::args.stride]
     start = avatar.splat if avatar.splat is not None else init_gaussians(avatar, cfg.render.splat_gaussians)
     avatar = with_splat(avatar, start)
     try:
         targets = video_targets(avatar, frames, fps / args.stride, cfg, cfg.render.splat_camera_distance,
-                                calibrate_on_photo=args.calibrate_on_photo)
+                                neutral_image=neutral)
     except ValueError as e:
         print(f"facecast avatar fit: error: {e}", file=sys.stderr)
         return 2

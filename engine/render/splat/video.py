@@ -11,9 +11,10 @@ inside the mask's bounding box, binned by head yaw (frontal < 10 deg, turned >= 
 The motion of a target is the retargeting's pose *before* its yaw/pitch/roll clamp
 (``WebcamRetargeter.unclamped``): the clamp keeps the live warp inside what it can show, but the
 frame shows the whole turn, and the fit must pose the avatar as the frame does. With
-``calibrate_on_photo`` the retargeting takes the avatar's own photo as the neutral (pose and
-expression) instead of the clip's first second, so yaw is measured from the photo's pose: a clip
-that starts turned is then not taken for frontal. Each target also keeps its aligned face-mesh
+``neutral_image`` (the clip's frame the avatar was made from) the retargeting takes that frame as
+the neutral (pose and expression) instead of the clip's first second, so pose is measured from
+the photo's: a clip that starts turned is then not taken for frontal. (It must be a frame of the
+clip, in the clip's pixels: the retargeting's translation and scale are measured in them.) Each target also keeps its aligned face-mesh
 landmarks (``Target.landmarks``) for the geometry fit.
 """
 from __future__ import annotations
@@ -52,17 +53,17 @@ def calibrate_on_image(retargeter, tracker, image: np.ndarray, fps: float) -> No
     times before 0), then restart its filter: the image's face becomes the neutral."""
     landmarks = tracker.track(image)
     if landmarks is None:
-        raise ValueError("no face found in the avatar's photo to calibrate the retargeting on")
+        raise ValueError("no face found in the neutral frame to calibrate the retargeting on")
     n = int(np.ceil(retargeter.cfg.calibration_s * fps)) + 1
     for k in range(n):
         retargeter.push_landmarks(landmarks, (k - n - 1) / fps)
     if not retargeter.retargeter.calibrated:
-        raise RuntimeError("retargeting did not finish calibrating on the photo")
+        raise RuntimeError("retargeting did not finish calibrating on the neutral frame")
     retargeter.filter.reset()
 
 
 def video_targets(avatar, frames: list[np.ndarray], fps: float, config, camera_distance: float = 20.0,
-                  max_frames: int | None = None, calibrate_on_photo: bool = False) -> list[VideoTarget]:
+                  max_frames: int | None = None, neutral_image: np.ndarray | None = None) -> list[VideoTarget]:
     """Tracked, aligned and masked video frames (frames without a face are skipped)."""
     from engine.avatar.splat_init import init_gaussians
     from engine.render.splat.deform import GaussianDeformer
@@ -75,10 +76,10 @@ def video_targets(avatar, frames: list[np.ndarray], fps: float, config, camera_d
     cfg = getattr(config, "webcam", config)
     tracker = FaceTracker(cfg.min_detection_confidence, cfg.min_tracking_confidence)
     with WebcamRetargeter(avatar, config, tracker=tracker) as wr:
-        if calibrate_on_photo:
+        if neutral_image is not None:
             with FaceTracker(cfg.min_detection_confidence, cfg.min_tracking_confidence,
                              static_image_mode=True) as still:
-                calibrate_on_image(wr, still, avatar.image, fps)
+                calibrate_on_image(wr, still, neutral_image, fps)
         for i, rgb in enumerate(frames[:max_frames]):
             lm = tracker.track(rgb)
             if wr.push_landmarks(lm, i / fps) is None or lm is None:
