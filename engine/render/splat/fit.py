@@ -29,7 +29,7 @@ import numpy as np
 from engine.avatar.gaussians import GaussianAvatar
 from engine.motion.space import MotionFrame
 from engine.render.splat.camera import background_view, view_camera
-from engine.render.splat.deform import GaussianDeformer, quaternion_matrices, triangle_frames
+from engine.render.splat.deform import GaussianDeformer, quaternion_matrices
 
 
 FIT_TILE = 32   # reference-rasterizer tile while fitting: fewer Python iterations, same result
