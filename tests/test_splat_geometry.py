@@ -83,7 +83,8 @@ def test_landmarks_of_turned_views_recover_the_depth(avatar, scene):
 
 def test_the_appearance_fit_leaves_the_mesh_and_frontal_views_cannot_fit_depth(avatar, scene):
     g, truth_depth, motions, images = scene
-    fitted, _ = fit_gaussians(avatar, g, [Target(motions[-1], images[-1])], FitOptions(size=32, steps=2, progress=False))
+    fitted, _ = fit_gaussians(avatar, g, [Target(motions[-1], images[-1])],
+                              FitOptions(size=32, steps=2, progress=False))
     assert fitted.triangle.shape == g.triangle.shape
     # a frontal view alone barely constrains depth (the perspective is weak): the smoothness and L2
     # terms keep it near the start, far from the truth

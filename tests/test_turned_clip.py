@@ -1,7 +1,8 @@
 """A clip that starts turned past the webcam clamp and turns to frontal, made by the warp renderer
-of the default avatar (its 45 deg turn tracks as ~32 deg, past webcam.max_yaw_deg 25): ``facecast webcam yaw`` reports the
-turn before the clamp and relative to the camera, and ``video_targets`` measures yaw from the
-avatar's photo (``neutral_image``: the clip's frontal frame) with the unclamped pose, keeping aligned landmarks."""
+of the default avatar (its 45 deg turn tracks as ~32 deg, past webcam.max_yaw_deg 25):
+``facecast webcam yaw`` reports the turn before the clamp and relative to the camera, and
+``video_targets`` measures yaw from the clip's frontal frame (``neutral_image``) with the
+unclamped pose, keeping aligned landmarks."""
 import json
 
 import cv2
@@ -53,6 +54,7 @@ def test_targets_measure_yaw_from_the_photo_unclamped(avatar, clip, config):
     assert np.abs(from_photo[-1].motion.head_translation).max() < 0.1
     # the aligned landmarks sit on the rig's points under the tracked motion (a few pixels of 512)
     t = from_photo[0]
-    dst = rig_points(GaussianDeformer(avatar, avatar.splat), t.motion, view_camera(avatar, avatar.width, avatar.height, 20.0))
+    cam = view_camera(avatar, avatar.width, avatar.height, 20.0)
+    dst = rig_points(GaussianDeformer(avatar, avatar.splat), t.motion, cam)
     assert t.landmarks.shape == (FACE_POINTS, 2)
     assert np.median(np.linalg.norm(t.landmarks - dst[:FACE_POINTS], axis=1)) < 6

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=96, help="render side while fitting")
     parser.add_argument("--eval-size", type=int, default=256, help="render side of the held-out evaluation")
     parser.add_argument("--max-frames", type=int, default=300, help="frames of the clip to use")
-    parser.add_argument("--stride", type=int, default=1, help="use every Nth frame of the clip (fewer, more varied frames)")
+    parser.add_argument("--stride", type=int, default=1,
+                        help="use every Nth frame of the clip (fewer, more varied frames)")
     parser.add_argument("--holdout", type=int, default=5, help="every Nth tracked frame is held out")
     parser.add_argument("--geometry", action="store_true",
                         help="also fit the mesh's depth (per vertex) from the clip's head turns; the warp uses it too")
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         renderers["warp_geometry"] = WarpRenderer(out_avatar, e, e, backend="cpu")
         renderers["splat_geometry"] = SplatRenderer(out_avatar, e, e, backend="cpu")
         result["loss_geometry"] = [losses[0], losses[-1]]
-        result["depth"] = {"mean_abs": round(float(np.abs(depth).mean()), 4), "max_abs": round(float(np.abs(depth).max()), 4)}
+        result["depth"] = {"mean_abs": round(float(np.abs(depth).mean()), 4),
+                           "max_abs": round(float(np.abs(depth).max()), 4)}
         print(f"depth correction: mean |dz| {result['depth']['mean_abs']} max {result['depth']['max_abs']} face units")
     scores = evaluate(renderers, held, e)
     for name, per in scores.items():

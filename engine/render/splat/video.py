@@ -14,8 +14,8 @@ frame shows the whole turn, and the fit must pose the avatar as the frame does. 
 ``neutral_image`` (the clip's frame the avatar was made from) the retargeting takes that frame as
 the neutral (pose and expression) instead of the clip's first second, so pose is measured from
 the photo's: a clip that starts turned is then not taken for frontal. (It must be a frame of the
-clip, in the clip's pixels: the retargeting's translation and scale are measured in them.) Each target also keeps its aligned face-mesh
-landmarks (``Target.landmarks``) for the geometry fit.
+clip, in the clip's pixels: the retargeting's translation and scale are measured in them.)
+Each target also keeps its aligned face-mesh landmarks (``Target.landmarks``) for the geometry fit.
 """
 from __future__ import annotations
 
