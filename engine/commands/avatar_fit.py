@@ -7,6 +7,7 @@ at: held-out frames (video | warp | splat ...) and synthetic yaw -30..+30 deg.""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=int, default=5, help="every Nth tracked frame is held out")
     parser.add_argument("--geometry", action="store_true",
                         help="also fit the mesh's depth (per vertex) from the clip's head turns; the warp uses it too")
+    parser.add_argument("--landmark-weight", type=float, default=None,
+                        help="with --geometry: weight of the tracked-landmark reprojection term (0: images only)")
     parser.add_argument("--baseline", action="store_true",
                         help="with --geometry: also run the appearance-only fit and score it beside")
     parser.add_argument("--neutral-frame", type=int, default=None,
@@ -82,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(targets)} tracked frames (yaw {yaws.min():+.1f} .. {yaws.max():+.1f} deg): "
           f"{len(fit_t)} to fit, {len(held)} held out")
     opts = FitOptions(size=args.size, steps=args.steps, camera_distance=cfg.render.splat_camera_distance)
+    if args.landmark_weight is not None:
+        if args.landmark_weight < 0:
+            print("facecast avatar fit: error: --landmark-weight must be >= 0", file=sys.stderr)
+            return 2
+        opts = dataclasses.replace(opts, landmark_weight=args.landmark_weight)
     e = args.eval_size
     renderers = {"warp": WarpRenderer(avatar, e, e, backend="cpu"),
                  "splat_before": SplatRenderer(with_splat(avatar, start), e, e, backend="cpu")}
