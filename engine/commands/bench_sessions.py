@@ -133,6 +133,11 @@ class _Runner:
                 tally.frames += 1
                 tally.bytes += n
 
+    def _model_batches(self) -> tuple[int, int]:
+        """(model runs, session calls served) of the process's shared model, (0, 0) without one."""
+        runner = getattr(getattr(self.sessions[0]._generator, "runtime", None), "runner", None)
+        return (getattr(runner, "calls", 0), getattr(runner, "items", 0)) if self.sessions else (0, 0)
+
     def _counters(self) -> tuple[int, int, int]:
         skipped = sum(s.skipped_ticks for s in self.sessions)
         repeated = sum(s.render_stage.repeated for s in self.sessions if s.render_stage is not None)
@@ -146,6 +151,7 @@ class _Runner:
             t.lateness.clear()
             t.frames = t.bytes = 0
         before = self._counters()
+        runs0, items0 = self._model_batches()
         cpu0, wall0 = time.process_time(), time.monotonic()
         self.measuring = True
         await asyncio.sleep(o.seconds)
@@ -153,6 +159,7 @@ class _Runner:
         wall = time.monotonic() - wall0
         cpu = (time.process_time() - cpu0) / wall
         skipped, repeated, underruns = (a - b for a, b in zip(self._counters(), before))
+        runs, items = (a - b for a, b in zip(self._model_batches(), (runs0, items0)))
         lateness = np.concatenate([np.asarray(t.lateness) for t in self.tallies]) * 1000.0
         frames = sum(t.frames for t in self.tallies)
         expected = len(self.sessions) * wall * self.sessions[0].fps
@@ -170,6 +177,7 @@ class _Runner:
             "cpu_cores": round(cpu, 2), "cpu_cores_per_session": round(cpu / len(self.sessions), 3),
             "bytes_per_s_per_session": round(sum(t.bytes for t in self.tallies) / wall / len(self.sessions)),
             "rss_mb": _rss_mb(),
+            "model_calls_per_run": round(items / runs, 2) if runs else None,   # mean batch across sessions
         }
 
     async def close(self) -> None:
