@@ -59,6 +59,8 @@ class PipelineConfig:
     deadline_slack_ms: float = _f(20.0, min=0.0, max=1000.0)
     torch_threads: int = _f(1, min=1, max=64, doc="intra-op threads per stage on the real-time path")
     render_threads: int = _f(1, min=1, max=64)
+    shared_speech_workers: int = _f(0, min=0, max=64,
+                                    doc="0: a speech thread per session; N: all sessions of the process share N")
     render_lead_ms: float = _f(30.0, min=0.0, max=1000.0, doc="frames are prepared this long before they are due")
     speech_fade_in_ms: float = _f(80.0, min=0.0, max=2000.0)
     speech_fade_out_ms: float = _f(120.0, min=0.0, max=2000.0)
@@ -91,6 +93,8 @@ class MotionConfig:
     tensorrt_precision: str = _f("fp16", choices=("fp16", "int8", "fp32"))
     engine_cache_dir: str = _f("~/.cache/facecast/tensorrt", doc="where built TensorRT engines are cached")
     frames_per_call: int = _f(1, min=1, max=5, doc="new frames per model call (1: per frame, chunking-invariant)")
+    batch_sessions: bool = _f(True, doc="the process's sessions share one model; concurrent calls run as one batch")
+    max_batch: int = _f(32, min=1, max=1024, doc="most sessions' calls in one batched model run")
     silence_gate: bool = _f(True, doc="close the lips in pauses of speech (engine.motion.silence)")
     silence_back_ms: float = _f(100.0, min=0.0, max=1000.0, doc="a pause frame has this much silence before its instant")
     silence_ahead_ms: float = _f(60.0, min=0.0, max=400.0, doc="... and this much after it (capped by the look-ahead)")

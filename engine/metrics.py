@@ -47,11 +47,14 @@ class Metrics:
             self.frames.labels(kind=kind)
         for what in ("video_frame", "webcam_frame", "stale_output", "silent_frame"):
             self.dropped.labels(what=what)
-        for stage in ("speech", "motion", "render", "frame", "wake"):
-            self.stage_seconds.labels(stage=stage)
+        self._stages = {stage: self.stage_seconds.labels(stage=stage)
+                        for stage in ("speech", "motion", "render", "frame", "wake")}
 
     def observe_stage(self, stage: str, seconds: float) -> None:
-        self.stage_seconds.labels(stage=stage).observe(seconds)
+        child = self._stages.get(stage)   # (a label lookup per frame costs more than the observation)
+        if child is None:
+            child = self._stages[stage] = self.stage_seconds.labels(stage=stage)
+        child.observe(seconds)
         if self.samples is not None:
             self.samples.setdefault(stage, []).append(seconds)
 

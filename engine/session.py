@@ -58,6 +58,7 @@ from engine.pipeline.compose import SpeechBlend
 from engine.pipeline.render import RenderStage, create_renderer, set_worker_threads
 from engine.pipeline.speech import SpeechStage
 from engine.pipeline.webcam import WebcamStage
+from engine.pipeline.workers import session_pool
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ class Session:
         self._renderer = renderer
         self._generator = generator
         self._render_pool = ThreadPoolExecutor(1, f"render-{self.id}", set_worker_threads, (p.render_threads,))
-        self._speech_pool = ThreadPoolExecutor(1, f"speech-{self.id}", set_worker_threads, (p.torch_threads,))
+        self._speech_pool = session_pool(f"speech-{self.id}", p.shared_speech_workers, set_worker_threads,
+                                         (p.torch_threads,))
         self._webcam_pool: ThreadPoolExecutor | None = None
         self.speech: SpeechStage | None = None
         self.render_stage: RenderStage | None = None

@@ -35,3 +35,24 @@ def test_bench_sessions_command_prints_one_json_line():
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["levels"][0]["sessions"] == 1 and out["options"]["levels"] == [1]
+
+
+def test_shares_spread_a_level_over_processes():
+    from engine.commands.bench_sessions_procs import shares
+    assert shares(5, 2) == [3, 2] and shares(1, 3) == [1, 0, 0] and sum(shares(33, 4)) == 33
+
+
+def test_bench_sessions_over_two_processes_pools_their_frames():
+    """The same levels with the sessions in two real processes: one level per process share
+    (level 1 leaves the second process idle), frames pooled from both."""
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "sessions", "--mode", "motion", "--levels", "1,3",
+                          "--all-levels", "--processes", "2", "--seconds", "1.5", "--warmup", "0.5", "--json"],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    one, three = out["levels"]
+    assert one["sessions_per_process"] == [1] and three["sessions_per_process"] == [2, 1]
+    for lv in (one, three):
+        assert lv["frames_delivered"] > 0.8 * lv["frames_expected"]
+        assert lv["frames_expected"] == pytest.approx(lv["sessions"] * 25 * 1.5, rel=0.1)
+    assert out["options"]["processes"] == 2

@@ -12,15 +12,16 @@ from engine.audio.vad import VoiceActivityDetector
 
 @pytest.mark.parametrize("src,dst", [(16000, 48000), (48000, 16000), (24000, 16000), (24000, 48000),
                                      (22050, 16000), (44100, 48000), (16000, 16000)])
-def test_streaming_resampler_equals_resample_poly_for_any_chunking(src, dst):
+@pytest.mark.parametrize("max_chunk", [700, 20000])   # small pushes: one gather; large: per-phase products
+def test_streaming_resampler_equals_resample_poly_for_any_chunking(src, dst, max_chunk):
     rng = np.random.default_rng(src + dst)
-    x = (0.3 * rng.standard_normal(9001)).astype(np.float32)
+    x = (0.3 * rng.standard_normal(max(9001, 3 * max_chunk))).astype(np.float32)
     g = gcd(src, dst)
     ref = resample_poly(x.astype(np.float64), dst // g, src // g)
     r = StreamingResampler(src, dst)
     parts, i = [], 0
     while i < len(x):
-        n = int(rng.integers(1, 700))
+        n = int(rng.integers(1, max_chunk))
         parts.append(r.push(x[i:i + n]))
         i += n
     parts.append(r.flush())

@@ -55,6 +55,7 @@ class SessionsBenchOptions:
     warmup: float = 2.0                   # after adding a level's sessions, not measured
     avatar: str | None = None
     stop_at_first_failure: bool = True
+    processes: int = 1                    # >1: the sessions spread over this many processes (bench_sessions_procs)
 
 
 @dataclass
@@ -133,6 +134,11 @@ class _Runner:
                 tally.frames += 1
                 tally.bytes += n
 
+    def _model_batches(self) -> tuple[int, int]:
+        """(model runs, session calls served) of the process's shared model, (0, 0) without one."""
+        runner = getattr(getattr(self.sessions[0]._generator, "runtime", None), "runner", None)
+        return (getattr(runner, "calls", 0), getattr(runner, "items", 0)) if self.sessions else (0, 0)
+
     def _counters(self) -> tuple[int, int, int]:
         skipped = sum(s.skipped_ticks for s in self.sessions)
         repeated = sum(s.render_stage.repeated for s in self.sessions if s.render_stage is not None)
@@ -146,6 +152,7 @@ class _Runner:
             t.lateness.clear()
             t.frames = t.bytes = 0
         before = self._counters()
+        runs0, items0 = self._model_batches()
         cpu0, wall0 = time.process_time(), time.monotonic()
         self.measuring = True
         await asyncio.sleep(o.seconds)
@@ -153,7 +160,9 @@ class _Runner:
         wall = time.monotonic() - wall0
         cpu = (time.process_time() - cpu0) / wall
         skipped, repeated, underruns = (a - b for a, b in zip(self._counters(), before))
+        runs, items = (a - b for a, b in zip(self._model_batches(), (runs0, items0)))
         lateness = np.concatenate([np.asarray(t.lateness) for t in self.tallies]) * 1000.0
+        self.last_lateness_ms = lateness     # (pooled across processes by bench_sessions_procs)
         frames = sum(t.frames for t in self.tallies)
         expected = len(self.sessions) * wall * self.sessions[0].fps
         budget_ms = self.config.pipeline.deadline_slack_ms
@@ -170,6 +179,7 @@ class _Runner:
             "cpu_cores": round(cpu, 2), "cpu_cores_per_session": round(cpu / len(self.sessions), 3),
             "bytes_per_s_per_session": round(sum(t.bytes for t in self.tallies) / wall / len(self.sessions)),
             "rss_mb": _rss_mb(),
+            "model_calls_per_run": round(items / runs, 2) if runs else None,   # mean batch across sessions
         }
 
     async def close(self) -> None:
@@ -196,15 +206,7 @@ def _utterances(config) -> list[np.ndarray]:
     return [speaker.synthesize(s) for s in SENTENCES]
 
 
-async def bench_sessions(config, options: SessionsBenchOptions) -> dict:
-    """Raise the session count through ``options.levels``; returns the JSON-able result."""
-    if options.mode not in ("motion", "video"):
-        raise ValueError(f"mode must be 'motion' or 'video', got {options.mode!r}")
-    if options.transport not in ("ws", "webrtc"):
-        raise ValueError(f"transport must be 'ws' or 'webrtc', got {options.transport!r}")
-    levels = sorted(set(options.levels))
-    if not levels or levels[0] < 1:
-        raise ValueError(f"levels must be positive session counts, got {options.levels}")
+async def _one_process(config, options: SessionsBenchOptions, levels: list[int]) -> tuple[list[dict], int]:
     runner = _Runner(config, options, _utterances(config))
     results, held = [], 0
     try:
@@ -219,6 +221,26 @@ async def bench_sessions(config, options: SessionsBenchOptions) -> dict:
                 break
     finally:
         await runner.close()
+    return results, held
+
+
+async def bench_sessions(config, options: SessionsBenchOptions, config_path: str | None = None) -> dict:
+    """Raise the session count through ``options.levels``; returns the JSON-able result.
+    ``options.processes`` > 1 spreads the sessions over that many processes (each loads
+    ``config_path``, the file ``config`` came from)."""
+    if options.mode not in ("motion", "video"):
+        raise ValueError(f"mode must be 'motion' or 'video', got {options.mode!r}")
+    if options.transport not in ("ws", "webrtc"):
+        raise ValueError(f"transport must be 'ws' or 'webrtc', got {options.transport!r}")
+    levels = sorted(set(options.levels))
+    if not levels or levels[0] < 1:
+        raise ValueError(f"levels must be positive session counts, got {options.levels}")
+    if options.processes > 1:
+        from engine.commands.bench_sessions_procs import bench_sessions_procs
+        results, held = await asyncio.get_running_loop().run_in_executor(
+            None, bench_sessions_procs, config_path, config.pipeline.deadline_slack_ms, options, options.processes)
+    else:
+        results, held = await _one_process(config, options, levels)
     transport = "webrtc" if options.mode == "video" else options.transport
     ok = [r for r in results if r["holds"]]
     return {
@@ -245,6 +267,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds after adding sessions")
     parser.add_argument("--avatar", default=None, help="avatar file (default: render.avatar)")
     parser.add_argument("--all-levels", action="store_true", help="keep going after a level fails")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="spread the sessions over this many server processes (one process uses ~1 core)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
 
 
@@ -259,8 +283,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         levels = SessionsBenchOptions.levels if args.mode == "motion" else (1, 2, 3, 4)
     options = SessionsBenchOptions(mode=args.mode, transport=args.transport, levels=levels, seconds=args.seconds,
-                                   warmup=args.warmup, avatar=args.avatar, stop_at_first_failure=not args.all_levels)
-    result = asyncio.run(bench_sessions(load_config(args.config), options))
+                                   warmup=args.warmup, avatar=args.avatar, stop_at_first_failure=not args.all_levels,
+                                   processes=args.processes)
+    result = asyncio.run(bench_sessions(load_config(args.config), options, args.config))
     if not args.json:
         for r in result["levels"]:
             print(f"{r['sessions']:3d} sessions: {'holds' if r['holds'] else 'FAILS'}  lateness {r['frame_lateness_ms']}  "

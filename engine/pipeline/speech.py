@@ -62,12 +62,12 @@ class Segment:
     sample_rate: int = 0
     input_samples: int = 0                     # samples pushed, at sample_rate
     motion: collections.deque = field(default_factory=collections.deque)
-    ready_times: collections.deque = field(default_factory=collections.deque)  # when each motion frame came
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))   # output-rate, unplayed
     audio_arrivals: list = field(default_factory=list)   # (output sample index at chunk end, arrival)
     ended: bool = False        # end_segment() was called
     flushed: bool = False      # the worker flushed the generator: no more motion will come
     frames_played: int = 0
+    behind: int = 0            # ticks the frame clock waited for it mid-segment, not yet caught up
     audio_played: int = 0      # output samples handed out
     first_ready: float | None = None   # monotonic time its first frame became ready
     owed_s: float = 0.0        # its share of SpeechStage's running total of buffered seconds
@@ -99,8 +99,9 @@ class SpeechStage:
         self.base_margin_s = start_margin_s
         self.max_margin_s = max(start_margin_s, MAX_MARGIN_S)
         self.underruns = 0
-        # Live catch-up: a segment that fell a frame behind (late audio made the clock wait) skips
-        # a *silent* frame to get back on time; speech audio itself is never dropped.
+        # Live catch-up: a segment that fell behind (late audio made the frame clock wait, one
+        # tick per underrun) skips as many *silent* frames to get back on time; speech audio is
+        # never dropped, and audio pushed ahead of real time (a TTS) keeps all its pauses.
         self.catch_up = start_margin_s > 0
         self.silence_rms = 10 ** (silence_dbfs / 20)
         self.silent_frames_dropped = 0
@@ -252,7 +253,6 @@ class SpeechStage:
             if seg is None:
                 continue
             seg.motion.extend(motion)
-            seg.ready_times.extend([time.monotonic()] * len(motion))
             if len(audio):
                 seg.audio = np.concatenate([seg.audio, audio])
             total_out = seg.audio_played + len(seg.audio)
@@ -311,6 +311,7 @@ class SpeechStage:
             if not ready:
                 if seg.frames_played > 0 and self.catch_up:
                     self.underruns += 1
+                    seg.behind += 1
                     self.start_margin_s = min(self.max_margin_s, self.start_margin_s + MARGIN_STEP_S)
                 return None
             if (seg.frames_played == 0 and not finished_input and seg.first_ready is not None
@@ -318,6 +319,7 @@ class SpeechStage:
                 return None
             if self._behind_in_silence(seg):
                 self._consume(seg)
+                seg.behind -= 1
                 self.silent_frames_dropped += 1
                 if self.metrics is not None:
                     self.metrics.dropped.labels(what="silent_frame").inc()
@@ -328,20 +330,17 @@ class SpeechStage:
         return None
 
     def _behind_in_silence(self, seg: Segment) -> bool:
-        """The next frame is silent, came more than a frame later than the clock needed it,
-        and the one after it is ready too: dropping it brings the segment back on time."""
+        """The clock waited for this segment (``behind`` > 0), the next frame is silent and the
+        one after it is ready too: dropping it brings the segment a frame closer to on time."""
         n = self.spf_out
-        if not self.catch_up or seg.frames_played == 0 or not seg.ready_times or len(seg.motion) < 2:
+        if not self.catch_up or seg.behind <= 0 or len(seg.motion) < 2 or len(seg.audio) < 2 * n:
             return False
-        if len(seg.audio) < 2 * n or time.monotonic() - seg.ready_times[0] <= self.start_margin_s + 1 / self.fps:
-            return False
-        return float(np.sqrt(np.mean(seg.audio[:n] ** 2))) < self.silence_rms
+        head = seg.audio[:n]
+        return float(np.sqrt(np.dot(head, head) / n)) < self.silence_rms
 
     def _consume(self, seg: Segment) -> MotionPacket:
         n = self.spf_out
         finished_input = seg.flushed
-        if seg.ready_times:
-            seg.ready_times.popleft()
         if seg.motion:
             motion = seg.motion.popleft()
         else:

@@ -30,6 +30,8 @@ class OnnxRuntimeRunner:
         self.path = path
         self.name = f"onnxruntime:{label}"
         self.input_names = [i.name for i in self.session.get_inputs()]
+        # True when every input's first axis is symbolic: rows of many calls can share one run
+        self.batchable = all(i.shape and not isinstance(i.shape[0], int) for i in self.session.get_inputs())
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -56,6 +56,13 @@ def build_engine(onnx_path: Path, precision: str, cache_dir: Path | None = None)
         raise BackendUnavailable(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    dynamic = [network.get_input(i) for i in range(network.num_inputs) if -1 in tuple(network.get_input(i).shape)]
+    if dynamic:   # the export's dynamic batch axis: this engine runs batch 1 (BatchingRunner serialises)
+        profile = builder.create_optimization_profile()
+        for t in dynamic:
+            shape = tuple(1 if d == -1 else d for d in t.shape)
+            profile.set_shape(t.name, shape, shape, shape)
+        config.add_optimization_profile(profile)
     if precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == "int8":
@@ -85,9 +92,14 @@ class TensorRTRunner:
         self.name = f"tensorrt:{precision}"
         self.inputs, self.outputs = [], []
         self.buffers = {}
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            shape = tuple(self.engine.get_tensor_shape(name))
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        for name in names:   # dynamic (batch) axes run at 1; outputs' shapes follow from the inputs'
+            if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                shape = tuple(self.engine.get_tensor_shape(name))
+                if -1 in shape:
+                    self.context.set_input_shape(name, tuple(1 if d == -1 else d for d in shape))
+        for name in names:
+            shape = tuple(self.context.get_tensor_shape(name))
             dtype = torch.from_numpy(np.zeros(0, trt.nptype(self.engine.get_tensor_dtype(name)))).dtype
             self.buffers[name] = torch.empty(shape, dtype=dtype, device="cuda")
             self.context.set_tensor_address(name, self.buffers[name].data_ptr())

@@ -37,8 +37,11 @@ def export_onnx(model, meta, steps: int, out: Path, opset: int = 17) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
+        # A dynamic batch axis: one call can serve many sessions (engine.runtime.batching);
+        # each row's result equals its batch-1 result.
+        batch = {name: {0: "batch"} for name in (*INPUT_NAMES, "motion")}
         torch.onnx.export(Sampler(model.eval(), steps), args, str(raw), input_names=list(INPUT_NAMES),
-                          output_names=["motion"], opset_version=opset, dynamo=False)
+                          output_names=["motion"], opset_version=opset, dynamo=False, dynamic_axes=batch)
         m = onnx.load(str(raw))
     _set_meta(m, META_KEY, json.dumps(meta.to_dict()))
     onnx.checker.check_model(m)

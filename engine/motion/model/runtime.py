@@ -10,6 +10,7 @@ builds the control vector, and de-normalises / clips the output.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,23 @@ def load_runtime(model_path: str | Path, backends: list[str], steps: int,
         return create_runner(list(backends), factories)
     except BackendUnavailable as e:
         raise ModelLoadError(f"model {model_path}: {e}") from e
+
+
+_shared: dict[tuple, A2MRuntime] = {}
+_shared_lock = threading.Lock()
+
+
+def load_shared_runtime(model_path: str | Path, backends: list[str], steps: int,
+                        opts: RunnerOptions = RunnerOptions(), max_batch: int = 32) -> A2MRuntime:
+    """One runtime per process for these settings, shared by every session: its runner is a
+    ``BatchingRunner``, so concurrent sessions' calls run as one batch (see
+    ``engine.runtime.batching``). Loading errors are raised as by ``load_runtime`` and not cached."""
+    from engine.runtime.batching import BatchingRunner
+    key = (str(Path(model_path).resolve()), tuple(backends), steps, repr(opts), max_batch)
+    with _shared_lock:
+        rt = _shared.get(key)
+        if rt is None:
+            rt = load_runtime(model_path, backends, steps, opts)
+            rt.runner = BatchingRunner(rt.runner, max_batch)
+            _shared[key] = rt
+    return rt

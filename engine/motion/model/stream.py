@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.audio import MODEL_RATE
 from engine.config import Config
-from engine.motion.model.runtime import A2MRuntime, controls_vector, load_runtime
+from engine.motion.model.runtime import A2MRuntime, controls_vector, load_runtime, load_shared_runtime
 from engine.motion.features import RunningNorm, StreamingLogMel
 from engine.motion.generators import ModelLoadError, controls_from_config
 from engine.motion.streaming import MotionControls, StreamingGenerator
@@ -123,7 +123,11 @@ def load_streaming_generator(cfg: Config) -> StreamingA2M:
     opts = RunnerOptions(threads=cfg.pipeline.torch_threads, onnx_precision=m.onnx_precision,
                          torch_dtype=m.torch_dtype, tensorrt_precision=m.tensorrt_precision,
                          extra={"engine_cache_dir": cfg.resolve_path(m.engine_cache_dir)})
-    runtime = load_runtime(cfg.resolve_path(m.model_path), list(m.backends), m.diffusion_steps, opts)
+    if m.batch_sessions:
+        runtime = load_shared_runtime(cfg.resolve_path(m.model_path), list(m.backends), m.diffusion_steps, opts,
+                                      m.max_batch)
+    else:
+        runtime = load_runtime(cfg.resolve_path(m.model_path), list(m.backends), m.diffusion_steps, opts)
     if runtime.meta.lookahead_samples > m.lookahead_ms * cfg.audio.model_sample_rate // 1000:
         raise ModelLoadError(f"model needs {runtime.meta.lookahead_samples * 1000 // MODEL_RATE} ms look-ahead, "
                              f"config allows motion.lookahead_ms = {m.lookahead_ms}")
