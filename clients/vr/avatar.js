@@ -62,21 +62,36 @@ export class Avatar {
     m.needsUpdate = true;
   }
 
-  // The weights the rig is deformed with (engine/avatar/mouth_rest.py: mouth_weights).
+  // The weights the rig is deformed with (engine/avatar/mouth_rest.py: mouth_weights, MouthMap).
   mouthWeights(w) {
     const m = this.info.mouth, out = this.weights, ix = this.index;
     for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, w[i]));
     const JAW = ix.jawOpen, CLOSE = ix.mouthClose;
     const press = 0.5 * (out[ix.mouthPressLeft] + out[ix.mouthPressRight]);
-    const sealed = Math.min(1, m.press_seal_gain * press);
     if (!m.aperture_command) {
+      const sealed = Math.min(1, m.press_seal_gain * press);
       if (sealed > out[CLOSE]) out[CLOSE] = sealed;
       return out;
     }
+    // the commanded opening (engine/motion/opening.py), sealed by the press
+    let opening = 0;
+    for (const [name, k] of Object.entries(m.opening_terms)) {
+      opening += k * (name in ix ? out[ix[name]] : 0.5 * (out[ix[name + 'Left']] + out[ix[name + 'Right']]));
+    }
+    opening = Math.min(1, Math.max(0, opening)) * Math.max(0, 1 - m.press_seal_gain * press);
+    const target = interp(opening, m.aperture_command, m.target_gap);
     const jaw = out[JAW];
-    const share = Math.max(jaw > 1e-6 ? Math.min(1, out[CLOSE] / jaw) : 0, sealed);
+    const share = jaw > 1e-6 ? Math.min(1, out[CLOSE] / jaw) : 0;
     out[JAW] = interp(jaw, m.aperture_command, m.aperture_jaw);
     out[CLOSE] = share * out[JAW] / m.close_over_jaw;
+    // the jaw (gap short) or the lip seal (gap too wide) makes the rig's lip gap the target's
+    let gap = m.gap0, height = m.height0;
+    for (let i = 0; i < 52; i++) { gap += out[i] * m.gap_rows[i]; height += out[i] * m.height_rows[i]; }
+    if (Math.max(gap, 0) < target * height - GAP_TOLERANCE) {
+      out[JAW] = Math.min(1, out[JAW] + (target * height - gap) / (m.gap_rows[JAW] - target * m.height_rows[JAW]));
+    } else if (gap > target * height + GAP_TOLERANCE) {
+      out[CLOSE] += (target * height - gap) / (m.gap_rows[CLOSE] - target * m.height_rows[CLOSE]);
+    }
     return out;
   }
 
@@ -116,6 +131,8 @@ function mul(a, b) {
 }
 
 // numpy.interp: piecewise linear, clamped to the end values
+const GAP_TOLERANCE = 1e-6;  // engine/avatar/mouth_rest.py
+
 function interp(x, xs, ys) {
   if (x <= xs[0]) return ys[0];
   for (let i = 1; i < xs.length; i++) {
