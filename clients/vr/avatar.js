@@ -38,6 +38,7 @@ export class Avatar {
     this.background.renderOrder = 0;
     this.head.renderOrder = 1;
     this.weights = new Float32Array(this.names.length);
+    this._opening = 0;
     this._m = new THREE.Matrix4();
   }
 
@@ -92,6 +93,7 @@ export class Avatar {
     } else if (gap > target * height + GAP_TOLERANCE) {
       out[CLOSE] += (target * height - gap) / (m.gap_rows[CLOSE] - target * m.height_rows[CLOSE]);
     }
+    this._opening = opening;
     return out;
   }
 
@@ -112,6 +114,10 @@ export class Avatar {
   }
 
   get jawOpen() { return this.head.morphTargetInfluences[this.index.jawOpen]; }
+
+  // The lip opening the rig shows (0 closed .. 1 the calibrated jaw's widest; the commanded
+  // opening the mouth rule rendered); without a calibration, the jaw.
+  get opening() { return this.info.mouth.aperture_command ? this._opening : this.jawOpen; }
 }
 
 // engine/motion/pose.py: matrix_from_euler (row-major 3×3): R = R_yaw R_pitch R_roll
