@@ -79,7 +79,7 @@ export class Avatar {
     for (const [name, k] of Object.entries(m.opening_terms)) {
       opening += k * (name in ix ? out[ix[name]] : 0.5 * (out[ix[name + 'Left']] + out[ix[name + 'Right']]));
     }
-    opening = Math.min(1, Math.max(0, opening)) * Math.max(0, 1 - m.press_seal_gain * press);
+    opening = Math.min(1, Math.max(0, opening) * Math.max(0, 1 - m.press_seal_gain * press));
     const target = interp(opening, m.aperture_command, m.target_gap);
     const jaw = out[JAW];
     const share = jaw > 1e-6 ? Math.min(1, out[CLOSE] / jaw) : 0;
