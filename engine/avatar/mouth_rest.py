@@ -135,6 +135,11 @@ class MouthMap:
         jaw_only[:, JAW] = self.jaw_for
         # the gap jawOpen alone opens at the calibrated jaw of each command: what that opening shows
         self.target = np.maximum.accumulate([self.ratio(w) for w in jaw_only])
+        # the jaw must widen and mouthClose narrow the gap-to-height ratio at every target
+        t = np.array([0.0, self.target[-1]])
+        if (np.any(self.gap_rows[JAW] - t * self.height_rows[JAW] <= 0)
+                or np.any(self.gap_rows[CLOSE] - t * self.height_rows[CLOSE] >= 0)):
+            raise ValueError("this rig's jawOpen / mouthClose do not open / close its lips against its face height")
 
     @classmethod
     def from_rig(cls, neutral: np.ndarray, deltas: np.ndarray, command: np.ndarray, jaw_for: np.ndarray) -> "MouthMap":
