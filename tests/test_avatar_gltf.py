@@ -10,7 +10,7 @@ import pygltflib
 import pytest
 
 from engine.avatar.gltf import avatar_to_glb, read_accessor, read_glb
-from engine.avatar.mouth_rest import mouth_weights
+from engine.avatar.mouth_rest import MouthMap, mouth_weights
 from engine.motion.pose import matrix_from_euler
 from engine.motion.space import ARKIT_NAMES, MotionFrame
 from engine.render.warp import WarpRenderer
@@ -54,7 +54,7 @@ def evaluate_gltf(glb: bytes, motion: MotionFrame) -> np.ndarray:
     pos = acc(prim["attributes"]["POSITION"])
     targets = np.stack([acc(t["POSITION"]) for t in prim["targets"]])
     mouth = fc["mouth"]
-    w = mouth_weights(motion.blendshapes, np.array(mouth["aperture_command"]), np.array(mouth["aperture_jaw"]))
+    w = mouth_weights(motion.blendshapes, MouthMap.from_dict(mouth))
     p = pos + np.tensordot(w, targets, 1)
     # skin: head = T(t) S(s, s, 1) T(pivot) R, root = identity
     unit, pivot = fc["unit_m"], np.array(fc["head_pivot"])
@@ -101,7 +101,7 @@ def test_gltf_vertices_match_the_warp_renderer(glb, avatar, name):
 def avatar_lip_vertices(avatar, r, motion) -> np.ndarray:
     """Vertices the lip-contact correction moved for this motion (True where it did)."""
     d = r.deformer
-    w = mouth_weights(motion.blendshapes, avatar.aperture_command, avatar.aperture_jaw)
+    w = mouth_weights(motion.blendshapes, d.mouth)
     linear = (d.neutral + w @ d.deltas).reshape(-1, 3)
     moved = np.abs(d.expression(motion) - linear).max(1) > 1e-6
     return moved[avatar.vertex_anchors].any(1) & (np.abs(avatar.vertex_weights) > 0).any(1)

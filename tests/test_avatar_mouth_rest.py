@@ -14,7 +14,7 @@ import skimage.data
 from engine.avatar.asset import load_avatar, save_avatar
 from engine.avatar.create import create_avatar
 from engine.avatar.lip_contact import LipContact
-from engine.avatar.mouth_rest import lip_gap, mouth_weights
+from engine.avatar.mouth_rest import MouthMap, lip_gap, mouth_weights
 from engine.config import ASSETS_DIR
 from engine.motion.space import INDEX, MotionFrame
 from engine.render.calibrate import visible_aperture_curve
@@ -48,7 +48,7 @@ def test_the_bilabial_seal_is_gradual(avatar):
         w = np.zeros(52, np.float32)
         w[INDEX["jawOpen"]] = 0.15
         w[INDEX["mouthPressLeft"]] = w[INDEX["mouthPressRight"]] = press
-        rig_w = mouth_weights(w, avatar.aperture_command, avatar.aperture_jaw)
+        rig_w = mouth_weights(w, MouthMap.of(avatar))
         expr = contact((avatar.rig_neutral.reshape(-1) + rig_w @ avatar.rig_deltas.reshape(52, -1)).reshape(-1, 3))
         gaps.append(lip_gap(expr))
     gaps = np.array(gaps)
@@ -87,6 +87,6 @@ def test_a_format_2_avatar_without_calibration_still_loads_and_renders_jaw_as_is
     assert loaded.aperture_command is None and loaded.photo_jaw_open == 0.0
     w = np.zeros(52, np.float32)
     w[INDEX["jawOpen"]] = 0.3
-    assert mouth_weights(w, None, None)[INDEX["jawOpen"]] == pytest.approx(0.3)
+    assert mouth_weights(w, None)[INDEX["jawOpen"]] == pytest.approx(0.3)
     frame = WarpRenderer(loaded, 128, 128, backend="cpu").render(MotionFrame.from_weights({"jawOpen": 0.3}))
     assert frame.shape == (128, 128, 3)

@@ -134,7 +134,7 @@ def test_lips_never_cross(renderer):
 def test_open_mouth_unchanged_by_contact(renderer):
     m = MotionFrame.from_weights({"jawOpen": 0.6, "mouthFunnel": 0.5})
     d = renderer.deformer
-    w = mouth_weights(m.blendshapes, d.avatar.aperture_command, d.avatar.aperture_jaw)
+    w = mouth_weights(m.blendshapes, d.mouth)
     linear = (d.neutral + w @ d.deltas).reshape(-1, 3)
     assert np.allclose(d.expression(m), linear)
 

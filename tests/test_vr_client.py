@@ -142,10 +142,13 @@ async def test_live_motion_session_in_the_vr_client(server, tmp_path):
     print("client A/V offset ms median", np.median(offset_ms), "p90 |.|", np.percentile(np.abs(offset_ms), 90),
           "audio level vs shown frame's audio: corr by lag (frames)", dict(zip(lags, np.round(corr, 2))))
     assert max(corr) > 0.5 and abs(best) <= 1, (best, [round(c, 2) for c in corr])
-    # the mouth moves with the speech
-    jaw = s[:, 3]
+    # the mouth moves with the speech: the lip opening the client's rig shows (its mouth rule's
+    # opening, 0..1; not the jaw morph alone, which the rule holds steadier while mouthClose,
+    # press and pucker do part of the articulation: jaw std 0.028 in one run, the opening's 0.135)
+    opening = s[:, 3]
     loud = np.array([published.get(k, 0.0) > 0.03 for k in shown])
-    assert loud.sum() > 10 and jaw[loud].mean() > 0.1 and jaw[loud].std() > 0.03
+    print("opening while speaking: mean", opening[loud].mean(), "std", opening[loud].std())
+    assert loud.sum() > 10 and opening[loud].mean() > 0.1 and opening[loud].std() > 0.03
 
 
 async def test_xr_session_path_with_an_emulated_headset(server, tmp_path):

@@ -16,7 +16,7 @@ const photoView = params.get('view') === 'photo';
 const hud = document.getElementById('hud');
 const stats = window.facecastVR = {
   ready: false, error: null, sessionId: null, framesRendered: 0, xr: { supported: false, presenting: false },
-  frameIntervalsMs: [], renderMs: [], samples: [],   // samples: [t, shown pts, wanted pts, jawOpen, audioLevel]
+  frameIntervalsMs: [], renderMs: [], samples: [],   // samples: [t, shown pts, wanted pts, lip opening shown, audioLevel]
 };
 const keep = (arr, x, n = 600) => { arr.push(x); if (arr.length > n) arr.shift(); };
 const pct = (a, q) => { if (!a.length) return null; const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
@@ -87,7 +87,7 @@ async function main() {
     const m = stream.current();
     if (m) {
       avatar.apply(m.v);
-      keep(stats.samples, [performance.now(), m.shown, m.want, avatar.jawOpen, stream.audioLevel ?? null, m.clocked]);
+      keep(stats.samples, [performance.now(), m.shown, m.want, avatar.opening, stream.audioLevel ?? null, m.clocked]);
     }
     const t0 = performance.now();
     renderer.render(scene, camera);

@@ -38,6 +38,7 @@ export class Avatar {
     this.background.renderOrder = 0;
     this.head.renderOrder = 1;
     this.weights = new Float32Array(this.names.length);
+    this._opening = 0;
     this._m = new THREE.Matrix4();
   }
 
@@ -62,21 +63,37 @@ export class Avatar {
     m.needsUpdate = true;
   }
 
-  // The weights the rig is deformed with (engine/avatar/mouth_rest.py: mouth_weights).
+  // The weights the rig is deformed with (engine/avatar/mouth_rest.py: mouth_weights, MouthMap).
   mouthWeights(w) {
     const m = this.info.mouth, out = this.weights, ix = this.index;
     for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, w[i]));
     const JAW = ix.jawOpen, CLOSE = ix.mouthClose;
     const press = 0.5 * (out[ix.mouthPressLeft] + out[ix.mouthPressRight]);
-    const sealed = Math.min(1, m.press_seal_gain * press);
     if (!m.aperture_command) {
+      const sealed = Math.min(1, m.press_seal_gain * press);
       if (sealed > out[CLOSE]) out[CLOSE] = sealed;
       return out;
     }
+    // the commanded opening (engine/motion/opening.py), sealed by the press
+    let opening = 0;
+    for (const [name, k] of Object.entries(m.opening_terms)) {
+      opening += k * (name in ix ? out[ix[name]] : 0.5 * (out[ix[name + 'Left']] + out[ix[name + 'Right']]));
+    }
+    opening = Math.min(1, Math.max(0, opening) * Math.max(0, 1 - m.press_seal_gain * press));
+    const target = interp(opening, m.aperture_command, m.target_gap);
     const jaw = out[JAW];
-    const share = Math.max(jaw > 1e-6 ? Math.min(1, out[CLOSE] / jaw) : 0, sealed);
+    const share = jaw > 1e-6 ? Math.min(1, out[CLOSE] / jaw) : 0;
     out[JAW] = interp(jaw, m.aperture_command, m.aperture_jaw);
     out[CLOSE] = share * out[JAW] / m.close_over_jaw;
+    // the jaw (gap short) or the lip seal (gap too wide) makes the rig's lip gap the target's
+    let gap = m.gap0, height = m.height0;
+    for (let i = 0; i < 52; i++) { gap += out[i] * m.gap_rows[i]; height += out[i] * m.height_rows[i]; }
+    if (Math.max(gap, 0) < target * height - GAP_TOLERANCE) {
+      out[JAW] = Math.min(1, out[JAW] + (target * height - gap) / (m.gap_rows[JAW] - target * m.height_rows[JAW]));
+    } else if (gap > target * height + GAP_TOLERANCE) {
+      out[CLOSE] += (target * height - gap) / (m.gap_rows[CLOSE] - target * m.height_rows[CLOSE]);
+    }
+    this._opening = opening;
     return out;
   }
 
@@ -97,6 +114,10 @@ export class Avatar {
   }
 
   get jawOpen() { return this.head.morphTargetInfluences[this.index.jawOpen]; }
+
+  // The lip opening the rig shows (0 closed .. 1 the calibrated jaw's widest; the commanded
+  // opening the mouth rule rendered); without a calibration, the jaw.
+  get opening() { return this.info.mouth.aperture_command ? this._opening : this.jawOpen; }
 }
 
 // engine/motion/pose.py: matrix_from_euler (row-major 3×3): R = R_yaw R_pitch R_roll
@@ -116,6 +137,8 @@ function mul(a, b) {
 }
 
 // numpy.interp: piecewise linear, clamped to the end values
+const GAP_TOLERANCE = 1e-6;  // engine/avatar/mouth_rest.py
+
 function interp(x, xs, ys) {
   if (x <= xs[0]) return ys[0];
   for (let i = 1; i < xs.length; i++) {

@@ -17,7 +17,8 @@ z toward the viewer, so face space's y is flipped):
 - mesh ``background``: the photo as a quad behind the head (the renderer's static background);
 - materials: unlit (``KHR_materials_unlit``), double-sided, linear filtering, clamp to edge;
 - ``scene.extras.facecast``: what a client needs to match the Python renderer: the unit, the
-  head pivot, the jawOpen aperture calibration and mouthClose rule (``mouth_weights``), and the
+  head pivot, the mouth rule (``mouth_weights``: the aperture calibration, the rig's lip-gap rows
+  that the jaw or the lip seal keeps at the commanded opening, the opening convention), and the
   orthographic "photo camera" that frames the output like ``WarpRenderer`` does.
 
 Not representable in glTF and left out (the bound of the PSNR check, docs/motion-client.md):
@@ -36,7 +37,9 @@ import numpy as np
 from engine.avatar.asset import Avatar
 from engine.avatar.blendshapes import CLOSE_OVER_JAW
 from engine.avatar.lip_contact import PRESS_SEAL_GAIN
+from engine.avatar.mouth_rest import MouthMap
 from engine.avatar.rig import CAMERA_DISTANCE
+from engine.motion.opening import OPENING_TERMS
 from engine.motion.space import ARKIT_NAMES
 
 IOD_M = 0.063          # metres per face unit (a typical inter-ocular distance)
@@ -179,8 +182,7 @@ def avatar_to_glb(avatar: Avatar, render_size: tuple[int, int] = (512, 512)) -> 
         "scenes": [{"name": avatar.name, "nodes": [0], "extras": {"facecast": {
             "format": 1, "unit_m": IOD_M, "head_pivot": pivot.tolist(),
             "camera_distance": CAMERA_DISTANCE * IOD_M,
-            "mouth": {"aperture_command": _list(avatar.aperture_command), "aperture_jaw": _list(avatar.aperture_jaw),
-                      "close_over_jaw": CLOSE_OVER_JAW, "press_seal_gain": PRESS_SEAL_GAIN},
+            "mouth": _mouth_rule(avatar),
             "photo_camera": cam, "image_size": [avatar.width, avatar.height],
             "layers": {k: [int(a), int(e)] for k, (a, e) in avatar.layers.items()},
         }}}],
@@ -216,8 +218,14 @@ def avatar_to_glb(avatar: Avatar, render_size: tuple[int, int] = (512, 512)) -> 
             + struct.pack("<I4s", len(binary), b"BIN\0") + binary)
 
 
-def _list(a) -> list | None:
-    return None if a is None else [round(float(x), 6) for x in a]
+def _mouth_rule(avatar: Avatar) -> dict:
+    """The renderer's mouth rule for clients (``engine.avatar.mouth_rest.mouth_weights``): the
+    avatar's ``MouthMap`` (without a calibration: only the press seal), its constants and the
+    opening convention it follows."""
+    mouth = MouthMap.of(avatar)
+    rule = {"aperture_command": None, "aperture_jaw": None} if mouth is None else mouth.to_dict()
+    return {**rule, "close_over_jaw": CLOSE_OVER_JAW, "press_seal_gain": PRESS_SEAL_GAIN,
+            "opening_terms": dict(OPENING_TERMS)}
 
 
 def export_gltf(avatar: Avatar, out: str | Path, render_size: tuple[int, int] = (512, 512)) -> Path:

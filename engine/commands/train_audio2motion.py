@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extra-weight", type=float, default=1.0, help="sampling weight per frame of --extra-corpus")
     p.add_argument("--opening-loss", type=float, default=0.0,
                    help="weight of the lip-opening loss (concordance correlation + L1, closures balanced)")
+    p.add_argument("--teacher-lead-ms", type=float, default=0.0,
+                   help="teacher targets show the mouth this far ahead of the sound (real mouths lead it; 0..80)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--no-progress", action="store_true")
 
@@ -40,7 +42,7 @@ def options(args: argparse.Namespace):
                         quiet_clips=args.quiet_clips, lookahead_ms=args.lookahead_ms,
                         mask_inhale=args.mask_inhale, eval_every=args.eval_every, progress=not args.no_progress,
                         init=args.init, extra_corpus=tuple(args.extra_corpus), extra_weight=args.extra_weight,
-                        opening_loss=args.opening_loss)
+                        opening_loss=args.opening_loss, teacher_lead_ms=args.teacher_lead_ms)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,12 +23,13 @@ from engine.training import teacher_life
 from engine.motion.model.spec import ModelSpec, control_vector
 from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
-from engine.motion.space import INDEX, NUM_BLENDSHAPES, VECTOR_DIM
+from engine.motion.space import ARKIT_NAMES, INDEX, NUM_BLENDSHAPES, VECTOR_DIM
 from engine.motion.streaming import STATES
 from engine.training.teacher import ArticulationStyle, inhale_windows
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 SAMPLES_PER_FRAME = 640
+ARTICULATION = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("jaw", "mouth"))]
 
 
 class CorpusError(ValueError):
@@ -78,9 +79,11 @@ def flush_padded_mel(audio: np.ndarray, spec: ModelSpec, mel_spec: MelSpec = Mel
 
 def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
                 include_augmented: bool = True, limit: int | None = None,
-                mask_inhale: bool = False) -> list[Utterance]:
+                mask_inhale: bool = False, teacher_lead_ms: float = 0.0) -> list[Utterance]:
     """``mask_inhale``: mark the teacher's pre-speech inhale frames (lips parted before speech a
-    causal model cannot foresee) so training leaves their jaw/mouth targets out of the loss."""
+    causal model cannot foresee) so training leaves their jaw/mouth targets out of the loss.
+    ``teacher_lead_ms``: teacher targets (utterances without real-video targets) show the mouth
+    that much ahead of the sound (``lead_articulation``)."""
     root = Path(corpus)
     out = []
     for row in read_manifest(root):
@@ -101,6 +104,8 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
         if abs(len(motion) - n) > 1:
             raise CorpusError(f"{row['id']}: {len(motion)} motion frames for {n} frames of audio")
         motion = _fit(motion, n)
+        if teacher_lead_ms and "mouth_valid" not in z.files:
+            motion = lead_articulation(motion, teacher_lead_ms)
         pauses = [float(s) for p, s, e in zip(phones, starts, ends) if p == "sil" and e - s > 0.15]
         mouth_valid = inhale_free_frames(phones, starts, ends, row.get("voice", "?"), len(motion)) \
             if mask_inhale else None
@@ -122,6 +127,18 @@ def inhale_free_frames(phones, starts, ends, voice: str, n: int, fps: int = 25) 
     out = np.ones(n, np.float32)
     for s, e in inhale_windows(phones, starts, ends, ArticulationStyle.for_speaker(voice)):
         out[max(0, int(np.floor(s * fps))): min(n, int(np.floor(e * fps)))] = 0.0   # onset frame kept
+    return out
+
+
+def lead_articulation(motion: np.ndarray, lead_ms: float, fps: int = 25) -> np.ndarray:
+    """(T, 58) motion whose jaw and mouth weights at frame k are those of the instant
+    k/fps + ``lead_ms`` (linear between frames, held at the end): the teacher places each phone's
+    mouth at its sound, a real mouth shapes it ahead of the sound (by about 20-30 ms on the real
+    clips, docs/teacher.md); head, brows and eyes stay."""
+    out = motion.copy()
+    src = np.arange(len(motion), dtype=np.float64) + lead_ms * fps / 1000.0
+    for i in ARTICULATION:
+        out[:, i] = np.interp(src, np.arange(len(motion)), motion[:, i])
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.audio import MODEL_RATE
+from engine.motion.opening import OPENING_TERMS, mouth_opening, opening_term  # noqa: F401 (re-exported)
 from engine.motion.space import INDEX, NUM_BLENDSHAPES
 
 MOUTH_CURVES = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthClose")
@@ -82,26 +83,9 @@ def jitter(curve: np.ndarray) -> float:
     return float(np.abs(np.diff(curve, 2)).mean()) if len(curve) > 2 else 0.0
 
 
-# the rig-free lip opening of ARKit weights: weight of each shape (L/R pairs averaged); ARKit's
-# neutral has closed lips, the jaw opens them, the lip seal and press close them
-OPENING_TERMS = {"jawOpen": 1.0, "mouthClose": -1.0, "mouthPress": -0.2, "mouthLowerDown": 0.3,
-                 "mouthUpperUp": 0.3, "mouthFunnel": 0.25, "mouthPucker": -0.15}
-
-
-def _term(motion: np.ndarray, name: str) -> np.ndarray:
-    if name in INDEX:
-        return motion[:, INDEX[name]]
-    return 0.5 * (motion[:, INDEX[name + "Left"]] + motion[:, INDEX[name + "Right"]])
-
-
-def mouth_opening(motion: np.ndarray) -> np.ndarray:
-    """Rig-free lip opening (weight units) of (T, >=52) motion: sum of ``OPENING_TERMS``, >= 0."""
-    return np.maximum(sum(w * _term(motion, n) for n, w in OPENING_TERMS.items()), 0.0)
-
-
 def with_opening(motion: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``motion`` with jawOpen chosen so that ``mouth_opening`` is ``target`` (where finite)."""
-    rest = sum(w * _term(motion, n) for n, w in OPENING_TERMS.items() if n != "jawOpen")
+    rest = sum(w * opening_term(motion, n) for n, w in OPENING_TERMS.items() if n != "jawOpen")
     out = motion.copy()
     ok = np.isfinite(target)
     out[ok, INDEX["jawOpen"]] = np.clip(target[ok] - rest[ok], 0.0, 1.0)

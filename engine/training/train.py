@@ -11,7 +11,9 @@ Fine-tuning (``init``): start from a checkpoint and keep its spec and normalisat
 utterances sampled ``extra_weight`` times as often per frame. ``opening_loss`` adds a term centred
 on the lip opening (``metrics.OPENING_TERMS`` of the predicted clean motion): 1 - concordance
 correlation + L1, with frames whose target opening is nearly closed (b/p/m, pauses) weighted up
-``CLOSED_WEIGHT`` times, so closures count as much as openings.
+``CLOSED_WEIGHT`` times, so closures count as much as openings. ``teacher_lead_ms``: teacher
+targets (not real-video ones) show the mouth that far ahead of the sound, as real mouths do
+(``dataset.lead_articulation``).
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class TrainOptions:
     extra_corpus: tuple = ()                # more corpora mixed in (e.g. real-video targets, real speech)
     extra_weight: float = 1.0               # sampling weight per frame of the extra corpus
     opening_loss: float = 0.0               # weight of the lip-opening term (CCC + L1)
+    teacher_lead_ms: float = 0.0            # teacher targets show the mouth this far ahead of the sound
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.crop < 8:
@@ -60,6 +63,8 @@ class TrainOptions:
             raise ValueError(f"lookahead_ms must be a non-negative multiple of 10 (got {self.lookahead_ms})")
         if isinstance(self.extra_corpus, (str, Path)):
             object.__setattr__(self, "extra_corpus", (self.extra_corpus,))
+        if not 0 <= self.teacher_lead_ms <= 80:
+            raise ValueError(f"teacher_lead_ms must be within 0..80 ms (got {self.teacher_lead_ms})")
         if self.extra_weight <= 0 or self.opening_loss < 0:
             raise ValueError(f"extra_weight must be > 0 and opening_loss >= 0 (got {self.extra_weight}, {self.opening_loss})")
 
@@ -88,9 +93,13 @@ def train(opts: TrainOptions) -> dict:
     init_model, init_meta = load_checkpoint(opts.init) if opts.init else (None, None)
     spec = init_meta.spec if init_meta else ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
     t_start = time.time()
-    train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale)
-    extra = [u for c in opts.extra_corpus for u in D.load_corpus(c, ("train",), spec, limit=opts.limit)]
-    val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10)) \
+    lead = opts.teacher_lead_ms
+    train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale,
+                               teacher_lead_ms=lead)
+    extra = [u for c in opts.extra_corpus for u in D.load_corpus(c, ("train",), spec, limit=opts.limit,
+                                                                 teacher_lead_ms=lead)]
+    val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10),
+                             teacher_lead_ms=lead) \
         if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
     quiet = D.quiet_clips(opts.quiet_clips, 16.0, spec, opts.seed) if opts.quiet_clips else []
     stats = init_meta.mel_norm if init_meta else D.mel_stats(train_utts)
@@ -168,7 +177,7 @@ def train(opts: TrainOptions) -> dict:
                   "init": str(opts.init) if opts.init else None, "init_train": init_meta.train if init_meta else None,
                   "extra_corpus": [str(c) for c in opts.extra_corpus],
                   "extra_speech_min": round(n_extra_s / 60, 1), "extra_weight": opts.extra_weight,
-                  "opening_loss": opts.opening_loss, "history": history,
+                  "opening_loss": opts.opening_loss, "teacher_lead_ms": lead, "history": history,
                   "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
                              f"--steps {opts.steps} --batch {opts.batch} --seed {opts.seed}"
                              + (f" --lr {opts.lr}" if opts.lr != 2e-3 else "")
@@ -177,7 +186,8 @@ def train(opts: TrainOptions) -> dict:
                              + (f" --init {opts.init}" if opts.init else "")
                              + "".join(f" --extra-corpus {c}" for c in opts.extra_corpus)
                              + (f" --extra-weight {opts.extra_weight}" if opts.extra_corpus else "")
-                             + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")}
+                             + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")
+                             + (f" --teacher-lead-ms {lead:g}" if lead else "")}
     save_checkpoint(opts.out, ema, meta)
     print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train

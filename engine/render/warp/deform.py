@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.avatar.asset import Avatar
 from engine.avatar.lip_contact import LipContact
-from engine.avatar.mouth_rest import mouth_weights
+from engine.avatar.mouth_rest import MouthMap, mouth_weights
 from engine.avatar.rig import apply_pose, rotation_matrix
 from engine.motion.space import MotionFrame
 
@@ -31,11 +31,12 @@ class MeshDeformer:
         self.to_img = (avatar.face_scale * avatar.face_roll_matrix()).T.astype(np.float32)
         self.origin = avatar.face_origin.astype(np.float32)
         self.lip_contact = LipContact(avatar.rig_neutral)
+        self.mouth = MouthMap.of(avatar)
 
     def expression(self, motion: MotionFrame) -> np.ndarray:
         """(478, 3) face-space landmarks of the motion's expression (no head pose); lips
         that the linear blend crossed are put back in contact."""
-        w = mouth_weights(motion.blendshapes, self.avatar.aperture_command, self.avatar.aperture_jaw)
+        w = mouth_weights(motion.blendshapes, self.mouth)
         return self.lip_contact((self.neutral + w @ self.deltas).reshape(-1, 3))
 
     def vertices(self, motion: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
