@@ -15,6 +15,10 @@ step up to k held. The ramp goes on to ``max_sessions`` (every step is reported)
 gets less than half the frame rate. The viewers run on the machine that runs the bench and decode
 VP8: on a one-machine cluster their CPU counts against the node.
 
+Splat video (``renderer="splat"``, or a config with ``[render] renderer = "splat"``): the same
+ramp with the Gaussian-splat renderer in every session (numba CPU rasterizer, one render thread);
+the sessions hold ``session_resources["splat.assistant"]`` (set here to the ramp's share).
+
 Motion mode (``output="motion"``): the sessions are created with ``"output": "motion"`` (no
 renderer; they hold ``session_resources["motion"]``) and there is no viewer: the motion stream
 (one binary MotionFrame + PCM message per frame) arrives on the same relayed WebSocket, and its
@@ -50,6 +54,8 @@ class BenchOptions:
     max_underrun_ratio: float = 0.05   # speech underruns (the model behind) per frame made, at most
     config_path: str | None = None
     output: str = "video"        # "motion": motion-mode sessions (no renderer, no video viewer)
+    renderer: str | None = None  # video: render.renderer ("warp", "splat"); None = the config's
+    size: int | None = None      # video: N×N; None = the config's video.width × height
 
 
 def _pct(values, q: float) -> float | None:
@@ -198,6 +204,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     clip, chunk = _clip(), 2 * 16000 // 50          # 20 ms of 16 kHz s16le
     sessions, steps, created_s, offer_s = [], [], [], []
     local_ping = relay_ping = []
+    renderer_classes: set = set()    # what the workers' sessions really render with
     motion = opts.output == "motion"
     try:
         await _pool_ready(fd, config.cluster.place_timeout_s)
@@ -241,6 +248,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                               and step["recv_fps_min"] >= opts.min_fps_ratio * fps
                               and step["underrun_ratio"] <= opts.max_underrun_ratio)
                 steps.append(step)
+                renderer_classes.update(st.get("renderer") for st in stats)
                 if step["recv_fps_min"] < 0.5 * fps:
                     break      # far past the limit: more sessions tell nothing new
             for ws, viewer, talk, _ in sessions:
@@ -257,6 +265,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     return {
         "bench": "cluster", "node_cpus": node_cpus, "fps": fps, "budget_ms": round(budget_ms, 3),
         "video": f"{config.video.width}x{config.video.height}", "renderer": config.render.renderer,
+        "renderer_class": sorted(renderer_classes - {None}) or None,
         "mode": "assistant", "output": opts.output, "steps": steps,
         "sessions_per_node": per_node,
         "signalling": {
@@ -276,6 +285,10 @@ def measure(opts: BenchOptions) -> dict:
     """Run the benchmark; returns the JSON-able result."""
     import ray
     config = load_config(opts.config_path)
+    if opts.renderer is not None:
+        config = replace(config, render={"renderer": opts.renderer})
+    if opts.size is not None:
+        config = replace(config, video={"width": opts.size, "height": opts.size})
     cluster = None
     node_cpus = opts.node_cpus or os.cpu_count() or 1
     if opts.address:
