@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -281,6 +282,12 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     }
 
 
+def ramp_share(node_cpus: float, sessions: int) -> float:
+    """CPU per session such that ``sessions`` fit on the node: cpus / sessions rounded *down* to
+    Ray's 0.0001 resource precision (rounded to nearest, 2 / 3 → 0.666667 fits only 2)."""
+    return math.floor(node_cpus / sessions * 10_000) / 10_000
+
+
 def measure(opts: BenchOptions) -> dict:
     """Run the benchmark; returns the JSON-able result."""
     import ray
@@ -303,7 +310,7 @@ def measure(opts: BenchOptions) -> dict:
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="facecast-bench", log_to_driver=False)
     # every session may go to the one node: the ramp, not the admission rule, finds the limit
-    share = {"CPU": round(node_cpus / opts.max_sessions, 6)}
+    share = {"CPU": ramp_share(node_cpus, opts.max_sessions)}
     key = "motion" if opts.output == "motion" else f"{config.render.renderer}.assistant"
     config = replace(config, cluster={"address": "auto", "session_resources": {key: share}, "node_refresh_s": 0.5})
     try:
