@@ -122,6 +122,8 @@ def test_cli_refuses_bad_cluster_options_in_one_line(capsys):
     assert expected in capsys.readouterr().err
     assert main(["bench", "cluster", "--max-sessions", "0"]) == 2
     assert "--max-sessions must be >= 1" in capsys.readouterr().err
+    assert main(["bench", "cluster", "--renderer", "splat", "--size", "10"]) == 2     # before any Ray starts
+    assert "video.width: 10 is below the minimum" in capsys.readouterr().err
 
 
 def test_a_session_over_the_frame_budget_saturates_its_node():
