@@ -49,7 +49,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 # set): numpy's OpenBLAS otherwise keeps a thread per core that busy-waits after each threaded call,
 # ~0.17 cores per splat session (BENCHMARKS.md, "Splat video sessions"); sessions are parallel
 # across sessions, not inside a matrix product. OpenBLAS reads the variable once, when numpy is
-# first imported: so before the command's module is. (Ray's worker actors get OMP_NUM_THREADS=1.)
+# first imported: so before the command's module is. (Ray's worker actors: engine/cluster/worker.py.)
 LIVE_SESSION_COMMANDS = {("serve",), ("bench", "sessions")}
 
 

@@ -83,3 +83,15 @@ def cli_commands_with_limit() -> set:
     from engine.cli import COMMANDS, LIVE_SESSION_COMMANDS
     assert LIVE_SESSION_COMMANDS <= {path for path, _, _ in COMMANDS}
     return LIVE_SESSION_COMMANDS
+
+
+def test_the_cluster_worker_module_limits_blas_before_numpy_loads():
+    """A Ray worker actor's process imports engine.cluster.worker first: it sets the limit before
+    numpy is loaded (Ray's OMP_NUM_THREADS = floor(CPUs) would give an actor holding 2 CPUs two)."""
+    code = ("import os, sys\nimport engine.cluster.worker\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[-2:] == ["1", "True"], out.stdout + out.stderr
+    src = (ROOT / "engine" / "cluster" / "worker.py").read_text()
+    assert src.index('setdefault("OPENBLAS_NUM_THREADS"') < src.index("import numpy")

@@ -19,7 +19,12 @@ import logging
 import os
 import time
 
-import numpy as np
+# One BLAS thread in the actor's process, set before numpy loads (engine.cli does the same for
+# `facecast serve`): Ray sets OMP_NUM_THREADS = floor(the actor's CPUs), and OpenBLAS follows it,
+# so an actor holding 2+ CPUs had a BLAS thread busy-waiting between frames (~1 core, measured).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 from engine.cluster.relay import RelaySocket
 from engine.config import Config
