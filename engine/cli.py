@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # (command path, module, help)
@@ -45,6 +46,17 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "splat"), "engine.commands.bench_splat", "benchmark the Gaussian-splat renderer (CPU one thread; GPU with gsplat) + quality"),
 ]
 
+# Commands that run live sessions get one BLAS thread per process (unless $OPENBLAS_NUM_THREADS is
+# set): numpy's OpenBLAS otherwise keeps a thread per core that busy-waits after each threaded call,
+# ~0.17 cores per splat session (BENCHMARKS.md, "Splat video sessions"); sessions are parallel
+# across sessions, not inside a matrix product. OpenBLAS reads the variable once, when numpy is
+# first imported: so before the command's module is. (Ray's worker actors: engine/cluster/worker.py.)
+LIVE_SESSION_COMMANDS = {("serve",), ("bench", "sessions")}
+
+
+def limit_blas_threads() -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facecast", description=__doc__.splitlines()[0])
@@ -74,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if wants_help and not _names_a_command(parser, first_pass):
         parser.parse_args(argv)  # top-level or group help; exits
     known, _ = parser.parse_known_args(first_pass)
+    if known._path in LIVE_SESSION_COMMANDS:
+        limit_blas_threads()
     mod = importlib.import_module(known._module)
     sub_parser = argparse.ArgumentParser(prog="facecast " + " ".join(known._path))
     sub_parser.add_argument("--config", default=known.config)

@@ -253,7 +253,8 @@ class ClusterConfig:
         doc='Ray resources one session holds, by "RENDERER.MODE" (then "RENDERER", then "MODE"); a '
             'motion-mode session (output "motion", no renderer) by "motion.MODE" (then "motion"): CPU '
             "cores, GPU fraction, custom resources. Set from `facecast bench cluster` (sessions per node "
-            "at the p95 frame budget; --output motion for motion mode)")
+            "at the p95 frame budget; --output motion for motion mode; --renderer splat for splat: "
+            "its 1.5 is 512² splat's measured 1.31 cores + 15 %, BENCHMARKS.md)")
     warm_workers_per_node: int = _f(1, min=0, max=64, doc="started, warmed actors kept waiting on each node "
                                                          "with room (0 = start one per session)")
     place_timeout_s: float = _f(60.0, min=1.0, max=600.0,

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import importlib.util
 import ipaddress
 import logging
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -388,35 +389,66 @@ async def _shutdown(app: web.Application) -> None:
     await app[REGISTRY_KEY].close_all()
 
 
-def create_app(config: Config, registry: SessionRegistry | None = None) -> web.Application:
-    metrics = registry.metrics if registry is not None else Metrics()
-    registry = registry or SessionRegistry(config, metrics)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AppHook = Callable[[web.Application], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AppRoutes:
+    """The handlers behind the routes every facecast HTTP app serves: what differs between the
+    one-box server (``create_app``) and the cluster front door (``engine.cluster.app``)."""
+    offer: Handler                                        # POST /v1/offer
+    metrics: Handler                                      # GET /metrics
+    healthz: Handler                                      # GET /healthz
+    websocket: Handler | None = None                      # GET /v1/ws (None: not served)
+    more_get: tuple[tuple[str, Handler], ...] = ()        # more GET routes: (path, handler)
+    static: tuple[tuple[str, Path], ...] = ()             # (URL prefix, folder), served when the folder exists
+    on_startup: tuple[AppHook, ...] = ()
+    on_shutdown: tuple[AppHook, ...] = ()
+
+
+def build_app(config: Config, routes: AppRoutes, state: dict | None = None) -> web.Application:
+    """The one aiohttp application both front-ends serve: the guard middleware (Origin check,
+    token, per-IP limits), its state (config, token, rate buckets, connection counts, the WebRTC
+    peers), ``state``'s own keys, the routes, and the browser client at ``/`` (last: its static
+    prefix matches every path)."""
     app = web.Application(client_max_size=max(config.server.max_offer_bytes, config.server.max_ws_message_bytes),
                           middlewares=[_guard])
     app[CONFIG_KEY] = config
     app[TOKEN_KEY] = server_token(config)
-    app[METRICS_KEY] = metrics
-    app[REGISTRY_KEY] = registry
     app[PEERS_KEY] = set()
     app[BUCKETS_KEY] = TokenBuckets(config.server.rate_limit_requests, config.server.rate_limit_window_s)
     app[CONNECTIONS_KEY] = ConnectionCounts()
-    app.router.add_post("/v1/offer", _offer)
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/healthz", _healthz)
-    if importlib.util.find_spec("engine.transports.ws") is not None:
-        from engine.transports import ws
-        ws.add_routes(app, registry, config)
-    app[GLB_CACHE_KEY] = {}
-    app.router.add_get("/v1/avatar.glb", _avatar_glb)
-    app.router.add_get("/vr", _vr_index)
-    if VR_DIR.is_dir():
-        app.router.add_static("/vr/", VR_DIR, show_index=False)
+    for key, value in (state or {}).items():
+        app[key] = value
+    app.router.add_post("/v1/offer", routes.offer)
+    app.router.add_get("/metrics", routes.metrics)
+    app.router.add_get("/healthz", routes.healthz)
+    if routes.websocket is not None:
+        app.router.add_get("/v1/ws", routes.websocket)
+    for path, handler in routes.more_get:
+        app.router.add_get(path, handler)
+    for prefix, folder in routes.static:
+        if folder.is_dir():
+            app.router.add_static(prefix, folder, show_index=False)
     app.router.add_get("/", _index)
     if WEB_DIR.is_dir():
         app.router.add_static("/", WEB_DIR, show_index=False)
-    app.on_startup.append(_startup)
-    app.on_shutdown.append(_shutdown)
+    app.on_startup.extend(routes.on_startup)
+    app.on_shutdown.extend(routes.on_shutdown)
     return app
+
+
+def create_app(config: Config, registry: SessionRegistry | None = None) -> web.Application:
+    """The one-box server: sessions in this process (``registry``; made here when None)."""
+    from engine.transports.ws import websocket_handler
+    metrics = registry.metrics if registry is not None else Metrics()
+    registry = registry or SessionRegistry(config, metrics)
+    routes = AppRoutes(offer=_offer, metrics=_metrics, healthz=_healthz,
+                       websocket=websocket_handler(registry, config),
+                       more_get=(("/v1/avatar.glb", _avatar_glb), ("/vr", _vr_index)),
+                       static=(("/vr/", VR_DIR),), on_startup=(_startup,), on_shutdown=(_shutdown,))
+    return build_app(config, routes, {METRICS_KEY: metrics, REGISTRY_KEY: registry, GLB_CACHE_KEY: {}})
 
 
 def web_dir() -> Path:

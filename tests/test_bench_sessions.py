@@ -56,3 +56,23 @@ def test_bench_sessions_over_two_processes_pools_their_frames():
         assert lv["frames_delivered"] > 0.8 * lv["frames_expected"]
         assert lv["frames_expected"] == pytest.approx(lv["sessions"] * 25 * 1.5, rel=0.1)
     assert out["options"]["processes"] == 2
+
+
+def test_bench_sessions_splat_video_end_to_end():
+    """Splat video sessions (render + VP8 + Opus) through the command, at a small size."""
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "sessions", "--mode", "video",
+                          "--renderer", "splat", "--size", "128", "--levels", "1", "--seconds", "1.5",
+                          "--warmup", "0.5", "--json"], capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["renderer"] == "splat" and out["renderer_class"] == "SplatRenderer" and out["size"] == "128x128"
+    (level,) = out["levels"]
+    assert level["frames_delivered"] > 0.5 * level["frames_expected"]
+    # VP8 pictures and Opus audio were really encoded: more than the audio alone (~12 kB/s)
+    assert level["bytes_per_s_per_session"] > 15_000 and level["cpu_cores"] > 0
+
+
+def test_bench_sessions_refuses_a_bad_size():
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "sessions", "--mode", "video", "--size", "10",
+                          "--json"], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "video.width" in res.stderr

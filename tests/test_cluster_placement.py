@@ -122,6 +122,8 @@ def test_cli_refuses_bad_cluster_options_in_one_line(capsys):
     assert expected in capsys.readouterr().err
     assert main(["bench", "cluster", "--max-sessions", "0"]) == 2
     assert "--max-sessions must be >= 1" in capsys.readouterr().err
+    assert main(["bench", "cluster", "--renderer", "splat", "--size", "10"]) == 2     # before any Ray starts
+    assert "video.width: 10 is below the minimum" in capsys.readouterr().err
 
 
 def test_a_session_over_the_frame_budget_saturates_its_node():
@@ -151,3 +153,14 @@ def test_a_motion_session_ends_warm_video_actors_only_when_the_node_cannot_hold_
     assert pool.take("n1", {"CPU": 0.1}, {"CPU": 2.0}) is None and pool.idle["n1"] == []       # 2.1 > 2: ended
     pool.idle["n1"].append(warm)
     assert pool.take("n1", {"CPU": 1.0}, {"CPU": 2.0}) is warm                                # same size: taken
+
+
+def test_the_bench_ramp_share_fits_exactly_that_many_sessions():
+    """`facecast bench cluster` sizes each session so that --max-sessions fit on the node (2 cores
+    / 3 sessions rounded to nearest, 0.666667, fits only 2: the ramp's third step was refused)."""
+    from engine.cluster.bench import ramp_share
+    for cpus in (1, 2, 3, 4, 16):
+        for sessions in range(1, 13):
+            share = ramp_share(cpus, sessions)
+            assert capacity(Node("n", "", {"CPU": cpus}), {"CPU": share}) == sessions, (cpus, sessions, share)
+    assert ramp_share(2, 3) == 0.6666

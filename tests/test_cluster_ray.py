@@ -10,7 +10,7 @@ of one CPU each on this machine) behind the real front door (engine/cluster/app.
   the relayed WebSocket (binary frames), with its own small resources next to video sessions;
 - admission by measured load, the one-box guard (token, Origin) at the front door, the browser
   client in real Chromium through the front door, and `facecast bench cluster`'s measurement
-  (video and motion).
+  (warp video, splat video and motion).
 
 One cluster for the whole module (it takes ~10 s to start); the node-killing test runs last.
 """
@@ -334,6 +334,15 @@ async def test_bench_cluster_measures_a_session_and_the_relay(cluster):
     assert sig["new_session_s"][0] > 0 and sig["offer_view_ms_p50"] > 0
     # a relayed ping crosses two Ray calls; one answered by the front door does not
     assert sig["ping_relayed_ms_p50"] > sig["ping_front_door_ms_p50"] > 0
+    assert result["renderer"] == "warp" and result["renderer_class"] == ["WarpRenderer"]
+    # splat video: the Gaussian-splat renderer in the worker's session, VP8 to the viewer
+    splat = replace(config, render={"renderer": "splat"},
+                    cluster={"session_resources": {"splat.assistant": {"CPU": 1.0}}})
+    result = await measure_on(splat, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=3), 1)
+    (step,) = result["steps"]
+    assert result["renderer"] == "splat" and result["renderer_class"] == ["SplatRenderer"]
+    assert step["recv_fps_min"] > 5 and step["frame_p95_ms_max"] > 0, step
+    assert result["sessions_per_node"] == int(step["ok"])
     # motion mode: the motion stream over the relayed WebSocket is the received rate; no offer
     config = replace(config, cluster={"session_resources": {"motion": {"CPU": 1.0}}})
     result = await measure_on(config, BenchOptions(max_sessions=1, window_s=1.0, settle_s=0.3, pings=3,

@@ -29,10 +29,8 @@ from engine.cluster.frontdoor import FrontDoor, WorkerLost
 from engine.cluster.placement import ClusterFull
 from engine.config import Config
 from engine.metrics import CONTENT_TYPE
-from engine.ratelimit import ConnectionCounts, TokenBuckets
 from engine.safety import clip, parse_json
-from engine.server import (BUCKETS_KEY, CONFIG_KEY, CONNECTIONS_KEY, PEERS_KEY, TOKEN_KEY, WEB_DIR, _error,
-                           _guard, _index, read_offer, server_token)
+from engine.server import CONFIG_KEY, AppRoutes, _error, build_app, read_offer
 from engine.sessions import creation_error, resolve_avatar
 
 log = logging.getLogger(__name__)
@@ -264,14 +262,11 @@ class SocketRelay:
 
 
 async def _ws(request: web.Request) -> web.StreamResponse:
-    from engine.transports.ws import HARD_LIMIT_FACTOR, HEARTBEAT_S
+    from engine.transports.ws import accept_websocket
     config: Config = request.app[CONFIG_KEY]
-    ws = web.WebSocketResponse(max_msg_size=config.server.max_ws_message_bytes * HARD_LIMIT_FACTOR,
-                               heartbeat=HEARTBEAT_S)
-    if not ws.can_prepare(request).ok:
-        return web.Response(status=426, text="this endpoint speaks WebSocket; see docs/protocol.md\n")
-    await ws.prepare(request)
-    await SocketRelay(ws, request.app[FRONTDOOR_KEY], config).run()
+    ws = await accept_websocket(request, config)
+    if isinstance(ws, web.WebSocketResponse):
+        await SocketRelay(ws, request.app[FRONTDOOR_KEY], config).run()
     return ws
 
 
@@ -289,33 +284,20 @@ async def _metrics(request: web.Request) -> web.Response:
                         headers={"Content-Type": CONTENT_TYPE})
 
 
+async def _startup(app: web.Application) -> None:
+    app[FRONTDOOR_KEY].start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    app[FRONTDOOR_KEY].close()
+
+
 def create_cluster_app(config: Config, frontdoor: FrontDoor | None = None) -> web.Application:
-    """The front door app; ``frontdoor`` already connected to Ray (else one is made and connected)."""
+    """The front door app (engine.server.build_app with the front door's handlers);
+    ``frontdoor`` already connected to Ray (else one is made and connected)."""
     if frontdoor is None:
         frontdoor = FrontDoor(config)
         frontdoor.connect()
-    app = web.Application(client_max_size=max(config.server.max_offer_bytes, config.server.max_ws_message_bytes),
-                          middlewares=[_guard])
-    app[CONFIG_KEY] = config
-    app[TOKEN_KEY] = server_token(config)
-    app[FRONTDOOR_KEY] = frontdoor
-    app[PEERS_KEY] = set()
-    app[BUCKETS_KEY] = TokenBuckets(config.server.rate_limit_requests, config.server.rate_limit_window_s)
-    app[CONNECTIONS_KEY] = ConnectionCounts()
-    app.router.add_post("/v1/offer", _offer)
-    app.router.add_get("/v1/ws", _ws)
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/", _index)
-    if WEB_DIR.is_dir():
-        app.router.add_static("/", WEB_DIR, show_index=False)
-
-    async def _startup(app: web.Application) -> None:
-        app[FRONTDOOR_KEY].start()
-
-    async def _shutdown(app: web.Application) -> None:
-        app[FRONTDOOR_KEY].close()
-
-    app.on_startup.append(_startup)
-    app.on_shutdown.append(_shutdown)
-    return app
+    routes = AppRoutes(offer=_offer, metrics=_metrics, healthz=_healthz, websocket=_ws,
+                       on_startup=(_startup,), on_shutdown=(_shutdown,))
+    return build_app(config, routes, {FRONTDOOR_KEY: frontdoor})

@@ -15,6 +15,10 @@ step up to k held. The ramp goes on to ``max_sessions`` (every step is reported)
 gets less than half the frame rate. The viewers run on the machine that runs the bench and decode
 VP8: on a one-machine cluster their CPU counts against the node.
 
+Splat video (``renderer="splat"``, or a config with ``[render] renderer = "splat"``): the same
+ramp with the Gaussian-splat renderer in every session (numba CPU rasterizer, one render thread);
+the sessions hold ``session_resources["splat.assistant"]`` (set here to the ramp's share).
+
 Motion mode (``output="motion"``): the sessions are created with ``"output": "motion"`` (no
 renderer; they hold ``session_resources["motion"]``) and there is no viewer: the motion stream
 (one binary MotionFrame + PCM message per frame) arrives on the same relayed WebSocket, and its
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -50,6 +55,8 @@ class BenchOptions:
     max_underrun_ratio: float = 0.05   # speech underruns (the model behind) per frame made, at most
     config_path: str | None = None
     output: str = "video"        # "motion": motion-mode sessions (no renderer, no video viewer)
+    renderer: str | None = None  # video: render.renderer ("warp", "splat"); None = the config's
+    size: int | None = None      # video: N×N; None = the config's video.width × height
 
 
 def _pct(values, q: float) -> float | None:
@@ -198,6 +205,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     clip, chunk = _clip(), 2 * 16000 // 50          # 20 ms of 16 kHz s16le
     sessions, steps, created_s, offer_s = [], [], [], []
     local_ping = relay_ping = []
+    renderer_classes: set = set()    # what the workers' sessions really render with
     motion = opts.output == "motion"
     try:
         await _pool_ready(fd, config.cluster.place_timeout_s)
@@ -241,6 +249,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
                               and step["recv_fps_min"] >= opts.min_fps_ratio * fps
                               and step["underrun_ratio"] <= opts.max_underrun_ratio)
                 steps.append(step)
+                renderer_classes.update(st.get("renderer") for st in stats)
                 if step["recv_fps_min"] < 0.5 * fps:
                     break      # far past the limit: more sessions tell nothing new
             for ws, viewer, talk, _ in sessions:
@@ -257,6 +266,7 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     return {
         "bench": "cluster", "node_cpus": node_cpus, "fps": fps, "budget_ms": round(budget_ms, 3),
         "video": f"{config.video.width}x{config.video.height}", "renderer": config.render.renderer,
+        "renderer_class": sorted(renderer_classes - {None}) or None,
         "mode": "assistant", "output": opts.output, "steps": steps,
         "sessions_per_node": per_node,
         "signalling": {
@@ -272,10 +282,20 @@ async def measure_on(config: Config, opts: BenchOptions, node_cpus: int) -> dict
     }
 
 
+def ramp_share(node_cpus: float, sessions: int) -> float:
+    """CPU per session such that ``sessions`` fit on the node: cpus / sessions rounded *down* to
+    Ray's 0.0001 resource precision (rounded to nearest, 2 / 3 → 0.666667 fits only 2)."""
+    return math.floor(node_cpus / sessions * 10_000) / 10_000
+
+
 def measure(opts: BenchOptions) -> dict:
     """Run the benchmark; returns the JSON-able result."""
     import ray
     config = load_config(opts.config_path)
+    if opts.renderer is not None:
+        config = replace(config, render={"renderer": opts.renderer})
+    if opts.size is not None:
+        config = replace(config, video={"width": opts.size, "height": opts.size})
     cluster = None
     node_cpus = opts.node_cpus or os.cpu_count() or 1
     if opts.address:
@@ -290,7 +310,7 @@ def measure(opts: BenchOptions) -> dict:
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="facecast-bench", log_to_driver=False)
     # every session may go to the one node: the ramp, not the admission rule, finds the limit
-    share = {"CPU": round(node_cpus / opts.max_sessions, 6)}
+    share = {"CPU": ramp_share(node_cpus, opts.max_sessions)}
     key = "motion" if opts.output == "motion" else f"{config.render.renderer}.assistant"
     config = replace(config, cluster={"address": "auto", "session_resources": {key: share}, "node_refresh_s": 0.5})
     try:

@@ -19,7 +19,12 @@ import logging
 import os
 import time
 
-import numpy as np
+# One BLAS thread in the actor's process, set before numpy loads (engine.cli does the same for
+# `facecast serve`): Ray sets OMP_NUM_THREADS = floor(the actor's CPUs), and OpenBLAS follows it,
+# so an actor holding 2+ CPUs had a BLAS thread busy-waiting between frames (~1 core, measured).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 from engine.cluster.relay import RelaySocket
 from engine.config import Config
@@ -198,7 +203,8 @@ class SessionWorker:
         """Frame-loop numbers of this worker's session since the last reset (`facecast bench
         cluster`): frames made, frame time (motion + render) and frame-clock wake lateness
         percentiles, ticks skipped because the loop fell behind, frames repeated (late render),
-        speech underruns (frames due while speaking whose speech motion was not ready)."""
+        speech underruns (frames due while speaking whose speech motion was not ready); and the
+        class of the session's renderer (None in motion mode)."""
         samples = self.metrics.samples
         frame = np.asarray(samples.get("frame", []), np.float64) * 1000
         wake = np.asarray(samples.get("wake", []), np.float64) * 1000
@@ -209,7 +215,8 @@ class SessionWorker:
         out = {"frames": int(frame.size), "frame_p50_ms": pct(frame, 50), "frame_p95_ms": pct(frame, 95),
                "wake_p95_ms": pct(wake, 95), "skipped_ticks": skipped - self._base["skipped"],
                "repeated": repeated - self._base["repeated"],
-               "underruns": underruns - self._base["underruns"]}
+               "underruns": underruns - self._base["underruns"],
+               "renderer": _renderer_class(self.session)}
         if reset:
             samples.clear()
             self._base = {"skipped": skipped, "repeated": repeated, "underruns": underruns}
@@ -235,6 +242,11 @@ def _warm_model(config: Config) -> None:
         create_generator(config)
     except Exception as e:  # the session will report the real error to its client
         log.warning("warm-up failed: %s: %s", type(e).__name__, e)
+
+
+def _renderer_class(session) -> str | None:
+    stage = getattr(session, "render_stage", None)
+    return type(stage.renderer).__name__ if stage is not None else None
 
 
 def _underruns(metrics: Metrics) -> int:

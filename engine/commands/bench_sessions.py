@@ -9,8 +9,9 @@ Each session's output is consumed the way its transport consumes it:
 - ``--mode motion`` (``output="motion"``: no renderer): each frame is framed as the WebSocket
   sends it (244-byte MotionFrame + s16le audio); with ``--transport webrtc`` its audio is
   Opus-encoded instead (aiortc's encoder) and the frame's 244 bytes go to the data channel;
-- ``--mode video``: each frame is VP8-encoded (aiortc's encoder, worker thread) and its audio
-  Opus-encoded, as the WebRTC tracks do.
+- ``--mode video``: each frame is rendered by the configured renderer (``--renderer warp|splat``,
+  ``--size N`` for N×N; default: the config's) and VP8-encoded (aiortc's encoder, worker thread),
+  its audio Opus-encoded, as the WebRTC tracks do.
 
 The session count is raised level by level (``--levels``; sessions of a level keep running into
 the next). A level *holds* when, over ``--seconds`` after ``--warmup``:
@@ -73,11 +74,14 @@ class _Runner:
         self.tallies: list[_Tally] = []
         self.tasks: list[asyncio.Task] = []
         self.measuring = False
+        self.renderer_class: str | None = None    # what the sessions really render with (video mode)
 
     async def add_session(self) -> None:
         from engine.session import Session
         session = Session(self.config, avatar_path=self.options.avatar, output=self.options.mode)
         await session.start()
+        if session.render_stage is not None:
+            self.renderer_class = type(session.render_stage.renderer).__name__
         tally = _Tally()
         self.sessions.append(session)
         self.tallies.append(tally)
@@ -206,7 +210,7 @@ def _utterances(config) -> list[np.ndarray]:
     return [speaker.synthesize(s) for s in SENTENCES]
 
 
-async def _one_process(config, options: SessionsBenchOptions, levels: list[int]) -> tuple[list[dict], int]:
+async def _one_process(config, options: SessionsBenchOptions, levels: list[int]) -> tuple[list[dict], int, str | None]:
     runner = _Runner(config, options, _utterances(config))
     results, held = [], 0
     try:
@@ -221,13 +225,12 @@ async def _one_process(config, options: SessionsBenchOptions, levels: list[int])
                 break
     finally:
         await runner.close()
-    return results, held
+    return results, held, runner.renderer_class
 
 
-async def bench_sessions(config, options: SessionsBenchOptions, config_path: str | None = None) -> dict:
+async def bench_sessions(config, options: SessionsBenchOptions) -> dict:
     """Raise the session count through ``options.levels``; returns the JSON-able result.
-    ``options.processes`` > 1 spreads the sessions over that many processes (each loads
-    ``config_path``, the file ``config`` came from)."""
+    ``options.processes`` > 1 spreads the sessions over that many processes (each gets ``config``)."""
     if options.mode not in ("motion", "video"):
         raise ValueError(f"mode must be 'motion' or 'video', got {options.mode!r}")
     if options.transport not in ("ws", "webrtc"):
@@ -237,10 +240,10 @@ async def bench_sessions(config, options: SessionsBenchOptions, config_path: str
         raise ValueError(f"levels must be positive session counts, got {options.levels}")
     if options.processes > 1:
         from engine.commands.bench_sessions_procs import bench_sessions_procs
-        results, held = await asyncio.get_running_loop().run_in_executor(
-            None, bench_sessions_procs, config_path, config.pipeline.deadline_slack_ms, options, options.processes)
+        results, held, renderer_class = await asyncio.get_running_loop().run_in_executor(
+            None, bench_sessions_procs, config, options, options.processes)
     else:
-        results, held = await _one_process(config, options, levels)
+        results, held, renderer_class = await _one_process(config, options, levels)
     transport = "webrtc" if options.mode == "video" else options.transport
     ok = [r for r in results if r["holds"]]
     return {
@@ -249,12 +252,26 @@ async def bench_sessions(config, options: SessionsBenchOptions, config_path: str
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "size": f"{config.video.width}x{config.video.height}" if options.mode == "video" else None,
+        "renderer": config.render.renderer if options.mode == "video" else None,
+        "renderer_class": renderer_class,
         "fps": config.video.fps, "frame_budget": f"p95 lateness <= {config.pipeline.deadline_slack_ms} ms "
                                                  f"after due, <= {MAX_BAD_FRACTION:.0%} skipped/repeated/underrun",
         "sessions_held": held,
         "bytes_per_s_per_session": ok[-1]["bytes_per_s_per_session"] if ok else None,
         "levels": results, "options": asdict(options),
     }
+
+
+def video_config(config, renderer: str | None = None, size: int | None = None):
+    """``config`` with ``render.renderer`` and an N×N ``video`` size set where given (validated:
+    a bad value raises ConfigError)."""
+    from engine.config import replace
+    sections = {}
+    if renderer is not None:
+        sections["render"] = {"renderer": renderer}
+    if size is not None:
+        sections["video"] = {"width": size, "height": size}
+    return replace(config, **sections) if sections else config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -266,6 +283,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds after adding sessions")
     parser.add_argument("--avatar", default=None, help="avatar file (default: render.avatar)")
+    parser.add_argument("--renderer", default=None, choices=("warp", "splat"),
+                        help="video mode: the renderer (default: render.renderer of the config)")
+    parser.add_argument("--size", type=int, default=None, metavar="N",
+                        help="video mode: render and encode N×N (default: video.width × video.height)")
     parser.add_argument("--all-levels", action="store_true", help="keep going after a level fails")
     parser.add_argument("--processes", type=int, default=1,
                         help="spread the sessions over this many server processes (one process uses ~1 core)")
@@ -273,8 +294,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.config import load_config
+    from engine.config import ConfigError, load_config
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        config = video_config(load_config(args.config), args.renderer, args.size)
+    except ConfigError as e:
+        raise SystemExit(f"facecast bench sessions: {e}") from None
     if args.levels:
         try:
             levels = tuple(int(x) for x in args.levels.split(","))
@@ -285,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     options = SessionsBenchOptions(mode=args.mode, transport=args.transport, levels=levels, seconds=args.seconds,
                                    warmup=args.warmup, avatar=args.avatar, stop_at_first_failure=not args.all_levels,
                                    processes=args.processes)
-    result = asyncio.run(bench_sessions(load_config(args.config), options, args.config))
+    result = asyncio.run(bench_sessions(config, options))
     if not args.json:
         for r in result["levels"]:
             print(f"{r['sessions']:3d} sessions: {'holds' if r['holds'] else 'FAILS'}  lateness {r['frame_lateness_ms']}  "

@@ -27,18 +27,16 @@ def shares(level: int, processes: int) -> list[int]:
     return [level // processes + (1 if i < level % processes else 0) for i in range(processes)]
 
 
-def _child(config_path: str | None, options: dict, my_shares: list[int], conn) -> None:
+def _child(config, options: dict, my_shares: list[int], conn) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        asyncio.run(_child_main(config_path, SessionsBenchOptions(**options), my_shares, conn))
+        asyncio.run(_child_main(config, SessionsBenchOptions(**options), my_shares, conn))
     except Exception as e:   # the parent must hear about it instead of waiting forever
         conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
-async def _child_main(config_path, options, my_shares, conn) -> None:
+async def _child_main(config, options, my_shares, conn) -> None:
     from engine.commands.bench_sessions import _Runner, _utterances
-    from engine.config import load_config
-    config = load_config(config_path)
     runner = _Runner(config, options, _utterances(config))
     loop = asyncio.get_running_loop()
     try:
@@ -50,10 +48,10 @@ async def _child_main(config_path, options, my_shares, conn) -> None:
                 break
             if share:
                 result = await runner.measure()
-                conn.send(("result", result, runner.last_lateness_ms.tolist()))
+                conn.send(("result", result, runner.last_lateness_ms.tolist(), runner.renderer_class))
             else:
                 await asyncio.sleep(options.warmup + options.seconds)
-                conn.send(("result", None, []))
+                conn.send(("result", None, [], None))
             if await loop.run_in_executor(None, conn.recv) != "next":
                 break
     finally:
@@ -85,9 +83,10 @@ def _pool(level: int, results: list[dict], lateness: np.ndarray, budget_ms: floa
     }
 
 
-def bench_sessions_procs(config_path: str | None, budget_ms: float, options: SessionsBenchOptions,
-                         processes: int) -> tuple[list[dict], int]:
-    """Run the levels over ``processes`` processes; returns (per-level results, sessions held)."""
+def bench_sessions_procs(config, options: SessionsBenchOptions, processes: int) -> tuple[list[dict], int, str | None]:
+    """Run the levels over ``processes`` processes (each gets ``config``); returns (per-level
+    results, sessions held, the renderer class the video sessions ran)."""
+    budget_ms = config.pipeline.deadline_slack_ms
     if processes < 2:
         raise ValueError(f"processes must be >= 2 (1 is the plain benchmark), got {processes}")
     levels = sorted(set(options.levels))
@@ -98,7 +97,7 @@ def bench_sessions_procs(config_path: str | None, budget_ms: float, options: Ses
     pipes, procs = [], []
     for i in range(processes):
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_child, args=(config_path, asdict(options), [s[i] for s in per_level], child),
+        p = ctx.Process(target=_child, args=(config, asdict(options), [s[i] for s in per_level], child),
                         name=f"bench-sessions-{i}", daemon=True)
         p.start()
         pipes.append(parent)
@@ -111,7 +110,7 @@ def bench_sessions_procs(config_path: str | None, budget_ms: float, options: Ses
         assert msg[0] == kind, msg
         return msg
 
-    results, held = [], 0
+    results, held, renderer_class = [], 0, None
     try:
         for li, level in enumerate(levels):
             for conn in pipes:
@@ -119,7 +118,8 @@ def bench_sessions_procs(config_path: str | None, budget_ms: float, options: Ses
             for conn in pipes:
                 conn.send("go")
             got = [recv(conn, "result") for conn in pipes]
-            measured = [(r, lat) for _, r, lat in got if r is not None]
+            measured = [(r, lat) for _, r, lat, _ in got if r is not None]
+            renderer_class = renderer_class or next((c for *_, c in got if c), None)
             lateness = np.concatenate([np.asarray(lat, float) for _, lat in measured]) if measured else np.zeros(0)
             r = _pool(level, [m for m, _ in measured], lateness, budget_ms)
             results.append(r)
@@ -138,4 +138,4 @@ def bench_sessions_procs(config_path: str | None, budget_ms: float, options: Ses
             p.join(timeout=30)
             if p.is_alive():
                 p.terminate()
-    return results, held
+    return results, held, renderer_class

@@ -596,18 +596,31 @@ async def _maybe_await(x: Any) -> Any:
     return await x if asyncio.iscoroutine(x) or isinstance(x, asyncio.Future) else x
 
 
-def add_routes(app: web.Application, registry: Any, config: Config) -> None:
-    """Mount the assistant WebSocket API on ``app`` at ``/v1/ws``."""
+async def accept_websocket(request: web.Request, config: Config) -> web.StreamResponse:
+    """The prepared socket of a ``GET /v1/ws`` request (a ``web.WebSocketResponse``), or the 426
+    answer to a plain HTTP request. Shared with the cluster front door, which relays the socket."""
+    ws = web.WebSocketResponse(max_msg_size=config.server.max_ws_message_bytes * HARD_LIMIT_FACTOR,
+                               heartbeat=HEARTBEAT_S)
+    if not ws.can_prepare(request).ok:
+        return web.Response(status=426, text="this endpoint speaks WebSocket; see docs/protocol.md\n")
+    await ws.prepare(request)
+    return ws
+
+
+def websocket_handler(registry: Any, config: Config):
+    """The ``GET /v1/ws`` handler of the assistant WebSocket API over ``registry``'s sessions."""
     speaker = Speaker(config.tts)
     shared = _Shared()
-    hard_limit = config.server.max_ws_message_bytes * HARD_LIMIT_FACTOR
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=hard_limit, heartbeat=HEARTBEAT_S)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=426, text="this endpoint speaks WebSocket; see docs/protocol.md\n")
-        await ws.prepare(request)
-        await AssistantConnection(ws, registry, config, speaker, shared).run()
+        ws = await accept_websocket(request, config)
+        if isinstance(ws, web.WebSocketResponse):
+            await AssistantConnection(ws, registry, config, speaker, shared).run()
         return ws
 
-    app.router.add_get(WS_PATH, handle)
+    return handle
+
+
+def add_routes(app: web.Application, registry: Any, config: Config) -> None:
+    """Mount the assistant WebSocket API on ``app`` at ``/v1/ws``."""
+    app.router.add_get(WS_PATH, websocket_handler(registry, config))
