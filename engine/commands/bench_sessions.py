@@ -140,8 +140,10 @@ class _Runner:
 
     def _model_batches(self) -> tuple[int, int]:
         """(model runs, session calls served) of the process's shared model, (0, 0) without one."""
+        if not self.sessions:
+            return 0, 0
         runner = getattr(getattr(self.sessions[0]._generator, "runtime", None), "runner", None)
-        return (getattr(runner, "calls", 0), getattr(runner, "items", 0)) if self.sessions else (0, 0)
+        return getattr(runner, "calls", 0), getattr(runner, "items", 0)
 
     def _counters(self) -> tuple[int, int, int]:
         skipped = sum(s.skipped_ticks for s in self.sessions)

@@ -17,6 +17,7 @@ from engine.avatar.gaussians import GaussianAvatar
 from engine.avatar.splat_init import mesh_vertices
 from engine.motion.space import MotionFrame
 from engine.render.warp.deform import MeshDeformer
+from kernels.reference.splat_bind import triangle_frames
 
 EPS = 1e-12
 
@@ -28,18 +29,6 @@ def quaternion_matrices(q: np.ndarray) -> np.ndarray:
     return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
                      2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
                      2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], 1).reshape(-1, 3, 3)
-
-
-def triangle_frames(v: np.ndarray, tris: np.ndarray, sign: np.ndarray):
-    """(frames (T, 3, 3) columns = edge, perpendicular, normal; sizes (T,) sqrt(area))."""
-    a, b, c = v[tris[:, 0]], v[tris[:, 1]], v[tris[:, 2]]
-    e1, e2 = b - a, c - a
-    n = np.cross(e1, e2) * sign[:, None]
-    area2 = np.linalg.norm(n, axis=1)
-    n = n / np.maximum(area2, EPS)[:, None]
-    t = e1 / np.maximum(np.linalg.norm(e1, axis=1), EPS)[:, None]
-    p = np.cross(n, t)
-    return np.stack([t, p, n], 2), np.sqrt(0.5 * area2)
 
 
 class GaussianDeformer:

@@ -86,7 +86,7 @@ def depth_jacobian(mesh, motion: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def torch_triangle_frames(torch, v, tris, sign):
-    """``deform.triangle_frames`` in torch (differentiable in ``v``)."""
+    """``kernels.reference.splat_bind.triangle_frames`` in torch (differentiable in ``v``)."""
     a, b, c = v[tris[:, 0]], v[tris[:, 1]], v[tris[:, 2]]
     e1, e2 = b - a, c - a
     n = torch.linalg.cross(e1, e2) * sign[:, None]
