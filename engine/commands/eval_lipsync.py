@@ -135,7 +135,7 @@ def plot(curves: list, png: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    colours = {"teacher": "tab:red", "model": "tab:orange", "rig": "tab:green", "render": "tab:purple",
+    colours = {"teacher": "tab:red", "fitted": "tab:brown", "model": "tab:orange", "rig": "tab:green", "render": "tab:purple",
                "loudness": "tab:blue"}
     fig, axes = plt.subplots(len(curves), 1, figsize=(14, 3.0 * len(curves)), squeeze=False)
     z = lambda x: (x - np.nanmean(x)) / (np.nanstd(x) + 1e-9)  # noqa: E731
@@ -143,6 +143,8 @@ def plot(curves: list, png: str) -> None:
         ax.fill_between(cur.grid, -3, 3.5, where=cur.pauses, color="0.9", label="pause")
         ax.plot(cur.grid, z(cur.real), "k", lw=2, label="real mouth")
         for s, c in colours.items():
+            if not np.isfinite(cur.stages[s]).any():
+                continue                     # e.g. no fitted teacher table
             st = res["stages"][s]
             ax.plot(cur.grid, z(cur.stages[s]), color=c, lw=0.9, alpha=0.85,
                     label=f"{s} r={_fmt(st['r'])}@{st['lag_ms']}ms")

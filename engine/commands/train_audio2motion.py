@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the lip-opening loss (concordance correlation + L1, closures balanced)")
     p.add_argument("--teacher-lead-ms", type=float, default=0.0,
                    help="teacher targets show the mouth this far ahead of the sound (real mouths lead it; 0..80)")
+    p.add_argument("--teacher-opening", default=None,
+                   help="lip-opening table fitted to real faces (facecast train teacher): teacher targets take its opening")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--no-progress", action="store_true")
 
@@ -42,11 +44,13 @@ def options(args: argparse.Namespace):
                         quiet_clips=args.quiet_clips, lookahead_ms=args.lookahead_ms,
                         mask_inhale=args.mask_inhale, eval_every=args.eval_every, progress=not args.no_progress,
                         init=args.init, extra_corpus=tuple(args.extra_corpus), extra_weight=args.extra_weight,
-                        opening_loss=args.opening_loss, teacher_lead_ms=args.teacher_lead_ms)
+                        opening_loss=args.opening_loss, teacher_lead_ms=args.teacher_lead_ms,
+                        teacher_opening=args.teacher_opening)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.training.dataset import CorpusError
+    from engine.training.teacher_opening import TeacherOpeningError
     from engine.training.train import train
 
     try:
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         train(opts)
-    except CorpusError as e:
+    except (CorpusError, TeacherOpeningError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

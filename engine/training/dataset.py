@@ -26,6 +26,7 @@ from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offlin
 from engine.motion.space import ARKIT_NAMES, INDEX, NUM_BLENDSHAPES, VECTOR_DIM
 from engine.motion.streaming import STATES
 from engine.training.teacher import ArticulationStyle, inhale_windows
+from engine.training.teacher_opening import apply_opening
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 SAMPLES_PER_FRAME = 640
@@ -79,11 +80,14 @@ def flush_padded_mel(audio: np.ndarray, spec: ModelSpec, mel_spec: MelSpec = Mel
 
 def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
                 include_augmented: bool = True, limit: int | None = None,
-                mask_inhale: bool = False, teacher_lead_ms: float = 0.0) -> list[Utterance]:
+                mask_inhale: bool = False, teacher_lead_ms: float = 0.0,
+                teacher_opening=None) -> list[Utterance]:
     """``mask_inhale``: mark the teacher's pre-speech inhale frames (lips parted before speech a
     causal model cannot foresee) so training leaves their jaw/mouth targets out of the loss.
     ``teacher_lead_ms``: teacher targets (utterances without real-video targets) show the mouth
-    that much ahead of the sound (``lead_articulation``)."""
+    that much ahead of the sound (``lead_articulation``).
+    ``teacher_opening``: an :class:`~engine.training.teacher_opening.OpeningTable`; teacher targets
+    get its lip opening (fitted to real faces) in place of the hand table's, before the lead."""
     root = Path(corpus)
     out = []
     for row in read_manifest(root):
@@ -104,6 +108,9 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
         if abs(len(motion) - n) > 1:
             raise CorpusError(f"{row['id']}: {len(motion)} motion frames for {n} frames of audio")
         motion = _fit(motion, n)
+        if teacher_opening is not None and "mouth_valid" not in z.files and row.get("state", "speaking") == "speaking":
+            jaw = ArticulationStyle.for_speaker(row.get("voice", "?")).jaw_scale
+            motion = apply_opening(motion, [str(p) for p in phones], starts, ends, teacher_opening, jaw)
         if teacher_lead_ms and "mouth_valid" not in z.files:
             motion = lead_articulation(motion, teacher_lead_ms)
         pauses = [float(s) for p, s, e in zip(phones, starts, ends) if p == "sil" and e - s > 0.15]

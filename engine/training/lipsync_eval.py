@@ -8,6 +8,8 @@ For one real talking video with its own audio (``eval_clip``):
   sample (a video stream can start later than its audio).
 * ``teacher``: the teacher on pocketsphinx phones of the clip's audio (recognition + forced
   alignment), opening = ``metrics.mouth_opening`` (weight units, not face heights).
+* ``fitted``: the lip-opening teacher fitted to real faces (``teacher_opening.py``,
+  ``assets/teacher_opening.json``) on the same phones; absent (r None) without that table.
 * ``model``: the configured generator (``create_generator``) streamed in 40 ms pushes; same
   opening mapping (weight units).
 * ``rig``: that model motion on the avatar's rig as the renderer deforms it (mouth calibration,
@@ -60,7 +62,8 @@ SYNC_SEARCH_MS = 400        # clip A/V offsets searched for (teacher peak)
 NATURAL_LEAD_MS = -30       # where the teacher peaks on clips with their own, in-sync audio
 SYNC_MIN_GAIN = 0.1         # a re-timing must raise the teacher's r by at least this much
 SYNC_MIN_R = 0.25           # ... to at least this (a weak teacher curve cannot time a clip)
-STAGES = ("teacher", "model", "rig", "render", "loudness")
+STAGES = ("teacher", "fitted", "model", "rig", "render", "loudness")
+TEACHER_OPENING = "assets/teacher_opening.json"   # the fitted teacher's table (stage "fitted")
 FACE_HEIGHT_STAGES = ("rig", "render")
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 
@@ -251,7 +254,7 @@ def rig_lip_gap(motion: np.ndarray, avatar) -> np.ndarray:
 
 def stage_curves(audio: np.ndarray, grid: np.ndarray, config, avatar_path: Path, work: Path,
                  on_stage=lambda name: None) -> tuple[dict[str, np.ndarray], dict]:
-    """The five stages for ``audio`` (16 kHz mono, starting at t = 0) on ``grid``."""
+    """The stages for ``audio`` (16 kHz mono, starting at t = 0) on ``grid``."""
     import asyncio
 
     from engine.avatar.asset import load_avatar
@@ -269,6 +272,11 @@ def stage_curves(audio: np.ndarray, grid: np.ndarray, config, avatar_path: Path,
     teacher = teacher_motion(audio, AUDIO_RATE, al.phones, al.starts, al.ends, FPS,
                              ArticulationStyle.neutral(), seed=0)
     out["teacher"] = motion_on_grid(mouth_opening(teacher), grid)
+    out["fitted"] = np.full(len(grid), np.nan)
+    if Path(TEACHER_OPENING).is_file():
+        from engine.training.teacher_opening import OpeningTable, opening_curve
+        table = OpeningTable.load(TEACHER_OPENING)
+        out["fitted"] = motion_on_grid(opening_curve(al.phones, al.starts, al.ends, len(teacher), table), grid)
     on_stage("model")
     gen = create_generator(config)
     info["generator"] = type(gen).__name__

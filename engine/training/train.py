@@ -55,6 +55,7 @@ class TrainOptions:
     extra_weight: float = 1.0               # sampling weight per frame of the extra corpus
     opening_loss: float = 0.0               # weight of the lip-opening term (CCC + L1)
     teacher_lead_ms: float = 0.0            # teacher targets show the mouth this far ahead of the sound
+    teacher_opening: str | Path | None = None   # lip-opening table fitted to real faces (facecast train teacher)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.crop < 8:
@@ -94,12 +95,14 @@ def train(opts: TrainOptions) -> dict:
     spec = init_meta.spec if init_meta else ModelSpec(lookahead_mel=opts.lookahead_ms // 10)
     t_start = time.time()
     lead = opts.teacher_lead_ms
+    from engine.training.teacher_opening import OpeningTable
+    opening = OpeningTable.load(opts.teacher_opening) if opts.teacher_opening else None
     train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale,
-                               teacher_lead_ms=lead)
+                               teacher_lead_ms=lead, teacher_opening=opening)
     extra = [u for c in opts.extra_corpus for u in D.load_corpus(c, ("train",), spec, limit=opts.limit,
-                                                                 teacher_lead_ms=lead)]
+                                                                 teacher_lead_ms=lead, teacher_opening=opening)]
     val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10),
-                             teacher_lead_ms=lead) \
+                             teacher_lead_ms=lead, teacher_opening=opening) \
         if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
     quiet = D.quiet_clips(opts.quiet_clips, 16.0, spec, opts.seed) if opts.quiet_clips else []
     stats = init_meta.mel_norm if init_meta else D.mel_stats(train_utts)
@@ -178,6 +181,7 @@ def train(opts: TrainOptions) -> dict:
                   "extra_corpus": [str(c) for c in opts.extra_corpus],
                   "extra_speech_min": round(n_extra_s / 60, 1), "extra_weight": opts.extra_weight,
                   "opening_loss": opts.opening_loss, "teacher_lead_ms": lead, "history": history,
+                  "teacher_opening": str(opts.teacher_opening) if opts.teacher_opening else None,
                   "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
                              f"--steps {opts.steps} --batch {opts.batch} --seed {opts.seed}"
                              + (f" --lr {opts.lr}" if opts.lr != 2e-3 else "")
@@ -187,7 +191,8 @@ def train(opts: TrainOptions) -> dict:
                              + "".join(f" --extra-corpus {c}" for c in opts.extra_corpus)
                              + (f" --extra-weight {opts.extra_weight}" if opts.extra_corpus else "")
                              + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")
-                             + (f" --teacher-lead-ms {lead:g}" if lead else "")}
+                             + (f" --teacher-lead-ms {lead:g}" if lead else "")
+                             + (f" --teacher-opening {opts.teacher_opening}" if opts.teacher_opening else "")}
     save_checkpoint(opts.out, ema, meta)
     print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train
