@@ -96,9 +96,10 @@ class MotionConfig:
     batch_sessions: bool = _f(True, doc="the process's sessions share one model; concurrent calls run as one batch")
     max_batch: int = _f(32, min=1, max=1024, doc="most sessions' calls in one batched model run")
     silence_gate: bool = _f(True, doc="close the lips in pauses of speech (engine.motion.silence)")
-    silence_back_ms: float = _f(100.0, min=0.0, max=1000.0, doc="a pause frame has this much silence before its instant")
+    silence_back_ms: float = _f(40.0, min=0.0, max=1000.0, doc="a pause frame has this much silence before its instant")
     silence_ahead_ms: float = _f(60.0, min=0.0, max=400.0, doc="... and this much after it (capped by the look-ahead)")
     silence_threshold: float = _f(0.3, min=0.0, max=1.0, doc="silent below floor + this share of (speech level - floor)")
+    silence_close_frames: int = _f(1, min=1, max=25, doc="frames the lips take to close once a pause is found (reopen at once)")
 
 
 @dataclass(frozen=True)

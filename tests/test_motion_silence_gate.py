@@ -51,6 +51,16 @@ def test_lips_close_in_the_pause_and_only_there(both):
     assert on[first, jaw] == off[first, jaw]
 
 
+def test_the_default_gate_closes_the_lips_within_two_frames_of_a_pause(both):
+    """A model that holds its lips parted in pauses (as real speakers and the fitted teacher do)
+    needs the gate to close them early: 40 ms of silence before a frame, closed at once."""
+    audio, (p0, p1), on, off = both
+    k = np.arange(len(on)) / FPS
+    early = (k > p0 + 0.075) & (k < p1 - 0.1)
+    assert off[early, INDEX["jawOpen"]].max() > 0.005
+    assert np.abs(on[early][:, list(GATED)]).max() == 0.0
+
+
 def test_steady_noise_is_not_a_pause():
     gate = SilenceGate(FPS, RATE, 0.14)
     rng = np.random.default_rng(1)

@@ -51,7 +51,8 @@ def with_silence_gate(gen: SpeechMotionGenerator, cfg: Config) -> SpeechMotionGe
         from engine.motion.silence import SilenceGate
         ahead_s = (gen.sample_rate // gen.fps + gen.lookahead_samples) / gen.sample_rate
         gen.set_silence_gate(SilenceGate(gen.fps, gen.sample_rate, ahead_s, back_ms=m.silence_back_ms,
-                                         ahead_ms=m.silence_ahead_ms, threshold=m.silence_threshold))
+                                         ahead_ms=m.silence_ahead_ms, threshold=m.silence_threshold,
+                                         close_frames=m.silence_close_frames))
     return gen
 
 
