@@ -170,6 +170,25 @@ def test_eval_reports_the_same_metrics_for_model_and_baseline(trained, tmp_path,
     assert png.stat().st_size > 10_000
 
 
+def test_eval_scores_against_the_fitted_teacher_when_given_its_table(trained, tmp_path, capsys):
+    import json
+
+    from engine.commands import eval_audio2motion as evaluate
+    from engine.training.teacher_opening import PHONES, OpeningTable
+    table = tmp_path / "opening.json"
+    OpeningTable(theta={p: 2.0 for p in PHONES}, units_per_std=0.2).save(table)   # a wide-open teacher
+    args = ["--corpus", str(trained["corpus"]), "--model", str(trained["onnx"]), "--limit", "2", "--seeds", "1",
+            "--steps-sweep", "", "--json"]
+    maes = []
+    for extra in ([], ["--teacher-opening", str(table)]):
+        assert evaluate.run(parse(evaluate, args + extra)) == 0
+        maes.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"]["jawOpen_mae"])
+    assert maes[1] > maes[0] + 0.05            # the tiny model learned the hand table, not this teacher
+    table.write_text("{broken")
+    assert evaluate.run(parse(evaluate, args + ["--teacher-opening", str(table)])) == 2
+    assert "not a teacher opening table" in capsys.readouterr().err
+
+
 def test_fine_tuning_from_a_checkpoint_with_an_extra_corpus(trained, tmp_path):
     """--init keeps the network's spec and statistics; --extra-corpus rows with a mouth_valid mask
     (real-video targets) are mixed in; the opening loss runs and the run is recorded."""

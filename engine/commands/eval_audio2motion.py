@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--avatar", default=None, help="avatar for the lip-vertex error (default: config)")
     p.add_argument("--plot", default=None, help="write teacher/model/baseline mouth curves to this PNG")
     p.add_argument("--real-video", action="append", default=[], help="real talking-face video to check against")
+    p.add_argument("--teacher-opening", default=None,
+                   help="score against the teacher with this fitted lip opening (assets/teacher_opening.json)")
     p.add_argument("--json", action="store_true", help="only the JSON line on stdout")
 
 
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         if args.corpus and Path(args.corpus).exists():
             sweep = tuple(int(s) for s in args.steps_sweep.split(",") if s.strip())
             result = evaluate(cfg, args.corpus, limit=args.limit, chunk_ms=args.chunk_ms, seeds=args.seeds,
-                              steps_sweep=sweep, avatar=args.avatar, plot=args.plot)
+                              steps_sweep=sweep, avatar=args.avatar, plot=args.plot,
+                              teacher_opening=args.teacher_opening)
         elif not args.real_video:
             raise CorpusError(f"corpus {args.corpus} does not exist")
         if args.real_video:
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             avatar, _ = eval_avatar(cfg, args.avatar)
             result["real_video"] = {Path(v).name: real_video_check(v, model, baseline, avatar)
                                     for v in args.real_video}
-    except (CorpusError, ModelLoadError, FileNotFoundError, AudioFormatError) as e:
+    except (CorpusError, ModelLoadError, FileNotFoundError, AudioFormatError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not args.json:

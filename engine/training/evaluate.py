@@ -67,15 +67,19 @@ def score(name_runs: dict, utts, avatar, lips) -> dict:
 
 def evaluate(cfg, corpus: str | Path, limit: int = 60, chunk_ms: int = 40, seeds: int = 4,
              steps_sweep: tuple[int, ...] = (1, 2, 4), avatar: str | Path | None = None,
-             plot: str | Path | None = None) -> dict:
-    """Score model and baseline on ``corpus``'s test split; returns the result dict."""
+             plot: str | Path | None = None, teacher_opening: str | Path | None = None) -> dict:
+    """Score model and baseline on ``corpus``'s test split; returns the result dict.
+    ``teacher_opening``: score against the teacher with that fitted lip opening (what a model
+    trained with ``--teacher-opening`` learned) instead of the hand table's."""
     from tqdm import tqdm
 
     from engine.training.dataset import load_corpus
     from engine.motion.model.spec import ModelSpec
 
     model, baseline = generators(cfg)
-    utts = load_corpus(corpus, ("test",), ModelSpec(), limit=limit)
+    from engine.training.teacher_opening import OpeningTable
+    opening = OpeningTable.load(teacher_opening) if teacher_opening else None
+    utts = load_corpus(corpus, ("test",), ModelSpec(), limit=limit, teacher_opening=opening)
     chunk = int(chunk_ms * MODEL_RATE // 1000)
     runs = {"model": [], "baseline": [], "teacher": [u.motion for u in utts]}
     for u in tqdm(utts, desc="eval audio2motion", file=sys.stderr, mininterval=2.0):
