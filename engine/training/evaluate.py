@@ -74,10 +74,10 @@ def evaluate(cfg, corpus: str | Path, limit: int = 60, chunk_ms: int = 40, seeds
     from tqdm import tqdm
 
     from engine.training.dataset import load_corpus
+    from engine.training.teacher_opening import OpeningTable
     from engine.motion.model.spec import ModelSpec
 
     model, baseline = generators(cfg)
-    from engine.training.teacher_opening import OpeningTable
     opening = OpeningTable.load(teacher_opening) if teacher_opening else None
     utts = load_corpus(corpus, ("test",), ModelSpec(), limit=limit, teacher_opening=opening)
     chunk = int(chunk_ms * MODEL_RATE // 1000)

@@ -164,14 +164,20 @@ def _clips(corpus: Path):
 
 
 def best_r(real: np.ndarray, x: np.ndarray, max_lag: int = LAG_FRAMES) -> float:
-    """Pearson r at the best lag within +-max_lag frames (NaN frames left out)."""
-    best = -1.0
-    for lag in range(-max_lag, max_lag + 1):
-        a, b = (real[lag:], x[:len(x) - lag]) if lag >= 0 else (real[:lag], x[-lag:])
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() > 20 and a[ok].std() > 0 and b[ok].std() > 0:
-            best = max(best, float(np.corrcoef(a[ok], b[ok])[0, 1]))
-    return best
+    """Pearson r at the best lag within +-max_lag frames (NaN frames left out; -1 if none)."""
+    from engine.training.lipsync_eval import lag_sweep
+
+    rs = [v for v in lag_sweep(real, x, max_lag * 1000 // FPS, FPS).values() if math.isfinite(v)]
+    return max(rs, default=-1.0)
+
+
+def _hand_opening(c: dict) -> np.ndarray:
+    """The hand teacher's opening (neutral speaker) for a clip's phones, one value per frame."""
+    from engine.training.metrics import mouth_opening
+    from engine.training.teacher import ArticulationStyle, teacher_mouth
+
+    n = len(c["real"])
+    return mouth_opening(teacher_mouth(c["phones"], c["starts"], c["ends"], n / FPS, FPS, ArticulationStyle.neutral()))[:n]
 
 
 def _prior(units_per_std: float) -> np.ndarray:
@@ -216,13 +222,7 @@ def fit_opening(corpus: str | Path, progress=lambda msg: None, ridge: float = RI
         if best is None or r > best[0]:
             best = (r, trial)
     r, table = best
-    from engine.training.teacher import ArticulationStyle, teacher_mouth
-    from engine.training.metrics import mouth_opening
-    hand = []
-    for c in clips:
-        dur = len(c["real"]) / FPS
-        w = teacher_mouth(c["phones"], c["starts"], c["ends"], dur, FPS, ArticulationStyle.neutral())
-        hand.append(best_r(c["real"], mouth_opening(w)[:len(c["real"])]))
+    hand = [best_r(c["real"], _hand_opening(c)) for c in clips]
     theta = {p: round(v, 4) for p, v in table.theta.items()}
     return OpeningTable(**{**asdict(table), "theta": theta, "units_per_std": round(units, 4), "fitted": {
         "corpus": str(corpus), "clips": len(clips), "speakers": len({c["voice"] for c in clips}),
@@ -233,15 +233,11 @@ def fit_opening(corpus: str | Path, progress=lambda msg: None, ridge: float = RI
 def compare_on(corpus: str | Path, table: OpeningTable) -> dict:
     """Per clip r of the hand teacher and the fitted one against the real opening of ``corpus``
     (e.g. the test speakers' ``facecast data real-av --subset test``)."""
-    from engine.training.metrics import mouth_opening
-    from engine.training.teacher import ArticulationStyle, teacher_mouth
-
     rows = []
     for c in _clips(Path(corpus)):
-        n = len(c["real"])
-        w = teacher_mouth(c["phones"], c["starts"], c["ends"], n / FPS, FPS, ArticulationStyle.neutral())
-        rows.append({"clip": c["id"], "hand": round(best_r(c["real"], mouth_opening(w)[:n]), 3),
-                     "fitted": round(best_r(c["real"], opening_curve(c["phones"], c["starts"], c["ends"], n, table)), 3)})
+        fitted = opening_curve(c["phones"], c["starts"], c["ends"], len(c["real"]), table)
+        rows.append({"clip": c["id"], "hand": round(best_r(c["real"], _hand_opening(c)), 3),
+                     "fitted": round(best_r(c["real"], fitted), 3)})
     if not rows:
         raise TeacherOpeningError(f"{corpus}: no real-video clips")
     return {"clips": rows, "mean_hand": round(float(np.mean([r["hand"] for r in rows])), 3),
