@@ -11,6 +11,7 @@ from engine.render.splat import SplatRenderer
 from engine.render.splat.fit import FitOptions, fit_gaussians
 from engine.render.splat.video import comparison_sheet, evaluate, split, video_targets, with_splat
 from engine.render.warp import WarpRenderer
+from video_support import write_mp4
 
 FPS = 10
 
@@ -63,11 +64,7 @@ def test_avatar_fit_command_writes_the_avatar_and_a_sheet(avatar, clip, tmp_path
     from engine.avatar.asset import load_avatar
     from engine.cli import main
     from engine.config import ASSETS_DIR
-    video = tmp_path / "clip.mp4"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, clip[0].shape[1::-1])
-    for f in clip:
-        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    w.release()
+    video = write_mp4(tmp_path / "clip.mp4", clip, FPS)
     out = tmp_path / "fitted.avatar"
     assert main(["avatar", "fit", str(ASSETS_DIR / "default.avatar"), "--video", str(video), "-o", str(out),
                  "--steps", "3", "--size", "32", "--eval-size", "64", "--json"]) == 0
@@ -85,11 +82,7 @@ def test_avatar_fit_geometry_command_scores_both_fits_and_writes_the_sheets(clip
     from engine.avatar.asset import load_avatar
     from engine.cli import main
     from engine.config import ASSETS_DIR
-    video = tmp_path / "clip.mp4"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, clip[0].shape[1::-1])
-    for f in clip:
-        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    w.release()
+    video = write_mp4(tmp_path / "clip.mp4", clip, FPS)
     out = tmp_path / "geo.avatar"
     assert main(["avatar", "fit", str(ASSETS_DIR / "default.avatar"), "--video", str(video), "-o", str(out),
                  "--steps", "3", "--size", "32", "--eval-size", "64", "--geometry", "--baseline",

@@ -5,7 +5,6 @@ of the default avatar (its 45 deg turn tracks as ~32 deg, past webcam.max_yaw_de
 unclamped pose, keeping aligned landmarks."""
 import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ from engine.render.splat.camera import view_camera
 from engine.render.splat.deform import GaussianDeformer
 from engine.render.splat.video import FACE_POINTS, rig_points, video_targets, with_splat
 from engine.render.warp import WarpRenderer
+from video_support import write_mp4
 
 FPS = 10
 START_YAW_DEG = 45.0   # rendered; the tracker sees ~32 deg (the 2.5D warp under-turns)
@@ -30,11 +30,7 @@ def clip(avatar):
 
 def test_webcam_yaw_reports_the_turn_before_the_clamp(clip, tmp_path, capsys):
     from engine.cli import main
-    video = tmp_path / "turned.mp4"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, clip[0].shape[1::-1])
-    for f in clip:
-        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    w.release()
+    video = write_mp4(tmp_path / "turned.mp4", clip, FPS)
     assert main(["webcam", "yaw", str(video), "--json"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["clips"][0]
     assert row["tracked"] == len(clip)
