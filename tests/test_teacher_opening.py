@@ -152,3 +152,27 @@ def test_the_command_writes_a_table_and_refuses_a_corpus_without_real_faces(fitt
                           "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and "needs at least 2 real-video clips" in bad.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_real_clips_can_be_scaled_to_one_opening_amplitude(tmp_path):
+    """--real-opening-std: each real clip's opening gets one std (the speakers' amplitudes 0.6-1.5x
+    differ), its shape and its closures stay; teacher targets are left alone."""
+    from engine.training.train import TrainOptions
+
+    real = write_corpus(tmp_path / "real", n_clips=3, seconds=8.0, seed=5, real_video=True)
+    synth = write_corpus(tmp_path / "synth", n_clips=1, seconds=8.0, seed=5, real_video=False)
+    raw = load_corpus(real, ("train",), ModelSpec())
+    scaled = load_corpus(real, ("train",), ModelSpec(), real_opening_std=0.15)
+    raw_stds = []
+    for r, s in zip(raw, scaled):
+        valid = r.mouth_valid > 0
+        op_r, op_s = mouth_opening(r.motion), mouth_opening(s.motion)
+        raw_stds.append(op_r[valid].std())
+        assert abs(op_s[valid].std() - 0.15) < 1e-3
+        assert np.corrcoef(op_r, op_s)[0, 1] > 0.999
+        assert np.array_equal(op_r < 1e-6, op_s < 1e-6)          # closed stays closed
+    assert max(raw_stds) / min(raw_stds) > 1.2                  # the corpus did differ
+    (t0,), (t1,) = load_corpus(synth, ("train",), ModelSpec()), load_corpus(synth, ("train",), ModelSpec(), real_opening_std=0.15)
+    assert np.array_equal(t0.motion, t1.motion)
+    with pytest.raises(ValueError, match="real_opening_std"):
+        TrainOptions(corpus=real, real_opening_std=0.0)

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="teacher targets show the mouth this far ahead of the sound (real mouths lead it; 0..80)")
     p.add_argument("--teacher-opening", default=None,
                    help="lip-opening table fitted to real faces (facecast train teacher): teacher targets take its opening")
+    p.add_argument("--real-opening-std", type=float, default=None,
+                   help="scale each real-video clip's lip opening to this std (weight units; e.g. 0.15)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--no-progress", action="store_true")
 
@@ -45,7 +47,7 @@ def options(args: argparse.Namespace):
                         mask_inhale=args.mask_inhale, eval_every=args.eval_every, progress=not args.no_progress,
                         init=args.init, extra_corpus=tuple(args.extra_corpus), extra_weight=args.extra_weight,
                         opening_loss=args.opening_loss, teacher_lead_ms=args.teacher_lead_ms,
-                        teacher_opening=args.teacher_opening)
+                        teacher_opening=args.teacher_opening, real_opening_std=args.real_opening_std)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -81,7 +81,7 @@ def flush_padded_mel(audio: np.ndarray, spec: ModelSpec, mel_spec: MelSpec = Mel
 def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
                 include_augmented: bool = True, limit: int | None = None,
                 mask_inhale: bool = False, teacher_lead_ms: float = 0.0,
-                teacher_opening=None) -> list[Utterance]:
+                teacher_opening=None, real_opening_std: float | None = None) -> list[Utterance]:
     """``mask_inhale``: mark the teacher's pre-speech inhale frames (lips parted before speech a
     causal model cannot foresee) so training leaves their jaw/mouth targets out of the loss.
     ``teacher_lead_ms``: teacher targets (utterances without real-video targets) show the mouth
@@ -118,6 +118,8 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
             if mask_inhale else None
         if "mouth_valid" in z.files:    # real-video targets: frames without a tracked face
             tracked = _fit(z["mouth_valid"].astype(np.float32)[:, None], len(motion))[:, 0]
+            if real_opening_std:
+                motion = scale_opening(motion, tracked > 0, real_opening_std)
             mouth_valid = tracked if mouth_valid is None else mouth_valid * tracked
         out.append(Utterance(row["id"], row.get("voice", "?"), row["split"], row.get("state", "speaking"),
                              audio, flush_padded_mel(audio, spec), motion, pauses, mouth_valid))
@@ -126,6 +128,16 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
     if not out:
         raise CorpusError(f"{root}: no utterances in splits {splits}")
     return out
+
+
+def scale_opening(motion: np.ndarray, valid: np.ndarray, std: float) -> np.ndarray:
+    """Real-video targets with the lip opening scaled (about closed) so that its std over the
+    tracked frames is ``std`` weight units: one speaker's wide mouth and another's narrow one
+    become one amplitude, which no audio could tell apart for a voice never heard."""
+    from engine.training.metrics import mouth_opening, with_opening
+    op = mouth_opening(motion)
+    spread = float(op[valid].std()) if valid.sum() > 1 else 0.0
+    return motion if spread < 1e-6 else with_opening(motion, op * (std / spread))
 
 
 def inhale_free_frames(phones, starts, ends, voice: str, n: int, fps: int = 25) -> np.ndarray:

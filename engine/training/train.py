@@ -13,7 +13,8 @@ on the lip opening (``metrics.OPENING_TERMS`` of the predicted clean motion): 1 
 correlation + L1, with frames whose target opening is nearly closed (b/p/m, pauses) weighted up
 ``CLOSED_WEIGHT`` times, so closures count as much as openings. ``teacher_lead_ms``: teacher
 targets (not real-video ones) show the mouth that far ahead of the sound, as real mouths do
-(``dataset.lead_articulation``).
+(``dataset.lead_articulation``). ``real_opening_std``: every real-video clip's lip opening is
+scaled to one std (``dataset.scale_opening``): how wide a speaker opens is not in the audio.
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class TrainOptions:
     opening_loss: float = 0.0               # weight of the lip-opening term (CCC + L1)
     teacher_lead_ms: float = 0.0            # teacher targets show the mouth this far ahead of the sound
     teacher_opening: str | Path | None = None   # lip-opening table fitted to real faces (facecast train teacher)
+    real_opening_std: float | None = None   # real-video targets: each clip's opening scaled to this std
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.crop < 8:
@@ -66,6 +68,8 @@ class TrainOptions:
             object.__setattr__(self, "extra_corpus", (self.extra_corpus,))
         if not 0 <= self.teacher_lead_ms <= 80:
             raise ValueError(f"teacher_lead_ms must be within 0..80 ms (got {self.teacher_lead_ms})")
+        if self.real_opening_std is not None and not 0 < self.real_opening_std <= 1:
+            raise ValueError(f"real_opening_std must be within (0, 1] weight units (got {self.real_opening_std})")
         if self.extra_weight <= 0 or self.opening_loss < 0:
             raise ValueError(f"extra_weight must be > 0 and opening_loss >= 0 (got {self.extra_weight}, {self.opening_loss})")
 
@@ -100,7 +104,8 @@ def train(opts: TrainOptions) -> dict:
     train_utts = D.load_corpus(opts.corpus, ("train",), spec, limit=opts.limit, mask_inhale=opts.mask_inhale,
                                teacher_lead_ms=lead, teacher_opening=opening)
     extra = [u for c in opts.extra_corpus for u in D.load_corpus(c, ("train",), spec, limit=opts.limit,
-                                                                 teacher_lead_ms=lead, teacher_opening=opening)]
+                                                                 teacher_lead_ms=lead, teacher_opening=opening,
+                                                                 real_opening_std=opts.real_opening_std)]
     val_utts = D.load_corpus(opts.corpus, ("val",), spec, limit=opts.limit and max(4, opts.limit // 10),
                              teacher_lead_ms=lead, teacher_opening=opening) \
         if any(r.get("split") == "val" for r in D.read_manifest(opts.corpus)) else train_utts[:4]
@@ -182,6 +187,7 @@ def train(opts: TrainOptions) -> dict:
                   "extra_speech_min": round(n_extra_s / 60, 1), "extra_weight": opts.extra_weight,
                   "opening_loss": opts.opening_loss, "teacher_lead_ms": lead, "history": history,
                   "teacher_opening": str(opts.teacher_opening) if opts.teacher_opening else None,
+                  "real_opening_std": opts.real_opening_std,
                   "command": f"facecast train audio2motion --corpus {opts.corpus} --out {opts.out} "
                              f"--steps {opts.steps} --batch {opts.batch} --seed {opts.seed}"
                              + (f" --lr {opts.lr}" if opts.lr != 2e-3 else "")
@@ -192,7 +198,8 @@ def train(opts: TrainOptions) -> dict:
                              + (f" --extra-weight {opts.extra_weight}" if opts.extra_corpus else "")
                              + (f" --opening-loss {opts.opening_loss}" if opts.opening_loss else "")
                              + (f" --teacher-lead-ms {lead:g}" if lead else "")
-                             + (f" --teacher-opening {opts.teacher_opening}" if opts.teacher_opening else "")}
+                             + (f" --teacher-opening {opts.teacher_opening}" if opts.teacher_opening else "")
+                             + (f" --real-opening-std {opts.real_opening_std:g}" if opts.real_opening_std else "")}
     save_checkpoint(opts.out, ema, meta)
     print(f"[train] wrote {opts.out} after {minutes:.1f} min; final loss {smooth:.4f}", flush=True)
     return meta.train
