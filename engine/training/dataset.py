@@ -87,7 +87,8 @@ def load_corpus(corpus: str | Path, splits: tuple[str, ...], spec: ModelSpec,
     ``teacher_lead_ms``: teacher targets (utterances without real-video targets) show the mouth
     that much ahead of the sound (``lead_articulation``).
     ``teacher_opening``: an :class:`~engine.training.teacher_opening.OpeningTable`; teacher targets
-    get its lip opening (fitted to real faces) in place of the hand table's, before the lead."""
+    get its lip opening (fitted to real faces) in place of the hand table's, before the lead.
+    ``real_opening_std``: real-video targets get their opening scaled to this std (``scale_opening``)."""
     root = Path(corpus)
     out = []
     for row in read_manifest(root):
