@@ -25,6 +25,7 @@ from engine.motion.emotion import EMOTIONS, emotion_offset
 from engine.motion.features import MelSpec, NormStats, log_mel, normalise_offline
 from engine.motion.space import ARKIT_NAMES, INDEX, NUM_BLENDSHAPES, VECTOR_DIM
 from engine.motion.streaming import STATES
+from engine.training.metrics import mouth_opening, with_opening
 from engine.training.teacher import ArticulationStyle, inhale_windows
 from engine.training.teacher_opening import apply_opening
 
@@ -135,7 +136,6 @@ def scale_opening(motion: np.ndarray, valid: np.ndarray, std: float) -> np.ndarr
     """Real-video targets with the lip opening scaled (about closed) so that its std over the
     tracked frames is ``std`` weight units: one speaker's wide mouth and another's narrow one
     become one amplitude, which no audio could tell apart for a voice never heard."""
-    from engine.training.metrics import mouth_opening, with_opening
     op = mouth_opening(motion)
     spread = float(op[valid].std()) if valid.sum() > 1 else 0.0
     return motion if spread < 1e-6 else with_opening(motion, op * (std / spread))
