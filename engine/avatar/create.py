@@ -12,6 +12,7 @@ from engine.avatar.asset import Avatar, AvatarError
 from engine.avatar.blendshapes import build_blendshapes
 from engine.avatar.landmarks import detect_landmarks, face_topology
 from engine.avatar.layers import build_layers
+from engine.avatar.open_mouth import fill_lip_ring, lower_lip_shift, move_lower_lip
 from engine.avatar.mouth_rest import (WIDE_OPEN_PHOTO_GAP, calibrate_aperture, closed_rest_delta, lip_gap,
                                       photo_opening)
 from engine.avatar.rig import face_frame, to_face_space
@@ -81,11 +82,21 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
     origin, iod, roll, z0 = face_frame(landmarks)
     photo_neutral = to_face_space(landmarks, origin, iod, roll, z0)
     topo = face_topology(photo_neutral)   # contours split in the de-rolled face frame
+    photo_gap = lip_gap(photo_neutral)
+    if photo_gap > WIDE_OPEN_PHOTO_GAP:
+        # the tracker's lower lip sits above a wide-open mouth's real one, so the lip texture holds
+        # part of the mouth's inside, which a closed rest would show (engine.avatar.open_mouth): move
+        # the lower lip onto the real one, then repaint what is left of the inside in the lips
+        shift = lower_lip_shift(image, landmarks, topo)
+        landmarks = move_lower_lip(landmarks, topo, shift)
+        image, n_filled = fill_lip_ring(image, landmarks, topo)
+        photo_neutral = to_face_space(landmarks, origin, iod, roll, z0)
+        notes.append(f"the photo's mouth is wide open ({photo_gap:.2f} face heights): its lower lip "
+                     f"was moved down by up to {float(shift.max()):.0f} px onto the real one and {n_filled} px of the "
+                     "mouth's inside left in the lips repainted; the closed rest still shows a little of the open "
+                     "mouth, so a photo with closed or slightly parted lips works best")
     # the rig rests with closed lips (ARKit's neutral); the photo's opening becomes a jawOpen weight
     neutral = photo_neutral + closed_rest_delta(photo_neutral, topo)
-    if lip_gap(photo_neutral) > WIDE_OPEN_PHOTO_GAP:
-        notes.append(f"the photo's mouth is wide open ({lip_gap(photo_neutral):.2f} face heights): its closed "
-                     "rest will show some of the open mouth; a photo with closed or slightly parted lips works best")
     deltas = build_blendshapes(neutral, topo)
     command, jaw_for = calibrate_aperture(neutral, deltas)
     c, s = np.cos(roll), np.sin(roll)
