@@ -8,6 +8,8 @@ import pytest
 
 from engine.avatar.asset import load_avatar
 from engine.avatar.landmarks import face_topology, lip_bodies
+from engine.avatar.blendshapes import LIP_MAX_STRETCH, LIP_OUTER_FOLLOW
+from engine.avatar.mouth_rest import closed_rest_delta
 from engine.avatar.open_mouth import fill_lip_ring, lower_lip_shift, move_lower_lip
 from engine.config import ASSETS_DIR
 
@@ -90,3 +92,32 @@ def test_lips_that_hold_no_inside_are_left_alone(face):
     img = photo(lm, topo, shape, 0)
     out, n = fill_lip_ring(img, lm, topo)
     assert n == 0 and np.array_equal(out, img)
+
+
+def opened_rest(gap: float):
+    """The default avatar's closed rest (face space) with the lower lip moved ``gap`` down."""
+    av = load_avatar(ASSETS_DIR / "default.avatar")
+    p = av.rig_neutral.astype(np.float64).copy()
+    _, lower, _ = lip_bodies()
+    p[list(lower), 1] += gap
+    return p, face_topology(av.rig_neutral)
+
+
+def red_height(p):
+    return p[17, 1] - p[14, 1]            # lower lip centre: outer contour below the inner one
+
+
+@pytest.mark.parametrize("gap", [0.05, 0.4])
+def test_closing_the_photo_mouth_stretches_the_lower_lip_at_most_so_far(gap):
+    """The closed rest brings the inner lips together; the lower lip's red stretches by half its
+    way on a photo with lips a little apart (LIP_OUTER_FOLLOW), and at most LIP_MAX_STRETCH on a
+    wide-open one (before: half of a wide opening, a lip far taller than a closed one)."""
+    p, topo = opened_rest(gap)
+    closed = p + closed_rest_delta(p, topo)
+    assert abs(closed[14, 1] - closed[13, 1]) < 0.01                      # the lips meet
+    stretch = red_height(closed) - red_height(p)
+    way = p[14, 1] - closed[14, 1]
+    if (1 - LIP_OUTER_FOLLOW) * way <= LIP_MAX_STRETCH:
+        assert stretch == pytest.approx((1 - LIP_OUTER_FOLLOW) * way, abs=0.01)
+    else:
+        assert way > 0.15 and stretch <= LIP_MAX_STRETCH + 0.01, (way, stretch)

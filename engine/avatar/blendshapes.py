@@ -150,8 +150,13 @@ class BlendshapeBuilder:
             jaw_part *= side[:, None]
         jaw_part[np.concatenate([self.upper_lip, self.corners["R"], self.corners["L"]])] = 0  # corners stay
         jy = jaw_part[:, 1]
-        return jaw_part + self.lip_field(up - jy, lo - jy, follow * up + up_thin - jy,
-                                         follow * lo - lo_thin - jy)
+        # the red stretches by (1 - follow) of its inner contour's way; across a wide-open photo
+        # mouth that made a lip far taller than a closed one: the outer contour follows more, so
+        # the red stretches at most LIP_MAX_STRETCH (a photo with lips a little apart is unchanged)
+        up_follow = np.maximum(follow, 1 - LIP_MAX_STRETCH / np.maximum(np.abs(up), 1e-6))
+        lo_follow = np.maximum(follow, 1 - LIP_MAX_STRETCH / np.maximum(np.abs(lo), 1e-6))
+        return jaw_part + self.lip_field(up - jy, lo - jy, up_follow * up + up_thin - jy,
+                                         lo_follow * lo - lo_thin - jy)
 
     def lip_thinning(self, upper: bool, frac: float) -> np.ndarray:
         """Per landmark: ``frac`` of the upper or lower lip's red height (outer to inner
