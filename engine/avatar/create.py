@@ -93,8 +93,8 @@ def create_avatar(image_rgb: np.ndarray, name: str = "avatar",
         photo_neutral = to_face_space(landmarks, origin, iod, roll, z0)
         notes.append(f"the photo's mouth is wide open ({photo_gap:.2f} face heights): its lower lip "
                      f"was moved down by up to {float(shift.max()):.0f} px onto the real one and {n_filled} px of the "
-                     "mouth's inside left in the lips repainted; the closed rest still shows a little of the open "
-                     "mouth, so a photo with closed or slightly parted lips works best")
+                     "mouth's inside left in the lips repainted; a photo with closed or slightly parted lips "
+                     "still works best")
     # the rig rests with closed lips (ARKit's neutral); the photo's opening becomes a jawOpen weight
     neutral = photo_neutral + closed_rest_delta(photo_neutral, topo)
     deltas = build_blendshapes(neutral, topo)
