@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from engine.avatar.landmarks import FaceTopology, lip_bodies
+from engine.avatar.mouth_rest import LOWER_INNER, UPPER_INNER
 
 DARK_SPLIT = 0.5        # a pixel counts as the inside when its lightness is below this point
                         # between the inside's median lightness and the lips' upper quartile
@@ -62,7 +63,7 @@ def lower_lip_shift(image: np.ndarray, landmarks: np.ndarray, topo: FaceTopology
     if split is None or len(lower) < 3:
         return out
     _, _, light, thr = split
-    gap = float(np.linalg.norm(landmarks[14, :2] - landmarks[13, :2]))
+    gap = float(np.linalg.norm(landmarks[LOWER_INNER, :2] - landmarks[UPPER_INNER, :2]))
     h, w = light.shape
     for k, i in enumerate(lower[1:-1], start=1):
         x, y = landmarks[i, :2]
